@@ -1,0 +1,91 @@
+//! Every setting bookshelf reads, where it comes from, and its default.
+//!
+//! Settings are read with Rocket's figment, lowest precedence first:
+//!
+//! 1. the defaults below;
+//! 2. `Rocket.toml` (or the file named by `ROCKET_CONFIG`), in its `[default]`
+//!    section or the section of the active profile (`ROCKET_PROFILE`);
+//! 3. `DATABASE_URL` from the environment (or `.env`, loaded by the binary with
+//!    dotenvy), the variable diesel CLI reads too;
+//! 4. `ROCKET_<KEY>` environment variables, e.g. `ROCKET_DATABASE_URL`,
+//!    `ROCKET_PORT`, `ROCKET_DATABASE_POOL_SIZE`.
+//!
+//! | key                    | default          | meaning                                                   |
+//! |------------------------|------------------|-----------------------------------------------------------|
+//! | `database_url`         | `bookshelf.db`   | SQLite file path or `sqlite://path`, or `postgres://…`    |
+//! | `database_pool_size`   | `8`              | connections in the pool                                   |
+//! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
+//! | `sqlite_busy_timeout`  | `5000`           | milliseconds a SQLite statement waits for a lock          |
+//! | `migrate`              | `true`           | apply pending migrations at start-up                      |
+//!
+//! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
+//! read from the same sources; see `Rocket.toml`.
+
+use std::time::Duration;
+
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::{Figment, Profile};
+use serde::{Deserialize, Serialize};
+
+/// The database URL used when none is configured: a SQLite file in the
+/// working directory.
+pub const DEFAULT_DATABASE_URL: &str = "bookshelf.db";
+
+/// Bookshelf's own settings (Rocket's are read by Rocket from the same figment).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Which database to use; the backend follows from the URL.
+    pub database_url: String,
+    /// Maximum number of pooled connections.
+    pub database_pool_size: u32,
+    /// Seconds to wait for a pooled connection (then 503) or a new PostgreSQL connection.
+    pub database_timeout: u64,
+    /// Milliseconds a SQLite statement waits on a locked database.
+    pub sqlite_busy_timeout: u64,
+    /// Apply pending migrations at start-up.
+    pub migrate: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            database_pool_size: 8,
+            database_timeout: 3,
+            sqlite_busy_timeout: 5000,
+            migrate: true,
+        }
+    }
+}
+
+impl Settings {
+    /// How long to wait for a pooled connection or a new PostgreSQL connection.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.database_timeout.max(1))
+    }
+
+    /// How long a SQLite statement waits for a lock.
+    pub fn busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.sqlite_busy_timeout)
+    }
+}
+
+/// The figment the binary reads its configuration from (see the module docs
+/// for the order). Tests start from it too and merge their own values on top.
+pub fn figment() -> Figment {
+    Figment::from(rocket::Config::default())
+        .merge(Serialized::defaults(Settings::default()))
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database_url".into())
+                .global(),
+        )
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(Profile::from_env_or(
+            "ROCKET_PROFILE",
+            rocket::Config::DEFAULT_PROFILE,
+        ))
+}

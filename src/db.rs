@@ -1,0 +1,375 @@
+//! The only module that knows which database backends exist: parsing the URL,
+//! opening connections (with SQLite's PRAGMAs), the r2d2 pool, the embedded
+//! migrations, and running Diesel off Rocket's async workers.
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use log::info;
+
+use crate::config::Settings;
+use crate::error::Error;
+
+/// Migrations for SQLite, compiled into the binary.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// Migrations for PostgreSQL, compiled into the binary (same versions as SQLite).
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The backend type of [`DbConn`], for boxed queries.
+pub type DbBackend = <DbConn as diesel::Connection>::Backend;
+
+/// The connection pool shared by all requests.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// The database backends bookshelf supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The lowercase name used in logs and in `/ready`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// This backend's embedded migrations.
+    pub fn migrations(self) -> EmbeddedMigrations {
+        match self {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        }
+    }
+}
+
+/// Why a database could not be opened, migrated or pooled at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot connect to database {url}: {source}")]
+    Connect {
+        url: String,
+        source: ConnectionError,
+    },
+    #[error("cannot prepare database {url}: {source}")]
+    Prepare {
+        url: String,
+        source: diesel::result::Error,
+    },
+    #[error("cannot read migration state of {url}: {source}")]
+    MigrationState {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "migration {name} failed on {url}: {source}; the database stays at the previous version"
+    )]
+    Migration {
+        name: String,
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot build connection pool for {url}: {source}")]
+    Pool { url: String, source: r2d2::Error },
+}
+
+/// A parsed `DATABASE_URL`: the backend it names and what to connect to.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    /// What the driver is given: a file name for SQLite, a libpq URL for PostgreSQL.
+    target: String,
+    /// The URL as written, with any password replaced, for logs and errors.
+    masked: String,
+}
+
+impl DatabaseUrl {
+    /// Parses a database URL: `postgres://…` or `postgresql://…` is PostgreSQL;
+    /// `sqlite://path`, `sqlite:path` or a plain path (including `file:` URIs
+    /// and `:memory:`) is SQLite. Other schemes are refused.
+    pub fn parse(url: &str, connect_timeout: Duration) -> Result<DatabaseUrl, StartupError> {
+        let invalid = |reason: &str| StartupError::InvalidUrl {
+            url: mask(url),
+            reason: reason.to_string(),
+        };
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut parsed =
+                url::Url::parse(url).map_err(|e| invalid(&format!("not a valid URL ({e})")))?;
+            // libpq waits for the OS's TCP timeout (minutes) by default; bound it.
+            if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") {
+                parsed.query_pairs_mut().append_pair(
+                    "connect_timeout",
+                    &connect_timeout.as_secs().max(1).to_string(),
+                );
+            }
+            return Ok(DatabaseUrl {
+                backend: Backend::Postgres,
+                target: parsed.to_string(),
+                masked: mask(url),
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(invalid("it names no SQLite file"));
+        }
+        if path.contains("://") {
+            return Err(invalid(
+                "unsupported scheme: use a SQLite file path, sqlite://PATH or postgres://…",
+            ));
+        }
+        Ok(DatabaseUrl {
+            backend: Backend::Sqlite,
+            target: path.to_string(),
+            masked: url.to_string(),
+        })
+    }
+
+    /// The backend this URL names.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether this is an in-memory SQLite database (one per connection).
+    fn is_memory(&self) -> bool {
+        self.backend == Backend::Sqlite
+            && (self.target == ":memory:" || self.target.contains("mode=memory"))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// The URL with its password masked: safe for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked)
+    }
+}
+
+/// Replaces the password of a URL with `***`, for logs and error messages.
+pub fn mask(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens one connection of the right backend. SQLite connections get their
+/// per-connection PRAGMAs: wait on locks instead of failing, enforce foreign
+/// keys, and fsync less often (safe with WAL).
+pub fn connect(url: &DatabaseUrl, busy_timeout: Duration) -> ConnectionResult<DbConn> {
+    match url.backend {
+        Backend::Postgres => PgConnection::establish(&url.target).map(DbConn::Postgres),
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::establish(&url.target)?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                busy_timeout.as_millis()
+            ))
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Sqlite(conn))
+        }
+    }
+}
+
+/// An r2d2 connection manager that opens connections of one known backend
+/// (diesel's own manager would try every backend in turn and hide the error).
+#[derive(Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+    busy_timeout: Duration,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        connect(&self.url, self.busy_timeout).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Applies every pending migration, one transaction each, logging one line per
+/// migration applied. Returns the names of the migrations applied.
+pub fn run_pending_migrations(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+) -> Result<Vec<String>, StartupError> {
+    let pending = conn
+        .pending_migrations(url.backend.migrations())
+        .map_err(|source| StartupError::MigrationState {
+            url: url.to_string(),
+            source,
+        })?;
+    let mut applied = Vec::with_capacity(pending.len());
+    for migration in pending {
+        let name = migration.name().to_string();
+        conn.run_migration(&*migration)
+            .map_err(|source| StartupError::Migration {
+                name: name.clone(),
+                url: url.to_string(),
+                source,
+            })?;
+        info!("applied migration {name}");
+        applied.push(name);
+    }
+    Ok(applied)
+}
+
+/// The pool and what the application needs to know about its database.
+pub struct Database {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens the database named by the settings: checks that it can be reached
+    /// (reporting the driver's own error), switches SQLite to WAL, applies
+    /// pending migrations when `settings.migrate` is set, and builds the pool.
+    pub fn open(settings: &Settings) -> Result<Database, StartupError> {
+        let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
+        let mut conn =
+            connect(&url, settings.busy_timeout()).map_err(|source| StartupError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
+        if let DbConn::Sqlite(sqlite) = &mut conn {
+            // WAL lets readers run beside the one writer; it is a property of
+            // the file, so it is set once here rather than per connection.
+            if !url.is_memory() {
+                sqlite
+                    .batch_execute("PRAGMA journal_mode = WAL;")
+                    .map_err(|source| StartupError::Prepare {
+                        url: url.to_string(),
+                        source,
+                    })?;
+            }
+        }
+        if settings.migrate {
+            let applied = run_pending_migrations(&mut conn, &url)?;
+            if applied.is_empty() {
+                info!("database {url} is up to date");
+            }
+        }
+        // Every in-memory SQLite connection is its own database: keep one.
+        let max_size = if url.is_memory() {
+            1
+        } else {
+            settings.database_pool_size.max(1)
+        };
+        let backend = url.backend;
+        let manager = Manager {
+            url: url.clone(),
+            busy_timeout: settings.busy_timeout(),
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.timeout())
+            .build(manager)
+            .map_err(|source| StartupError::Pool {
+                url: url.to_string(),
+                source,
+            })?;
+        info!(
+            "database {url} ({}) ready, pool of up to {max_size}",
+            backend.name()
+        );
+        Ok(Database { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers and has no pending migrations.
+    pub async fn check_ready(&self) -> Result<bool, Error> {
+        let backend = self.backend;
+        self.run(move |conn| has_pending_migrations(conn, backend).map(|pending| !pending))
+            .await
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread, so Diesel never
+    /// blocks Rocket's async workers. A pool checkout that times out is
+    /// [`Error::Unavailable`].
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<Error>,
+    {
+        let pool = self.pool.clone();
+        rocket::tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| Error::Unavailable(Box::new(e)))?;
+            f(&mut conn).map_err(Into::into)
+        })
+        .await
+        .map_err(|e| Error::Internal(Box::new(e)))?
+    }
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which
+/// takes the write lock up front so that concurrent writers wait for it (up to
+/// the busy timeout) instead of failing with "database is locked" when a read
+/// transaction tries to upgrade.
+pub fn write<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    // The same steps as SqliteConnection::immediate_transaction, which cannot
+    // be called here because `f` needs the multi-backend connection.
+    type Sqlite = AnsiTransactionManager;
+    match conn {
+        DbConn::Postgres(_) => return conn.transaction(f),
+        DbConn::Sqlite(sqlite) => Sqlite::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
+    }
+    let result = f(conn);
+    if let DbConn::Sqlite(sqlite) = conn {
+        match &result {
+            Ok(_) => <Sqlite as TransactionManager<SqliteConnection>>::commit_transaction(sqlite)?,
+            Err(_) => {
+                <Sqlite as TransactionManager<SqliteConnection>>::rollback_transaction(sqlite)?
+            }
+        }
+    }
+    result
+}
+
+/// Whether migrations embedded in the binary are still to be applied.
+pub fn has_pending_migrations(conn: &mut DbConn, backend: Backend) -> Result<bool, Error> {
+    conn.has_pending_migration(backend.migrations())
+        .map_err(Error::Internal)
+}

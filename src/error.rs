@@ -1,0 +1,230 @@
+//! One error type for the whole API, and the one JSON shape every error
+//! response has. Causes are logged here; they are never sent to the client.
+
+use diesel::result::DatabaseErrorKind;
+use log::{error, warn};
+use rocket::http::Status;
+use rocket::response::{self, Responder};
+use rocket::serde::json::Json;
+use rocket::Request;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request cannot be read (malformed JSON, not UTF-8, …).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: the resource named by the request does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the request conflicts with the data.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is over the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 422: the request is well-formed but some values are not acceptable.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached or is busy; the request may be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(Cause),
+    /// 500: a bug or an unexpected failure; details go to the log only.
+    #[error("internal error: {0}")]
+    Internal(Cause),
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "status": 422,
+    "error": "validation_failed",
+    "message": "The request has invalid values.",
+    "fields": [{"field": "price", "message": "must be a number from 0 to 1000000"}]
+}))]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated.
+    pub status: u16,
+    /// A stable, machine-readable code, e.g. `not_found` or `validation_failed`.
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// For validation failures, each offending field and why; otherwise empty.
+    pub fields: Vec<FieldError>,
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name (dotted path for nested values; `body` for the body as a whole).
+    pub field: String,
+    /// Why it was rejected.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ErrorBody {
+    /// An error body for `status` with a message and no field errors.
+    pub fn new(status: Status, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            status: status.code,
+            error: code_for(status).to_string(),
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status::from_code(self.status).unwrap_or(Status::InternalServerError)
+    }
+}
+
+/// The machine-readable code for a status.
+fn code_for(status: Status) -> &'static str {
+    match status.code {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        503 => "service_unavailable",
+        500 => "internal_error",
+        code if code < 500 => "client_error",
+        _ => "server_error",
+    }
+}
+
+impl Error {
+    /// A 404 for a resource kind and id, e.g. `not_found("book", 7)`.
+    pub fn not_found(kind: &str, id: impl std::fmt::Display) -> Error {
+        Error::NotFound(format!("no {kind} with id {id}"))
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> Status {
+        match self {
+            Error::BadRequest(_) => Status::BadRequest,
+            Error::NotFound(_) => Status::NotFound,
+            Error::Conflict(_) => Status::Conflict,
+            Error::PayloadTooLarge(_) => Status::PayloadTooLarge,
+            Error::Validation(_) => Status::UnprocessableEntity,
+            Error::Unavailable(_) => Status::ServiceUnavailable,
+            Error::Internal(_) => Status::InternalServerError,
+        }
+    }
+
+    /// The body sent to the client: never the cause of a 5xx.
+    pub fn body(&self) -> ErrorBody {
+        let status = self.status();
+        match self {
+            Error::BadRequest(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::PayloadTooLarge(m) => ErrorBody::new(status, m.clone()),
+            Error::Validation(fields) => ErrorBody {
+                fields: fields.clone(),
+                ..ErrorBody::new(status, "The request has invalid values.")
+            },
+            Error::Unavailable(_) => ErrorBody::new(
+                status,
+                "The database is unavailable or busy; try again shortly.",
+            ),
+            Error::Internal(_) => ErrorBody::new(status, "An internal error occurred."),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Error {
+        use diesel::result::Error as E;
+        match &error {
+            E::NotFound => Error::NotFound("The resource does not exist.".into()),
+            E::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::ClosedConnection => Error::Unavailable(Box::new(error)),
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                    Error::Validation(vec![FieldError::new(
+                        "body",
+                        "a value is outside what the database accepts",
+                    )])
+                }
+                DatabaseErrorKind::ForeignKeyViolation => {
+                    Error::Conflict("The request refers to a resource that does not exist.".into())
+                }
+                _ if is_busy(info.message()) => Error::Unavailable(Box::new(error)),
+                _ => Error::Internal(Box::new(error)),
+            },
+            _ => Error::Internal(Box::new(error)),
+        }
+    }
+}
+
+/// SQLite reports lock contention (after busy_timeout) and PostgreSQL reports
+/// a lost server only as text; both mean "try again", not a bug.
+fn is_busy(message: &str) -> bool {
+    const TRANSIENT: [&str; 6] = [
+        "database is locked",
+        "database is busy",
+        "database table is locked",
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+    ];
+    TRANSIENT.iter().any(|t| message.contains(t))
+}
+
+impl From<validator::ValidationErrors> for Error {
+    fn from(errors: validator::ValidationErrors) -> Error {
+        let mut fields: Vec<FieldError> = errors
+            .field_errors()
+            .into_iter()
+            .flat_map(|(field, errors)| {
+                errors.iter().map(move |e| {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| format!("is invalid ({})", e.code));
+                    FieldError::new(field.as_ref(), message)
+                })
+            })
+            .collect();
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        Error::Validation(fields)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Error {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        match &self {
+            Error::Unavailable(cause) => warn!("{} {}: {cause}", req.method(), req.uri()),
+            Error::Internal(cause) => error!("{} {}: {cause}", req.method(), req.uri()),
+            _ => {}
+        }
+        self.body().respond_to(req)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ErrorBody {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let status = self.status();
+        response::Response::build_from(Json(self).respond_to(req)?)
+            .status(status)
+            .ok()
+    }
+}

@@ -1,0 +1,171 @@
+//! Request guards that parse and validate input before a handler sees it:
+//! [`ValidJson<T>`] for a JSON body, [`ValidQuery<T>`] for a query string.
+//!
+//! Input that fails is answered with the shared error shape, naming the
+//! offending field: 400 for bytes that are not JSON, 413 for a body over
+//! `limits.json`, 422 for input of the wrong shape or with invalid values.
+//! The guard leaves its error in the request's local cache, where the
+//! catcher that answers the request finds it.
+
+use rocket::data::{self, Data, FromData, ToByteUnit};
+use rocket::http::Status;
+use rocket::request::{self, FromRequest, Request};
+use serde::de::DeserializeOwned;
+use validator::Validate;
+
+use crate::error::{Error, ErrorBody, FieldError};
+
+/// The default body limit when `limits.json` is not configured.
+const DEFAULT_LIMIT_KIB: u64 = 64;
+
+/// A parsed and validated JSON body.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+/// A parsed and validated query string.
+#[derive(Debug)]
+pub struct ValidQuery<T>(pub T);
+
+/// The error of rejected input, left for the catcher that answers it.
+struct Rejected(Option<ErrorBody>);
+
+/// Leaves `error` for the catcher and fails the guard with its status.
+fn reject<S, F>(
+    req: &Request<'_>,
+    error: Error,
+) -> rocket::outcome::Outcome<S, (Status, Error), F> {
+    let body = error.body();
+    req.local_cache(|| Rejected(Some(body)));
+    rocket::outcome::Outcome::Error((error.status(), error))
+}
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned + Validate> FromData<'r> for ValidJson<T> {
+    type Error = Error;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        match read(req, data).await {
+            Ok(value) => data::Outcome::Success(ValidJson(value)),
+            Err(error) => reject(req, error),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned + Validate> FromRequest<'r> for ValidQuery<T> {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Error> {
+        let query = req.uri().query().map(|q| q.as_str()).unwrap_or("");
+        match parse_query(query) {
+            Ok(value) => request::Outcome::Success(ValidQuery(value)),
+            Err(error) => reject(req, error),
+        }
+    }
+}
+
+/// Parses and validates a query string, naming the parameter that is wrong.
+pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Error> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        Error::Validation(vec![field_error(&path, &message)])
+    })?;
+    value.validate()?;
+    Ok(value)
+}
+
+async fn read<T: DeserializeOwned + Validate>(
+    req: &Request<'_>,
+    data: Data<'_>,
+) -> Result<T, Error> {
+    let limit = req
+        .limits()
+        .get("json")
+        .unwrap_or_else(|| DEFAULT_LIMIT_KIB.kibibytes());
+    let bytes = data
+        .open(limit)
+        .into_bytes()
+        .await
+        .map_err(|_| Error::BadRequest("The request body could not be read.".into()))?;
+    if !bytes.is_complete() {
+        return Err(Error::PayloadTooLarge(format!(
+            "The request body is larger than the limit of {limit}."
+        )));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::BadRequest("The request body is not valid UTF-8.".into()))?;
+    let value: T = parse(text)?;
+    value.validate()?;
+    Ok(value)
+}
+
+/// Parses JSON, reporting the path of a value of the wrong type.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        json_error(&path, error.into_inner())
+    })?;
+    deserializer.end().map_err(|error| json_error(".", error))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, error: serde_json::Error) -> Error {
+    let message = without_position(&error.to_string());
+    match error.classify() {
+        serde_json::error::Category::Data => Error::Validation(vec![field_error(path, &message)]),
+        _ => Error::BadRequest(format!(
+            "The request body is not valid JSON: {message} at line {} column {}.",
+            error.line(),
+            error.column()
+        )),
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; the field is
+/// more useful to a client than the position of a value it got wrong.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Names the field of a shape error. serde_path_to_error reports an unknown
+/// field at its own path, but a missing one at the enclosing object's.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let at = |name: &str| match path {
+        "." | "" => name.to_string(),
+        parent => format!("{parent}.{name}"),
+    };
+    if let Some(name) = backticked(message, "missing field `") {
+        return FieldError::new(at(name), "is required");
+    }
+    let field = match path {
+        "." | "" => backticked(message, "unknown field `").unwrap_or("body"),
+        path => path,
+    };
+    if message.starts_with("unknown field `") {
+        return FieldError::new(
+            field,
+            "is not a known field (ids and timestamps are set by the server)",
+        );
+    }
+    FieldError::new(field, message)
+}
+
+/// The name in backticks after `prefix`, as serde writes field names.
+fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix)?.split('`').next()
+}
+
+/// The error a guard of this module left for `status`, if there is one.
+pub(crate) fn rejection(req: &Request<'_>, status: Status) -> Option<ErrorBody> {
+    req.local_cache(|| Rejected(None))
+        .0
+        .clone()
+        .filter(|body| body.status == status.code)
+}

@@ -1,0 +1,64 @@
+//! Bookshelf: a books and reviews JSON API on Rocket and Diesel, on SQLite or
+//! PostgreSQL, with its migrations compiled in.
+//!
+//! [`rocket`] builds the whole application from a configuration, so the
+//! binary and the tests build it the same way.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod models;
+pub mod openapi;
+pub mod routes;
+pub mod schema;
+
+use log::error;
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::http::Header;
+use rocket::{Build, Rocket};
+
+use crate::config::Settings;
+use crate::db::Database;
+
+/// The application: routes, docs, catchers, and a fairing that opens the
+/// database (applying pending migrations) before the server listens.
+pub fn rocket(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(AdHoc::try_on_ignite("Database", open_database))
+        .attach(AdHoc::on_response("Security headers", |req, res| {
+            Box::pin(async move {
+                res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+                if !req.uri().path().starts_with("/docs") {
+                    res.set_header(Header::new("Cache-Control", "no-store"));
+                }
+            })
+        }))
+        .mount("/", routes::all())
+        .mount("/", openapi::docs())
+        .register("/", rocket::catchers![routes::catchers::default_catcher])
+}
+
+/// Reads the settings and opens the database; on failure logs one line that
+/// says why and stops the launch.
+async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
+    let settings: Settings = match rocket.figment().extract() {
+        Ok(settings) => settings,
+        Err(e) => {
+            error!("invalid configuration: {e}");
+            return Err(rocket);
+        }
+    };
+    match rocket::tokio::task::spawn_blocking(move || Database::open(&settings)).await {
+        Ok(Ok(database)) => Ok(rocket.manage(database)),
+        Ok(Err(e)) => {
+            error!("{e}");
+            Err(rocket)
+        }
+        Err(e) => {
+            error!("opening the database failed: {e}");
+            Err(rocket)
+        }
+    }
+}

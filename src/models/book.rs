@@ -1,0 +1,268 @@
+//! Books: the row, the bodies that create and change one, and their queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::{not_blank, now, PageRequest};
+use crate::db::{self, DbBackend, DbConn};
+use crate::schema::books;
+
+/// A book.
+// Field order follows the table's columns: rows are read with `all_columns`.
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize, ToSchema,
+)]
+#[diesel(table_name = books)]
+pub struct Book {
+    /// Assigned by the server.
+    #[schema(example = 1)]
+    pub id: i32,
+    #[schema(example = "Dune")]
+    pub title: String,
+    #[schema(example = "Frank Herbert")]
+    pub author: String,
+    #[schema(example = 9.99)]
+    pub price: f64,
+    /// From 1 to 5.
+    #[schema(example = 5)]
+    pub rating: i32,
+    /// Whether the book is published.
+    pub published: bool,
+    /// When the book was created (UTC, set by the server).
+    #[serde(with = "super::utc")]
+    pub created_at: NaiveDateTime,
+    /// When the book was last changed (UTC, set by the server).
+    #[serde(with = "super::utc")]
+    pub updated_at: NaiveDateTime,
+    /// Free text, or null.
+    pub description: Option<String>,
+}
+
+/// The body that creates a book (`POST`) or replaces one (`PUT`).
+#[derive(Debug, Clone, Deserialize, Serialize, Validate, Insertable, AsChangeset, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[diesel(table_name = books, treat_none_as_null = true)]
+pub struct NewBook {
+    /// 1 to 200 characters, not only white space.
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S", example = "Dune")]
+    pub title: String,
+    /// 1 to 100 characters, not only white space.
+    #[validate(
+        length(min = 1, max = 100, message = "must be 1 to 100 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S",
+        example = "Frank Herbert"
+    )]
+    pub author: String,
+    /// From 0 to 1,000,000.
+    #[validate(range(
+        min = 0.0,
+        max = 1_000_000.0,
+        message = "must be a number from 0 to 1000000"
+    ))]
+    #[schema(minimum = 0, maximum = 1000000, example = 9.99)]
+    pub price: f64,
+    /// A whole number from 1 to 5.
+    #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
+    #[schema(minimum = 1, maximum = 5, example = 5)]
+    pub rating: i32,
+    /// Defaults to false.
+    #[serde(default)]
+    pub published: bool,
+    /// Up to 2,000 characters; null or absent for none.
+    #[serde(default)]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+}
+
+/// The body that changes some fields of a book (`PATCH`): absent fields stay
+/// as they are; `description: null` clears the description.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, Validate, AsChangeset, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[diesel(table_name = books)]
+pub struct BookChanges {
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    pub title: Option<String>,
+    #[validate(
+        length(min = 1, max = 100, message = "must be 1 to 100 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub author: Option<String>,
+    #[validate(range(
+        min = 0.0,
+        max = 1_000_000.0,
+        message = "must be a number from 0 to 1000000"
+    ))]
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub price: Option<f64>,
+    #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
+    #[schema(minimum = 1, maximum = 5)]
+    pub rating: Option<i32>,
+    pub published: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "::serde_with::rust::double_option"
+    )]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000, value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// What `GET /books` may filter on.
+#[derive(Debug, Clone, Default)]
+pub struct BookFilter {
+    /// Exact author name.
+    pub author: Option<String>,
+    pub published: Option<bool>,
+}
+
+/// The orders `GET /books` can sort in; `-` means descending. Ties are
+/// broken by id, so pages never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum BookSort {
+    #[default]
+    #[serde(rename = "id")]
+    Id,
+    #[serde(rename = "-id")]
+    IdDesc,
+    #[serde(rename = "title")]
+    Title,
+    #[serde(rename = "-title")]
+    TitleDesc,
+    #[serde(rename = "author")]
+    Author,
+    #[serde(rename = "-author")]
+    AuthorDesc,
+    #[serde(rename = "price")]
+    Price,
+    #[serde(rename = "-price")]
+    PriceDesc,
+    #[serde(rename = "rating")]
+    Rating,
+    #[serde(rename = "-rating")]
+    RatingDesc,
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+}
+
+fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
+    let mut query = books::table.into_boxed();
+    if let Some(author) = &filter.author {
+        query = query.filter(books::author.eq(author.clone()));
+    }
+    if let Some(published) = filter.published {
+        query = query.filter(books::published.eq(published));
+    }
+    query
+}
+
+impl Book {
+    /// One page of the books matching `filter`, in `sort` order, and how many match in all.
+    pub fn list(
+        conn: &mut DbConn,
+        filter: &BookFilter,
+        sort: BookSort,
+        page: PageRequest,
+    ) -> QueryResult<(Vec<Book>, i64)> {
+        use books::*;
+        let total = filtered(filter).count().get_result(conn)?;
+        let query = filtered(filter);
+        let query = match sort {
+            BookSort::Id => query.order(id.asc()),
+            BookSort::IdDesc => query.order(id.desc()),
+            BookSort::Title => query.order((title.asc(), id.asc())),
+            BookSort::TitleDesc => query.order((title.desc(), id.desc())),
+            BookSort::Author => query.order((author.asc(), id.asc())),
+            BookSort::AuthorDesc => query.order((author.desc(), id.desc())),
+            BookSort::Price => query.order((price.asc(), id.asc())),
+            BookSort::PriceDesc => query.order((price.desc(), id.desc())),
+            BookSort::Rating => query.order((rating.asc(), id.asc())),
+            BookSort::RatingDesc => query.order((rating.desc(), id.desc())),
+            BookSort::CreatedAt => query.order((created_at.asc(), id.asc())),
+            BookSort::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+        };
+        let items = query
+            .offset(page.offset)
+            .limit(page.limit)
+            .select(all_columns)
+            .load(conn)?;
+        Ok((items, total))
+    }
+
+    /// The book with this id, if there is one.
+    pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Book>> {
+        books::table.find(id).first(conn).optional()
+    }
+
+    /// Stores a new book.
+    pub fn create(conn: &mut DbConn, new: &NewBook) -> QueryResult<Book> {
+        let stamp = now();
+        db::write(conn, |conn| {
+            diesel::insert_into(books::table)
+                .values((
+                    new,
+                    books::created_at.eq(stamp),
+                    books::updated_at.eq(stamp),
+                ))
+                .returning(books::all_columns)
+                .get_result(conn)
+        })
+    }
+
+    /// Replaces every field of a book; `None` if there is no such book.
+    pub fn replace(conn: &mut DbConn, id: i32, new: &NewBook) -> QueryResult<Option<Book>> {
+        db::write(conn, |conn| {
+            diesel::update(books::table.find(id))
+                .set((new, books::updated_at.eq(now())))
+                .returning(books::all_columns)
+                .get_result(conn)
+                .optional()
+        })
+    }
+
+    /// Changes the fields given; `None` if there is no such book.
+    pub fn update(conn: &mut DbConn, id: i32, changes: &BookChanges) -> QueryResult<Option<Book>> {
+        db::write(conn, |conn| {
+            diesel::update(books::table.find(id))
+                .set((changes, books::updated_at.eq(now())))
+                .returning(books::all_columns)
+                .get_result(conn)
+                .optional()
+        })
+    }
+
+    /// Deletes a book and, by the foreign key's cascade, its reviews.
+    /// `false` if there was no such book.
+    pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+        db::write(conn, |conn| {
+            diesel::delete(books::table.find(id))
+                .execute(conn)
+                .map(|n| n > 0)
+        })
+    }
+
+    /// Whether a book with this id exists.
+    pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(books::table.find(id))).get_result(conn)
+    }
+}

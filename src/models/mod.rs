@@ -1,0 +1,66 @@
+//! The data: structs that map rows and request bodies, and the queries on
+//! them. Nothing here knows about HTTP.
+
+pub mod book;
+pub mod review;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use book::{Book, BookChanges, BookFilter, BookSort, NewBook};
+pub use review::{NewReview, Review, ReviewChanges};
+
+/// The time stamped on rows: UTC, to the microsecond (what PostgreSQL keeps),
+/// so both backends hold the same value.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// One page of a list, with the total across all pages.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items on this page.
+    pub items: Vec<T>,
+    /// How many items match, across all pages.
+    pub total: i64,
+    /// How many matching items were skipped.
+    pub offset: i64,
+    /// The most items a page holds.
+    pub limit: i64,
+}
+
+/// Where a page starts and how long it is, already checked.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Rejects strings that are only white space.
+pub(crate) fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
+    if value.trim().is_empty() {
+        let mut error = validator::ValidationError::new("blank");
+        error.message = Some("must not be blank".into());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// Timestamps go out as RFC 3339 in UTC (`2026-11-23T16:48:52.123456Z`);
+/// the database keeps them as UTC without a zone.
+pub(crate) mod utc {
+    use chrono::{NaiveDateTime, SecondsFormat};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.naive_utc())
+            .map_err(serde::de::Error::custom)
+    }
+}

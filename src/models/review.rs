@@ -1,0 +1,163 @@
+//! Reviews: each belongs to one book and goes when the book goes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::{not_blank, now, Book, PageRequest};
+use crate::db::{self, DbConn};
+use crate::schema::reviews;
+
+/// A review of a book.
+// Field order follows the table's columns: rows are read with `all_columns`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Associations,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[diesel(table_name = reviews, belongs_to(Book))]
+pub struct Review {
+    /// Assigned by the server.
+    #[schema(example = 1)]
+    pub id: i32,
+    /// The book reviewed.
+    #[schema(example = 1)]
+    pub book_id: i32,
+    /// Who wrote the review.
+    #[schema(example = "Ada")]
+    pub author: String,
+    #[schema(example = "A classic.")]
+    pub content: String,
+    /// When the review was written (UTC, set by the server).
+    #[serde(with = "super::utc")]
+    pub created_at: NaiveDateTime,
+}
+
+/// The body that creates a review.
+#[derive(Debug, Clone, Deserialize, Serialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReview {
+    /// 1 to 50 characters, not only white space.
+    #[validate(
+        length(min = 1, max = 50, message = "must be 1 to 50 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S", example = "Ada")]
+    pub author: String,
+    /// 1 to 200 characters, not only white space.
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S",
+        example = "A classic."
+    )]
+    pub content: String,
+}
+
+/// The body that changes some fields of a review (`PATCH`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, Validate, AsChangeset, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[diesel(table_name = reviews)]
+pub struct ReviewChanges {
+    #[validate(
+        length(min = 1, max = 50, message = "must be 1 to 50 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
+    pub author: Option<String>,
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    pub content: Option<String>,
+}
+
+impl Review {
+    /// One page of a book's reviews, oldest first, and how many it has;
+    /// `None` if there is no such book.
+    pub fn list_for_book(
+        conn: &mut DbConn,
+        book_id: i32,
+        page: PageRequest,
+    ) -> QueryResult<Option<(Vec<Review>, i64)>> {
+        conn.transaction(|conn| {
+            if !Book::exists(conn, book_id)? {
+                return Ok(None);
+            }
+            let of_book = reviews::table.filter(reviews::book_id.eq(book_id));
+            let total = of_book.count().get_result(conn)?;
+            let items = of_book
+                .order(reviews::id.asc())
+                .offset(page.offset)
+                .limit(page.limit)
+                .load(conn)?;
+            Ok(Some((items, total)))
+        })
+    }
+
+    /// The review with this id, if there is one.
+    pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Review>> {
+        reviews::table.find(id).first(conn).optional()
+    }
+
+    /// Stores a review of a book; `None` if there is no such book.
+    pub fn create(conn: &mut DbConn, book_id: i32, new: &NewReview) -> QueryResult<Option<Review>> {
+        db::write(conn, |conn| {
+            if !Book::exists(conn, book_id)? {
+                return Ok(None);
+            }
+            diesel::insert_into(reviews::table)
+                .values((
+                    reviews::book_id.eq(book_id),
+                    reviews::author.eq(&new.author),
+                    reviews::content.eq(&new.content),
+                    reviews::created_at.eq(now()),
+                ))
+                .returning(reviews::all_columns)
+                .get_result(conn)
+                .map(Some)
+        })
+    }
+
+    /// Changes the fields given; `None` if there is no such review.
+    pub fn update(
+        conn: &mut DbConn,
+        id: i32,
+        changes: &ReviewChanges,
+    ) -> QueryResult<Option<Review>> {
+        if changes.author.is_none() && changes.content.is_none() {
+            // Nothing to set: an empty changeset is an error in Diesel.
+            return Review::find(conn, id);
+        }
+        db::write(conn, |conn| {
+            diesel::update(reviews::table.find(id))
+                .set(changes)
+                .returning(reviews::all_columns)
+                .get_result(conn)
+                .optional()
+        })
+    }
+
+    /// Deletes a review; `false` if there was no such review.
+    pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+        db::write(conn, |conn| {
+            diesel::delete(reviews::table.find(id))
+                .execute(conn)
+                .map(|n| n > 0)
+        })
+    }
+}

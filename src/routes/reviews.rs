@@ -1,0 +1,134 @@
+//! Reviews: listed and created under their book, read, changed and deleted
+//! by their own id.
+
+use rocket::response::status::{Created, NoContent};
+use rocket::serde::json::Json;
+use rocket::{delete, get, patch, post, State};
+
+use super::PageQuery;
+use crate::db::Database;
+use crate::error::{Error, ErrorBody};
+use crate::extract::{ValidJson, ValidQuery};
+use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
+
+/// List a book's reviews, oldest first, a page at a time.
+#[utoipa::path(
+    tag = "reviews",
+    params(("id" = i32, Path, description = "The book's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of the book's reviews", body = Page<Review>),
+        (status = 404, description = "No book has this id", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[get("/books/<id>/reviews")]
+pub async fn list_reviews(
+    db: &State<Database>,
+    id: i32,
+    query: ValidQuery<PageQuery>,
+) -> Result<Json<Page<Review>>, Error> {
+    let page = PageRequest::from(&query.0);
+    let (items, total) = db
+        .run(move |conn| Review::list_for_book(conn, id, page))
+        .await?
+        .ok_or_else(|| Error::not_found("book", id))?;
+    Ok(Json(Page {
+        items,
+        total,
+        offset: page.offset,
+        limit: page.limit,
+    }))
+}
+
+/// Review a book.
+#[utoipa::path(
+    tag = "reviews",
+    params(("id" = i32, Path, description = "The book's id")),
+    request_body = NewReview,
+    responses(
+        (status = 201, description = "Created; `Location` names the new review", body = Review,
+            headers(("Location" = String, description = "The new review's URL"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No book has this id", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "A field is missing, unknown or invalid", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[post("/books/<id>/reviews", data = "<body>")]
+pub async fn create_review(
+    db: &State<Database>,
+    id: i32,
+    body: ValidJson<NewReview>,
+) -> Result<Created<Json<Review>>, Error> {
+    let ValidJson(new) = body;
+    let review = db
+        .run(move |conn| Review::create(conn, id, &new))
+        .await?
+        .ok_or_else(|| Error::not_found("book", id))?;
+    Ok(Created::new(format!("/reviews/{}", review.id)).body(Json(review)))
+}
+
+/// Read a review.
+#[utoipa::path(
+    tag = "reviews",
+    params(("id" = i32, Path, description = "The review's id")),
+    responses(
+        (status = 200, description = "The review", body = Review),
+        (status = 404, description = "No review has this id", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[get("/reviews/<id>")]
+pub async fn get_review(db: &State<Database>, id: i32) -> Result<Json<Review>, Error> {
+    db.run(move |conn| Review::find(conn, id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("review", id))
+}
+
+/// Change a review's author or content.
+#[utoipa::path(
+    tag = "reviews",
+    params(("id" = i32, Path, description = "The review's id")),
+    request_body = ReviewChanges,
+    responses(
+        (status = 200, description = "The review as changed", body = Review),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No review has this id", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "A field is unknown or invalid", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[patch("/reviews/<id>", data = "<body>")]
+pub async fn update_review(
+    db: &State<Database>,
+    id: i32,
+    body: ValidJson<ReviewChanges>,
+) -> Result<Json<Review>, Error> {
+    let ValidJson(changes) = body;
+    db.run(move |conn| Review::update(conn, id, &changes))
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("review", id))
+}
+
+/// Delete a review.
+#[utoipa::path(
+    tag = "reviews",
+    params(("id" = i32, Path, description = "The review's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No review has this id", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[delete("/reviews/<id>")]
+pub async fn delete_review(db: &State<Database>, id: i32) -> Result<NoContent, Error> {
+    match db.run(move |conn| Review::delete(conn, id)).await? {
+        true => Ok(NoContent),
+        false => Err(Error::not_found("review", id)),
+    }
+}
