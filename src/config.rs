@@ -15,7 +15,7 @@
 //! | `database_url`         | `bookshelf.db`   | SQLite file path or `sqlite://path`, or `postgres://…`    |
 //! | `database_pool_size`   | `8`              | connections in the pool                                   |
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
-//! | `sqlite_busy_timeout`  | `5000`           | milliseconds a SQLite statement waits for a lock          |
+//! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `migrate`              | `true`           | apply pending migrations at start-up                      |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
@@ -41,8 +41,8 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Seconds to wait for a pooled connection (then 503) or a new PostgreSQL connection.
     pub database_timeout: u64,
-    /// Milliseconds a SQLite statement waits on a locked database.
-    pub sqlite_busy_timeout: u64,
+    /// Milliseconds a statement waits for a lock before it fails (then 503).
+    pub database_lock_timeout: u64,
     /// Apply pending migrations at start-up.
     pub migrate: bool,
 }
@@ -53,7 +53,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.to_string(),
             database_pool_size: 8,
             database_timeout: 3,
-            sqlite_busy_timeout: 5000,
+            database_lock_timeout: 5000,
             migrate: true,
         }
     }
@@ -65,9 +65,9 @@ impl Settings {
         Duration::from_secs(self.database_timeout.max(1))
     }
 
-    /// How long a SQLite statement waits for a lock.
-    pub fn busy_timeout(&self) -> Duration {
-        Duration::from_millis(self.sqlite_busy_timeout)
+    /// How long a statement waits for a lock.
+    pub fn lock_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_lock_timeout)
     }
 }
 

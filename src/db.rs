@@ -177,17 +177,22 @@ pub fn mask(url: &str) -> String {
     }
 }
 
-/// Opens one connection of the right backend. SQLite connections get their
-/// per-connection PRAGMAs: wait on locks instead of failing, enforce foreign
-/// keys, and fsync less often (safe with WAL).
-pub fn connect(url: &DatabaseUrl, busy_timeout: Duration) -> ConnectionResult<DbConn> {
+/// Opens one connection of the right backend. A statement waits at most
+/// `lock_timeout` for a lock, then fails (a 503, not a hang). SQLite
+/// connections also enforce foreign keys and fsync less often (safe with WAL).
+pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<DbConn> {
+    let ms = lock_timeout.as_millis();
     match url.backend {
-        Backend::Postgres => PgConnection::establish(&url.target).map(DbConn::Postgres),
+        Backend::Postgres => {
+            let mut conn = PgConnection::establish(&url.target)?;
+            conn.batch_execute(&format!("SET lock_timeout = {ms}"))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Postgres(conn))
+        }
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
             conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                busy_timeout.as_millis()
+                "PRAGMA busy_timeout = {ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
             ))
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
@@ -200,7 +205,7 @@ pub fn connect(url: &DatabaseUrl, busy_timeout: Duration) -> ConnectionResult<Db
 #[derive(Clone)]
 pub struct Manager {
     url: DatabaseUrl,
-    busy_timeout: Duration,
+    lock_timeout: Duration,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -208,7 +213,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
-        connect(&self.url, self.busy_timeout).map_err(diesel::r2d2::Error::ConnectionError)
+        connect(&self.url, self.lock_timeout).map_err(diesel::r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
@@ -260,7 +265,7 @@ impl Database {
     pub fn open(settings: &Settings) -> Result<Database, StartupError> {
         let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
         let mut conn =
-            connect(&url, settings.busy_timeout()).map_err(|source| StartupError::Connect {
+            connect(&url, settings.lock_timeout()).map_err(|source| StartupError::Connect {
                 url: url.to_string(),
                 source,
             })?;
@@ -291,7 +296,7 @@ impl Database {
         let backend = url.backend;
         let manager = Manager {
             url: url.clone(),
-            busy_timeout: settings.busy_timeout(),
+            lock_timeout: settings.lock_timeout(),
         };
         let pool = r2d2::Pool::builder()
             .max_size(max_size)

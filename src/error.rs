@@ -174,11 +174,12 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
-/// SQLite reports lock contention (after busy_timeout) and PostgreSQL reports
-/// a lost server only as text; both mean "try again", not a bug.
+/// SQLite reports lock contention (after busy_timeout), and PostgreSQL a lock
+/// timeout or a lost server, only as text; all mean "try again", not a bug.
 fn is_busy(message: &str) -> bool {
-    const TRANSIENT: [&str; 6] = [
+    const TRANSIENT: [&str; 7] = [
         "database is locked",
+        "lock timeout",
         "database is busy",
         "database table is locked",
         "server closed the connection",
