@@ -1,0 +1,200 @@
+//! Every way a request can fail gets the shared JSON error shape, the right
+//! status, and nothing of the server's internals.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use rocket::http::{ContentType, Method, Status};
+use serde_json::json;
+
+use crate::helpers::{connect, figment, valid_book, TestApp, TestDb};
+
+#[test]
+fn malformed_json_returns_400() {
+    let app = TestApp::new();
+    let trailing = format!("{} trailing", valid_book());
+    for body in ["{\"title\": ", "not json", "", &trailing] {
+        app.send_raw(Method::Post, "/books", body.as_bytes().to_vec())
+            .assert_error(Status::BadRequest);
+    }
+    assert_eq!(app.get("/books").body["total"], json!(0));
+}
+
+#[test]
+fn a_body_that_is_not_utf8_returns_400() {
+    let app = TestApp::new();
+    let body =
+        b"{\"title\": \"\xff\xfe\", \"author\": \"x\", \"price\": 1, \"rating\": 1}".to_vec();
+    app.send_raw(Method::Post, "/books", body)
+        .assert_error(Status::BadRequest);
+}
+
+#[test]
+fn a_body_over_the_limit_returns_413_and_stores_nothing() {
+    let app = TestApp::with_config(|f| f.merge(("limits.json", "1 KiB")));
+    let big = json!({"title": "t", "author": "a", "price": 1, "rating": 1,
+                     "description": "d".repeat(2000)});
+    app.post("/books", &big)
+        .assert_error(Status::PayloadTooLarge);
+    assert_eq!(app.get("/books").body["total"], json!(0));
+}
+
+#[test]
+fn the_default_body_limit_is_64_kib() {
+    let app = TestApp::new();
+    let body = format!("{{\"title\": \"{}\"}}", "x".repeat(65 * 1024));
+    app.send_raw(Method::Post, "/books", body.into_bytes())
+        .assert_error(Status::PayloadTooLarge);
+}
+
+#[test]
+fn deeply_nested_json_is_rejected_without_a_crash() {
+    let app = TestApp::new();
+    let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let reply = app.send_raw(Method::Post, "/books", body.into_bytes());
+    assert!(reply.status.code < 500, "{}", reply.text);
+    let nested = format!("{{\"title\": {}1{}}}", "[".repeat(1000), "]".repeat(1000));
+    let reply = app.send_raw(Method::Post, "/books", nested.into_bytes());
+    assert!(reply.status.code < 500, "{}", reply.text);
+    assert_eq!(reply.body["status"], json!(reply.status.code));
+}
+
+#[test]
+fn an_unknown_route_returns_404_in_the_error_shape() {
+    let app = TestApp::new();
+    app.get("/authors").assert_error(Status::NotFound);
+    app.get("/books/1/chapters").assert_error(Status::NotFound);
+}
+
+#[test]
+fn a_wrong_method_returns_405_with_allow() {
+    let app = TestApp::new();
+    let reply = app.send_raw(Method::Put, "/books", b"{}".to_vec());
+    reply.assert_error(Status::MethodNotAllowed);
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD, POST"));
+    let reply = app.send_raw(Method::Post, "/reviews/1", b"{}".to_vec());
+    reply.assert_error(Status::MethodNotAllowed);
+    assert_eq!(reply.header("Allow"), Some("DELETE, GET, HEAD, PATCH"));
+}
+
+#[test]
+fn ids_that_are_not_ids_return_422_not_500() {
+    let app = TestApp::new();
+    for uri in [
+        "/books/abc",
+        "/books/99999999999",
+        "/books/1.5",
+        "/reviews/-",
+    ] {
+        app.get(uri).assert_error(Status::UnprocessableEntity);
+    }
+    for uri in ["/books/-1", "/books/0", "/reviews/2147483647"] {
+        app.get(uri).assert_error(Status::NotFound);
+    }
+}
+
+#[test]
+fn responses_carry_the_security_headers() {
+    let app = TestApp::new();
+    for reply in [app.get("/books"), app.get("/books/1"), app.get("/health")] {
+        assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+        assert_eq!(reply.header("Server"), None);
+    }
+}
+
+#[test]
+fn health_and_ready_report_the_backend() {
+    let app = TestApp::new();
+    let backend = crate::helpers::backend().name();
+    let health = app.get("/health");
+    assert_eq!(health.status, Status::Ok);
+    assert_eq!(health.body, json!({"status": "ok", "database": backend}));
+    let ready = app.get("/ready");
+    assert_eq!(ready.status, Status::Ok);
+    assert_eq!(ready.body, json!({"status": "ready", "database": backend}));
+}
+
+#[test]
+fn ready_returns_503_while_migrations_are_pending() {
+    let app = TestApp::with_config(|f| f.merge(("migrate", false)));
+    app.get("/ready").assert_error(Status::ServiceUnavailable);
+    assert_eq!(app.get("/health").status, Status::Ok);
+}
+
+/// Holds a lock that keeps writers (and on PostgreSQL readers) of `books`
+/// waiting, until dropped.
+fn lock_books(db: &TestDb) -> bookshelf::db::DbConn {
+    let mut conn = connect(db);
+    let sql = match &conn {
+        bookshelf::db::DbConn::Sqlite(_) => "BEGIN EXCLUSIVE",
+        bookshelf::db::DbConn::Postgres(_) => "BEGIN; LOCK TABLE books IN ACCESS EXCLUSIVE MODE",
+    };
+    conn.batch_execute(sql).expect("take the lock");
+    conn
+}
+
+#[test]
+fn a_locked_database_returns_503_and_loses_nothing() {
+    let app = TestApp::with_config(|f| f.merge(("database_lock_timeout", 300)));
+    let before = app.create_book(json!({"title": "Before"}));
+    let lock = lock_books(&app.db);
+    let reply = app.post("/books", &valid_book());
+    reply.assert_error(Status::ServiceUnavailable);
+    drop(lock);
+    // Once the lock is gone, writes succeed again and nothing was lost.
+    app.create_book(json!({"title": "After"}));
+    let all = app.get("/books");
+    assert_eq!(all.body["total"], json!(2), "{}", all.text);
+    assert_eq!(all.body["items"][0], before);
+}
+
+#[rocket::async_test]
+async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
+    use rocket::local::asynchronous::Client;
+    let db = TestDb::new();
+    let config = figment(&db)
+        .merge(("database_pool_size", 1))
+        .merge(("database_timeout", 1))
+        .merge(("database_lock_timeout", 8000));
+    let client = Client::tracked(bookshelf::rocket(config)).await.unwrap();
+    let lock = lock_books(&db);
+
+    // The first request takes the only connection and waits for the lock;
+    // the second waits for the pool and gives up after its timeout.
+    let post = |title: &'static str| {
+        let client = &client;
+        async move {
+            let response = client
+                .post("/books")
+                .header(ContentType::JSON)
+                .body(json!({"title": title, "author": "a", "price": 1, "rating": 1}).to_string())
+                .dispatch()
+                .await;
+            (
+                response.status(),
+                response.into_string().await.unwrap_or_default(),
+            )
+        }
+    };
+    let first = post("first");
+    let second = async {
+        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let result = post("second").await;
+        (result, started.elapsed())
+    };
+    let release = async {
+        rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
+        drop(lock);
+    };
+    let ((first_status, _), ((second_status, second_body), waited), ()) =
+        rocket::tokio::join!(first, second, release);
+    assert_eq!(second_status, Status::ServiceUnavailable, "{second_body}");
+    // It was the pool's timeout (1 s), not the lock's (8 s), that answered.
+    assert!(waited < Duration::from_secs(4), "waited {waited:?}");
+    let body: serde_json::Value = serde_json::from_str(&second_body).unwrap();
+    assert_eq!(body["error"], json!("service_unavailable"));
+    // The first request got its connection back once the lock was released.
+    assert_eq!(first_status, Status::Created);
+}

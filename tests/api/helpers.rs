@@ -1,0 +1,316 @@
+//! The test harness: every test gets its own application on its own fresh
+//! database. The suite runs on SQLite by default, and on PostgreSQL when
+//! `TEST_DATABASE_URL` names a server (each test then creates a database of
+//! its own there, and drops it afterwards).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bookshelf::db::Backend;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Status};
+use rocket::local::blocking::{Client, LocalResponse};
+use serde_json::{json, Value};
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Says plainly that a PostgreSQL test was skipped, and returns its URL otherwise.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = postgres_url();
+    if url.is_none() {
+        eprintln!("SKIPPED {test}: TEST_DATABASE_URL is not set (see README: Tests)");
+    }
+    url
+}
+
+/// The backend this run of the suite uses.
+pub fn backend() -> Backend {
+    match postgres_url() {
+        Some(_) => Backend::Postgres,
+        None => Backend::Sqlite,
+    }
+}
+
+/// A database that exists for one test and is removed after it.
+pub enum TestDb {
+    Sqlite {
+        dir: tempfile::TempDir,
+    },
+    Postgres {
+        server_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh, empty database on the suite's backend.
+    pub fn new() -> TestDb {
+        match postgres_url() {
+            Some(server_url) => TestDb::postgres(&server_url),
+            None => TestDb::sqlite(),
+        }
+    }
+
+    /// A fresh SQLite database in a directory of its own.
+    pub fn sqlite() -> TestDb {
+        TestDb::Sqlite {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server at `server_url`.
+    pub fn postgres(server_url: &str) -> TestDb {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "bookshelf_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let mut admin = PgConnection::establish(server_url)
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create the test database");
+        let mut url = url::Url::parse(server_url).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        TestDb::Postgres {
+            server_url: server_url.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// The database URL to give bookshelf.
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite { dir } => dir.path().join("test.db").display().to_string(),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres {
+            server_url, name, ..
+        } = self
+        {
+            if let Ok(mut admin) = PgConnection::establish(server_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// The configuration a test application starts from: the repository's own
+/// (Rocket.toml), on `db`, quiet.
+pub fn figment(db: &TestDb) -> Figment {
+    bookshelf::config::figment()
+        .merge(("database_url", db.url()))
+        .merge(("log_level", "off"))
+}
+
+/// An application on a fresh database, and a client for it.
+pub struct TestApp {
+    // Declared before `db`: the server's pool closes before the database is dropped.
+    pub client: Client,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// The application with the repository's configuration.
+    pub fn new() -> TestApp {
+        TestApp::with_config(|figment| figment)
+    }
+
+    /// The application with its configuration changed by `configure`.
+    pub fn with_config(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let db = TestDb::new();
+        let rocket = bookshelf::rocket(configure(figment(&db)));
+        let client = Client::tracked(rocket).expect("the application starts");
+        TestApp { client, db }
+    }
+
+    pub fn get(&self, uri: &str) -> Reply {
+        Reply::from(self.client.get(uri.to_string()).dispatch())
+    }
+
+    pub fn delete(&self, uri: &str) -> Reply {
+        Reply::from(self.client.delete(uri.to_string()).dispatch())
+    }
+
+    pub fn post(&self, uri: &str, body: &Value) -> Reply {
+        self.send_raw(
+            rocket::http::Method::Post,
+            uri,
+            body.to_string().into_bytes(),
+        )
+    }
+
+    pub fn put(&self, uri: &str, body: &Value) -> Reply {
+        self.send_raw(
+            rocket::http::Method::Put,
+            uri,
+            body.to_string().into_bytes(),
+        )
+    }
+
+    pub fn patch(&self, uri: &str, body: &Value) -> Reply {
+        self.send_raw(
+            rocket::http::Method::Patch,
+            uri,
+            body.to_string().into_bytes(),
+        )
+    }
+
+    /// Sends `body` as it is, JSON or not.
+    pub fn send_raw(&self, method: rocket::http::Method, uri: &str, body: Vec<u8>) -> Reply {
+        Reply::from(
+            self.client
+                .req(method, uri.to_string())
+                .header(ContentType::JSON)
+                .body(body)
+                .dispatch(),
+        )
+    }
+
+    /// Creates a book from `valid_book()` with `fields` changed, and returns it.
+    pub fn create_book(&self, fields: Value) -> Value {
+        let reply = self.post("/books", &book_with(fields));
+        assert_eq!(reply.status, Status::Created, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a review of book `book_id`, and returns it.
+    pub fn create_review(&self, book_id: i64, author: &str, content: &str) -> Value {
+        let reply = self.post(
+            &format!("/books/{book_id}/reviews"),
+            &json!({"author": author, "content": content}),
+        );
+        assert_eq!(reply.status, Status::Created, "{}", reply.body);
+        reply.body
+    }
+}
+
+/// Opens a connection of bookshelf's own kind to a test database.
+pub fn connect(db: &TestDb) -> bookshelf::db::DbConn {
+    let url = bookshelf::db::DatabaseUrl::parse(&db.url(), Duration::from_secs(3))
+        .expect("the test database URL parses");
+    bookshelf::db::connect(&url, Duration::from_secs(5)).expect("connect to the test database")
+}
+
+/// A book body that passes validation.
+pub fn valid_book() -> Value {
+    json!({
+        "title": "Dune",
+        "author": "Frank Herbert",
+        "price": 9.99,
+        "rating": 5,
+        "published": true,
+        "description": "Spice and sand."
+    })
+}
+
+/// `valid_book()` with `fields` set (a `null` in `fields` removes that key).
+pub fn book_with(fields: Value) -> Value {
+    let mut book = valid_book();
+    for (key, value) in fields.as_object().expect("fields is an object") {
+        if value.is_null() {
+            book.as_object_mut().unwrap().remove(key);
+        } else {
+            book[key] = value.clone();
+        }
+    }
+    book
+}
+
+/// A response, read completely.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: Status,
+    pub body: Value,
+    pub text: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts that this is an error of `status` in the shared JSON shape, and
+    /// that it leaks nothing of the server's internals.
+    pub fn assert_error(&self, status: Status) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.body["status"], json!(status.code), "{}", self.text);
+        assert!(self.body["error"].is_string(), "{}", self.text);
+        assert!(self.body["message"].is_string(), "{}", self.text);
+        assert!(self.body["fields"].is_array(), "{}", self.text);
+        assert_eq!(self.body.as_object().unwrap().len(), 4, "{}", self.text);
+        let lower = self.text.to_lowercase();
+        for internal in [
+            "sql", "diesel", "postgres", "/tmp", "panic", "r2d2", "select ",
+        ] {
+            assert!(
+                !lower.contains(internal),
+                "error leaks {internal:?}: {}",
+                self.text
+            );
+        }
+        assert_eq!(
+            self.header("Content-Type"),
+            Some("application/json"),
+            "errors are JSON"
+        );
+    }
+
+    /// Asserts a 422 that names `field` among the offending fields.
+    pub fn assert_invalid_field(&self, field: &str) {
+        self.assert_error(Status::UnprocessableEntity);
+        let fields: Vec<&str> = self.body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "expected {field:?} among {fields:?}: {}",
+            self.text
+        );
+    }
+}
+
+impl From<LocalResponse<'_>> for Reply {
+    fn from(response: LocalResponse<'_>) -> Reply {
+        let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        let text = response.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+}

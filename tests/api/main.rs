@@ -1,0 +1,10 @@
+//! The API test suite: one binary, one fresh database per test.
+//! Runs on SQLite; set TEST_DATABASE_URL=postgres://… to run it on PostgreSQL.
+
+mod books;
+mod errors;
+mod helpers;
+mod migrations;
+mod openapi;
+mod reviews;
+mod startup;

@@ -1,0 +1,42 @@
+//! The OpenAPI document describes every route the server mounts.
+
+use rocket::http::Status;
+
+use crate::helpers::TestApp;
+
+#[test]
+fn every_mounted_route_is_in_the_openapi_document() {
+    let app = TestApp::new();
+    let reply = app.get("/openapi.json");
+    assert_eq!(reply.status, Status::Ok);
+    let paths = reply.body["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for route in app.client.rocket().routes() {
+        let path = route.uri.path().to_string();
+        if path.starts_with("/docs") || path == "/openapi.json" {
+            continue;
+        }
+        // Rocket writes `<id>` where OpenAPI writes `{id}`.
+        let openapi_path = path.replace('<', "{").replace('>', "}");
+        let method = route.method.as_str().to_lowercase();
+        assert!(
+            paths
+                .get(&openapi_path)
+                .and_then(|p| p.get(&method))
+                .is_some(),
+            "{method} {openapi_path} is mounted but not in the OpenAPI document"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 13);
+}
+
+#[test]
+fn swagger_ui_is_served_from_the_binary() {
+    let app = TestApp::new();
+    let reply = app.get("/docs/");
+    assert_eq!(reply.status, Status::Ok);
+    assert!(reply.text.contains("swagger"), "{}", reply.text);
+    let script = app.get("/docs/swagger-ui-bundle.js");
+    assert_eq!(script.status, Status::Ok);
+}

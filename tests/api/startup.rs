@@ -1,0 +1,162 @@
+//! The binary itself: it serves on the SQLite default after applying the
+//! migrations, and refuses a database it cannot use with one clear line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn bookshelf() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bookshelf"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .env("ROCKET_CLI_COLORS", "false");
+    command
+}
+
+/// Runs the binary to its end, with a deadline; returns (success, output).
+fn run_to_exit(mut command: Command, deadline: Duration) -> (bool, String, Duration) {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut output = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut output)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut output)
+                .unwrap();
+            return (status.success(), output, started.elapsed());
+        }
+        if started.elapsed() > deadline {
+            child.kill().unwrap();
+            panic!("still running after {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_unreachable_postgres_fails_fast_with_the_url_and_a_masked_password() {
+    let mut command = bookshelf();
+    command.env("DATABASE_URL", "postgres://shelf:hunter2@127.0.0.1:1/books");
+    let (success, output, took) = run_to_exit(command, Duration::from_secs(20));
+    assert!(!success, "{output}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        output.contains("cannot connect to database postgres://shelf:***@127.0.0.1:1/books"),
+        "{output}"
+    );
+    assert!(!output.contains("hunter2"), "{output}");
+}
+
+#[test]
+fn an_unsupported_database_url_is_refused() {
+    let mut command = bookshelf();
+    command.env("DATABASE_URL", "mysql://root@localhost/books");
+    let (success, output, _) = run_to_exit(command, Duration::from_secs(20));
+    assert!(!success, "{output}");
+    assert!(
+        output.contains("invalid database URL mysql://root@localhost/books"),
+        "{output}"
+    );
+}
+
+#[test]
+fn help_names_the_commands_and_the_configuration() {
+    let mut command = bookshelf();
+    command.arg("--help");
+    let (success, output, _) = run_to_exit(command, Duration::from_secs(20));
+    assert!(success, "{output}");
+    for expected in ["serve", "DATABASE_URL", "ROCKET_PORT", "Usage"] {
+        assert!(output.contains(expected), "no {expected:?} in {output}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// Starts the binary on a SQLite file, waits until it answers `/ready`, and
+/// returns its log so far; the server is stopped before returning.
+fn serve_once(db_path: &std::path::Path) -> String {
+    let port = free_port();
+    let mut child = bookshelf()
+        .env("DATABASE_URL", db_path)
+        .env("ROCKET_PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let started = Instant::now();
+    let mut ready = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some(response) = http_get(port, "/ready") {
+            ready = Some(response);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let books = http_get(port, "/books");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let output: Vec<String> = log.try_iter().collect();
+    let output = output.join("\n");
+    let ready = ready.unwrap_or_else(|| panic!("never answered: {output}"));
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(books.unwrap().contains("\"total\":0"));
+    output
+}
+
+#[test]
+fn the_binary_migrates_a_new_sqlite_database_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shelf.db");
+    let first = serve_once(&db);
+    for name in [
+        "applied migration 2026-11-23-000001_create_books",
+        "applied migration 2026-11-23-000002_add_description_to_books",
+        "applied migration 2026-11-23-000003_create_reviews",
+    ] {
+        assert!(first.contains(name), "no {name:?} in {first}");
+    }
+    let second = serve_once(&db);
+    assert!(!second.contains("applied migration"), "{second}");
+    assert!(second.contains("is up to date"), "{second}");
+}
