@@ -74,7 +74,12 @@ impl Settings {
 /// The figment the binary reads its configuration from (see the module docs
 /// for the order). Tests start from it too and merge their own values on top.
 pub fn figment() -> Figment {
-    Figment::from(rocket::Config::default())
+    // No `Server:` header by default: it tells clients nothing they need.
+    let rocket_defaults = rocket::Config {
+        ident: rocket::config::Ident::none(),
+        ..rocket::Config::default()
+    };
+    Figment::from(rocket_defaults)
         .merge(Serialized::defaults(Settings::default()))
         .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
         .merge(

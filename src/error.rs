@@ -30,6 +30,9 @@ pub enum Error {
     /// 422: the request is well-formed but some values are not acceptable.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 503: the service cannot serve requests yet, for the reason given.
+    #[error("{0}")]
+    NotReady(String),
     /// 503: the database cannot be reached or is busy; the request may be retried.
     #[error("database unavailable: {0}")]
     Unavailable(Cause),
@@ -124,7 +127,7 @@ impl Error {
             Error::Conflict(_) => Status::Conflict,
             Error::PayloadTooLarge(_) => Status::PayloadTooLarge,
             Error::Validation(_) => Status::UnprocessableEntity,
-            Error::Unavailable(_) => Status::ServiceUnavailable,
+            Error::NotReady(_) | Error::Unavailable(_) => Status::ServiceUnavailable,
             Error::Internal(_) => Status::InternalServerError,
         }
     }
@@ -136,7 +139,8 @@ impl Error {
             Error::BadRequest(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
-            | Error::PayloadTooLarge(m) => ErrorBody::new(status, m.clone()),
+            | Error::PayloadTooLarge(m)
+            | Error::NotReady(m) => ErrorBody::new(status, m.clone()),
             Error::Validation(fields) => ErrorBody {
                 fields: fields.clone(),
                 ..ErrorBody::new(status, "The request has invalid values.")

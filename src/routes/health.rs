@@ -44,7 +44,10 @@ pub fn health(db: &State<Database>) -> Json<Status> {
 #[get("/ready")]
 pub async fn ready(db: &State<Database>) -> Result<Json<Status>, Error> {
     if !db.check_ready().await? {
-        return Err(Error::Unavailable("migrations are pending".into()));
+        return Err(Error::NotReady(
+            "Database migrations are pending; start bookshelf with migrate = true to apply them."
+                .into(),
+        ));
     }
     Ok(Json(Status {
         status: "ready".into(),
