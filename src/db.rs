@@ -179,7 +179,8 @@ pub fn mask(url: &str) -> String {
 
 /// Opens one connection of the right backend. A statement waits at most
 /// `lock_timeout` for a lock, then fails (a 503, not a hang). SQLite
-/// connections also enforce foreign keys and fsync less often (safe with WAL).
+/// connections also enforce foreign keys (bundled SQLite does by default;
+/// this keeps it so with any build) and fsync less often (safe with WAL).
 pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<DbConn> {
     let ms = lock_timeout.as_millis();
     match url.backend {
@@ -377,4 +378,81 @@ where
 pub fn has_pending_migrations(conn: &mut DbConn, backend: Backend) -> Result<bool, Error> {
     conn.has_pending_migration(backend.migrations())
         .map_err(Error::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<DatabaseUrl, StartupError> {
+        DatabaseUrl::parse(url, Duration::from_secs(3))
+    }
+
+    #[test]
+    fn paths_and_sqlite_urls_name_sqlite_files() {
+        for (url, target) in [
+            ("bookshelf.db", "bookshelf.db"),
+            (
+                "/var/lib/bookshelf/db.sqlite",
+                "/var/lib/bookshelf/db.sqlite",
+            ),
+            ("sqlite://data/books.db", "data/books.db"),
+            ("sqlite:books.db", "books.db"),
+            ("file:books.db?mode=rwc", "file:books.db?mode=rwc"),
+            (":memory:", ":memory:"),
+        ] {
+            let parsed = parse(url).unwrap();
+            assert_eq!(parsed.backend(), Backend::Sqlite, "{url}");
+            assert_eq!(parsed.target, target, "{url}");
+        }
+        assert!(parse(":memory:").unwrap().is_memory());
+        assert!(!parse("books.db").unwrap().is_memory());
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_have_one() {
+        let parsed = parse("postgres://u:secret@db.example:5432/books").unwrap();
+        assert_eq!(parsed.backend(), Backend::Postgres);
+        assert_eq!(
+            parsed.target,
+            "postgres://u:secret@db.example:5432/books?connect_timeout=3"
+        );
+        let parsed = parse("postgresql://db.example/books?connect_timeout=10").unwrap();
+        assert_eq!(
+            parsed.target,
+            "postgresql://db.example/books?connect_timeout=10"
+        );
+    }
+
+    #[test]
+    fn logs_and_errors_show_the_url_with_its_password_masked() {
+        let parsed = parse("postgres://u:secret@db.example/books").unwrap();
+        assert_eq!(parsed.to_string(), "postgres://u:***@db.example/books");
+        assert_eq!(
+            mask("postgres://u@db.example/books"),
+            "postgres://u@db.example/books"
+        );
+        let error = parse("mysql://u:secret@db.example/books").err().unwrap();
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn unsupported_or_empty_urls_are_refused() {
+        for url in [
+            "",
+            "  ",
+            "sqlite://",
+            "mysql://root@localhost/books",
+            "http://x/y",
+        ] {
+            assert!(
+                matches!(parse(url), Err(StartupError::InvalidUrl { .. })),
+                "{url:?}"
+            );
+        }
+        assert!(matches!(
+            parse("postgres://[bad"),
+            Err(StartupError::InvalidUrl { .. })
+        ));
+    }
 }

@@ -118,7 +118,12 @@ fn health_and_ready_report_the_backend() {
 #[test]
 fn ready_returns_503_while_migrations_are_pending() {
     let app = TestApp::with_config(|f| f.merge(("migrate", false)));
-    app.get("/ready").assert_error(Status::ServiceUnavailable);
+    let reply = app.get("/ready");
+    reply.assert_error(Status::ServiceUnavailable);
+    assert!(reply.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("migrations are pending"));
     assert_eq!(app.get("/health").status, Status::Ok);
 }
 

@@ -160,3 +160,17 @@ fn the_binary_migrates_a_new_sqlite_database_then_serves() {
     assert!(!second.contains("applied migration"), "{second}");
     assert!(second.contains("is up to date"), "{second}");
 }
+
+#[test]
+fn rocket_database_url_overrides_database_url() {
+    let mut command = bookshelf();
+    command
+        .env("DATABASE_URL", "postgres://shelf@127.0.0.1:1/books")
+        .env("ROCKET_DATABASE_URL", "mysql://root@localhost/override");
+    let (success, output, _) = run_to_exit(command, Duration::from_secs(20));
+    assert!(!success, "{output}");
+    assert!(
+        output.contains("mysql://root@localhost/override"),
+        "{output}"
+    );
+}
