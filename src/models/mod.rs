@@ -23,10 +23,13 @@ pub struct Page<T> {
     /// The items on this page.
     pub items: Vec<T>,
     /// How many items match, across all pages.
+    #[schema(example = 1, minimum = 0)]
     pub total: i64,
     /// How many matching items were skipped.
+    #[schema(example = 0, minimum = 0)]
     pub offset: i64,
     /// The most items a page holds.
+    #[schema(example = 20, minimum = 1, maximum = 100)]
     pub limit: i64,
 }
 
