@@ -17,6 +17,7 @@
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `migrate`              | `true`           | apply pending migrations at start-up                      |
+//! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
 //! read from the same sources; see `Rocket.toml`.
@@ -45,6 +46,8 @@ pub struct Settings {
     pub database_lock_timeout: u64,
     /// Apply pending migrations at start-up.
     pub migrate: bool,
+    /// Seconds start-up waits while another process applies migrations.
+    pub migration_lock_timeout: u64,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             database_timeout: 3,
             database_lock_timeout: 5000,
             migrate: true,
+            migration_lock_timeout: 60,
         }
     }
 }
@@ -63,6 +67,11 @@ impl Settings {
     /// How long to wait for a pooled connection or a new PostgreSQL connection.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.database_timeout.max(1))
+    }
+
+    /// How long start-up waits while another process applies migrations.
+    pub fn migration_lock_timeout(&self) -> Duration {
+        Duration::from_secs(self.migration_lock_timeout)
     }
 
     /// How long a statement waits for a lock.

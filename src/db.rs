@@ -85,6 +85,8 @@ pub enum StartupError {
         url: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("cannot take the migration lock (another bookshelf may be migrating): {source}")]
+    MigrationLock { source: diesel::result::Error },
     #[error("cannot build connection pool for {url}: {source}")]
     Pool { url: String, source: r2d2::Error },
 }
@@ -226,31 +228,66 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// Applies every pending migration, one transaction each, logging one line per
-/// migration applied. Returns the names of the migrations applied.
+/// The PostgreSQL advisory lock that makes migrators take turns (an
+/// arbitrary constant: "bookshelf" in ASCII, truncated to fit an i64).
+const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
+
+/// Applies every pending migration, logging one line per migration applied,
+/// and returns their names.
+///
+/// Several processes may start at once on one database: the whole run holds
+/// a lock (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
+/// lock of `BEGIN IMMEDIATE`), and the pending list is read after the lock is
+/// taken, so each migration is applied exactly once and the others wait (up
+/// to the connection's lock timeout) instead of failing. Each migration runs
+/// in a savepoint of its own: when one fails, it is undone, the ones before
+/// it are kept, and the error names it.
 pub fn run_pending_migrations(
     conn: &mut DbConn,
     url: &DatabaseUrl,
 ) -> Result<Vec<String>, StartupError> {
-    let pending = conn
-        .pending_migrations(url.backend.migrations())
-        .map_err(|source| StartupError::MigrationState {
-            url: url.to_string(),
-            source,
-        })?;
-    let mut applied = Vec::with_capacity(pending.len());
-    for migration in pending {
-        let name = migration.name().to_string();
-        conn.run_migration(&*migration)
-            .map_err(|source| StartupError::Migration {
-                name: name.clone(),
-                url: url.to_string(),
-                source,
-            })?;
-        info!("applied migration {name}");
-        applied.push(name);
+    let state_error = |source| StartupError::MigrationState {
+        url: url.to_string(),
+        source,
+    };
+    let mut applied = Vec::new();
+    let mut failure = None;
+    let outcome = write(conn, |conn| {
+        if let DbConn::Postgres(pg) = conn {
+            pg.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))?;
+        }
+        let pending = conn
+            .pending_migrations(url.backend.migrations())
+            .map_err(state_error)?;
+        for migration in pending {
+            let name = migration.name().to_string();
+            if let Err(source) = conn.run_migration(&*migration) {
+                failure = Some(StartupError::Migration {
+                    name,
+                    url: url.to_string(),
+                    source,
+                });
+                break;
+            }
+            info!("applied migration {name}");
+            applied.push(name);
+        }
+        // Commit what succeeded even when a later migration failed.
+        Ok::<_, StartupError>(())
+    });
+    outcome?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(applied),
     }
-    Ok(applied)
+}
+
+impl From<diesel::result::Error> for StartupError {
+    fn from(source: diesel::result::Error) -> StartupError {
+        StartupError::MigrationLock { source }
+    }
 }
 
 /// The pool and what the application needs to know about its database.

@@ -181,3 +181,34 @@ fn startup_applies_only_pending_migrations() {
     let titles: Vec<String> = books::table.select(books::title).load(&mut conn).unwrap();
     assert_eq!(titles, ["kept"]);
 }
+
+#[test]
+fn concurrent_startups_on_an_empty_database_all_succeed() {
+    for round in 0..5 {
+        let db = TestDb::new();
+        let settings = Settings {
+            database_url: db.url(),
+            ..Settings::default()
+        };
+        let barrier = std::sync::Barrier::new(4);
+        let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        Database::open(&settings)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(
+            results.iter().all(Result::is_ok),
+            "round {round}: {results:?}"
+        );
+        let mut conn = connect(&db);
+        assert_eq!(conn.applied_migrations().unwrap().len(), 3, "round {round}");
+    }
+}
