@@ -104,6 +104,15 @@ async fn read<T: DeserializeOwned + Validate>(
 
 /// Parses JSON, reporting the path of a value of the wrong type.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    // serde also reads a struct from a JSON array of its fields in order;
+    // the API takes objects only.
+    let is_object = text.trim_start().starts_with('{');
+    if !is_object && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        return Err(Error::Validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

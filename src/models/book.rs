@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{not_blank, now, PageRequest};
+use super::{no_nul, now, text, PageRequest};
 use crate::db::{self, DbBackend, DbConn};
 use crate::schema::books;
 
@@ -49,19 +49,24 @@ pub struct NewBook {
     /// 1 to 200 characters, not only white space.
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S", example = "Dune")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
+        example = "Dune"
+    )]
     pub title: String,
     /// 1 to 100 characters, not only white space.
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"\S",
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
         example = "Frank Herbert"
     )]
     pub author: String,
@@ -74,6 +79,7 @@ pub struct NewBook {
     #[schema(minimum = 0, maximum = 1000000, example = 9.99)]
     pub price: f64,
     /// A whole number from 1 to 5.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
     #[schema(minimum = 1, maximum = 5, example = 5)]
     pub rating: i32,
@@ -82,8 +88,11 @@ pub struct NewBook {
     pub published: bool,
     /// Up to 2,000 characters; null or absent for none.
     #[serde(default)]
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
-    #[schema(max_length = 2000)]
+    #[validate(
+        length(max = 2000, message = "must be at most 2000 characters"),
+        custom(function = "no_nul")
+    )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
 }
 
@@ -95,15 +104,23 @@ pub struct NewBook {
 pub struct BookChanges {
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
+    )]
     pub title: Option<String>,
     #[validate(
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
+    )]
     pub author: Option<String>,
     #[validate(range(
         min = 0.0,
@@ -112,6 +129,7 @@ pub struct BookChanges {
     ))]
     #[schema(minimum = 0, maximum = 1000000)]
     pub price: Option<f64>,
+    #[serde(default, deserialize_with = "super::whole::option")]
     #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
     #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i32>,
@@ -121,8 +139,11 @@ pub struct BookChanges {
         skip_serializing_if = "Option::is_none",
         with = "::serde_with::rust::double_option"
     )]
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
-    #[schema(max_length = 2000, value_type = Option<String>)]
+    #[validate(
+        length(max = 2000, message = "must be at most 2000 characters"),
+        custom(function = "no_nul")
+    )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$", value_type = Option<String>)]
     pub description: Option<Option<String>>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{not_blank, now, Book, PageRequest};
+use super::{now, text, Book, PageRequest};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
@@ -49,19 +49,24 @@ pub struct NewReview {
     /// 1 to 50 characters, not only white space.
     #[validate(
         length(min = 1, max = 50, message = "must be 1 to 50 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 50, pattern = r"\S", example = "Ada")]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
+        example = "Ada"
+    )]
     pub author: String,
     /// 1 to 200 characters, not only white space.
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"\S",
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
         example = "A classic."
     )]
     pub content: String,
@@ -74,15 +79,23 @@ pub struct NewReview {
 pub struct ReviewChanges {
     #[validate(
         length(min = 1, max = 50, message = "must be 1 to 50 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
+    )]
     pub author: Option<String>,
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "text")
     )]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
+    )]
     pub content: Option<String>,
 }
 

@@ -30,6 +30,8 @@ pub struct ListBooks {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: i64,
     /// Only books by exactly this author.
+    #[validate(custom(function = "crate::models::no_nul"))]
+    #[param(pattern = r"^[^\x00]*$")]
     pub author: Option<String>,
     /// Only published (`true`) or unpublished (`false`) books.
     pub published: Option<bool>,
@@ -104,6 +106,7 @@ pub async fn create_book(
     responses(
         (status = 200, description = "The book", body = Book),
         (status = 404, description = "No book has this id", body = ErrorBody),
+        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
@@ -176,6 +179,7 @@ pub async fn update_book(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No book has this id", body = ErrorBody),
+        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]

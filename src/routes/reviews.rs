@@ -77,6 +77,7 @@ pub async fn create_review(
     responses(
         (status = 200, description = "The review", body = Review),
         (status = 404, description = "No review has this id", body = ErrorBody),
+        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
@@ -122,6 +123,7 @@ pub async fn update_review(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No review has this id", body = ErrorBody),
+        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]

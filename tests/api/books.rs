@@ -133,6 +133,7 @@ fn list_books_rejects_invalid_parameters_with_422_naming_them() {
         ("offset=-1", "offset"),
         ("sort=pages", "sort"),
         ("published=maybe", "published"),
+        ("author=a%00b", "author"),
     ] {
         app.get(&format!("/books?{query}"))
             .assert_invalid_field(field);
@@ -274,6 +275,10 @@ fn create_book_rejects_each_invalid_field_with_422_naming_it() {
         (json!({"rating": 4_294_967_296_i64}), "rating"),
         (json!({"published": "yes"}), "published"),
         (json!({"description": long(2001)}), "description"),
+        (json!({"title": "a\u{0}b"}), "title"),
+        (json!({"title": "\u{feff}\u{1c}"}), "title"),
+        (json!({"author": "\u{0}"}), "author"),
+        (json!({"description": "nul \u{0}"}), "description"),
         (json!({"id": 7}), "id"),
         (json!({"created_at": "2020-01-01T00:00:00Z"}), "created_at"),
     ];
@@ -310,6 +315,9 @@ fn create_book_accepts_boundary_values() {
     assert_eq!(book["title"].as_str().unwrap().chars().count(), 200);
     let book = app.create_book(json!({"price": 1_000_000, "rating": 5}));
     assert_eq!(book["price"], json!(1_000_000.0));
+    // JSON Schema's integer includes numbers written with a zero fraction.
+    let book = app.create_book(json!({"rating": 4.0}));
+    assert_eq!(book["rating"], json!(4));
 }
 
 #[test]
@@ -323,5 +331,20 @@ fn strings_that_look_like_sql_are_stored_literally() {
     assert_eq!(fetched.body["author"], json!(author));
     let by_author = app.get("/books?author=%22%20OR%201%3D1%20--");
     assert_eq!(by_author.body["total"], json!(1));
+    assert_eq!(app.get("/books").body["total"], json!(1));
+}
+
+#[test]
+fn a_json_array_in_place_of_an_object_returns_422() {
+    let app = TestApp::new();
+    let id = app.create_book(json!({}))["id"].as_i64().unwrap();
+    let as_array = json!(["Dune", "Frank Herbert", 1.5, 3]);
+    app.post("/books", &as_array).assert_invalid_field("body");
+    app.put(&format!("/books/{id}"), &as_array)
+        .assert_invalid_field("body");
+    app.patch(&format!("/books/{id}"), &json!([null, null]))
+        .assert_invalid_field("body");
+    app.post("/books", &json!("a string"))
+        .assert_invalid_field("body");
     assert_eq!(app.get("/books").body["total"], json!(1));
 }

@@ -48,6 +48,9 @@ fn create_review_validates_author_and_content() {
             "content",
         ),
         (json!({"author": "Ada", "content": " "}), "content"),
+        (json!({"author": "Ada", "content": "\u{0}x"}), "content"),
+        (json!({"author": "A\u{0}", "content": "x"}), "author"),
+        (json!(["Ada", "x"]), "body"),
         (json!({"author": "Ada"}), "content"),
         (
             json!({"author": "Ada", "content": "ok", "book_id": 3}),
