@@ -9,7 +9,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use log::info;
+use log::{info, warn};
 
 use crate::config::Settings;
 use crate::error::Error;
@@ -290,6 +290,36 @@ impl From<diesel::result::Error> for StartupError {
     }
 }
 
+/// Switches a SQLite file to WAL, which lets readers run beside the one
+/// writer. It is a property of the file, so it is set once, at start-up. The
+/// switch needs an exclusive lock and SQLite does not wait for it (no busy
+/// handler), so when other processes have the file open it is retried until
+/// `wait` has passed.
+fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
+    #[derive(QueryableByName)]
+    struct JournalMode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let result = diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<JournalMode>(conn);
+        let expired = std::time::Instant::now() >= deadline;
+        match result {
+            Ok(mode) if mode.journal_mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) if expired => {
+                warn!(
+                    "SQLite stays in {} journal mode: WAL could not be set",
+                    mode.journal_mode
+                );
+                return Ok(());
+            }
+            Err(error) if expired => return Err(error),
+            Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 /// The pool and what the application needs to know about its database.
 pub struct Database {
     pool: Pool,
@@ -308,15 +338,13 @@ impl Database {
                 source,
             })?;
         if let DbConn::Sqlite(sqlite) = &mut conn {
-            // WAL lets readers run beside the one writer; it is a property of
-            // the file, so it is set once here rather than per connection.
             if !url.is_memory() {
-                sqlite
-                    .batch_execute("PRAGMA journal_mode = WAL;")
-                    .map_err(|source| StartupError::Prepare {
+                set_wal(sqlite, settings.migration_lock_timeout()).map_err(|source| {
+                    StartupError::Prepare {
                         url: url.to_string(),
                         source,
-                    })?;
+                    }
+                })?;
             }
         }
         if settings.migrate {
