@@ -43,12 +43,6 @@ pub enum Error {
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "status": 422,
-    "error": "validation_failed",
-    "message": "The request has invalid values.",
-    "fields": [{"field": "price", "message": "must be a number from 0 to 1000000"}]
-}))]
 pub struct ErrorBody {
     /// The HTTP status code, repeated.
     pub status: u16,

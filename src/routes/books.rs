@@ -9,7 +9,7 @@ use validator::Validate;
 
 use super::default_limit;
 use crate::db::Database;
-use crate::error::{Error, ErrorBody};
+use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
 use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, PageRequest};
 
@@ -47,8 +47,8 @@ pub struct ListBooks {
     params(ListBooks),
     responses(
         (status = 200, description = "A page of books", body = Page<Book>),
-        (status = 422, description = "A parameter is invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books")]
@@ -83,10 +83,10 @@ pub async fn list_books(
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book,
             headers(("Location" = String, description = "The new book's URL"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 422, description = "A field is missing, unknown or invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[post("/books", data = "<body>")]
@@ -105,9 +105,9 @@ pub async fn create_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 200, description = "The book", body = Book),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books/<id>")]
@@ -125,11 +125,11 @@ pub async fn get_book(db: &State<Database>, id: i32) -> Result<Json<Book>, Error
     request_body = NewBook,
     responses(
         (status = 200, description = "The book as replaced", body = Book),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 422, description = "A field is missing, unknown or invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[put("/books/<id>", data = "<body>")]
@@ -152,11 +152,11 @@ pub async fn replace_book(
     request_body = BookChanges,
     responses(
         (status = 200, description = "The book as changed", body = Book),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 422, description = "A field is unknown or invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[patch("/books/<id>", data = "<body>")]
@@ -178,9 +178,9 @@ pub async fn update_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[delete("/books/<id>")]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::Database;
-use crate::error::{Error, ErrorBody};
+use crate::error::Error;
 
 /// The answer of `/health` and `/ready`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -38,7 +38,7 @@ pub fn health(db: &State<Database>) -> Json<Status> {
     tag = "health",
     responses(
         (status = 200, description = "Ready", body = Status),
-        (status = 503, description = "The database is unreachable or has pending migrations", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/ready")]

@@ -7,7 +7,7 @@ use rocket::{delete, get, patch, post, State};
 
 use super::PageQuery;
 use crate::db::Database;
-use crate::error::{Error, ErrorBody};
+use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
 use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
 
@@ -17,9 +17,9 @@ use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
     params(("id" = i32, Path, description = "The book's id"), PageQuery),
     responses(
         (status = 200, description = "A page of the book's reviews", body = Page<Review>),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 422, description = "A parameter is invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books/<id>/reviews")]
@@ -49,11 +49,11 @@ pub async fn list_reviews(
     responses(
         (status = 201, description = "Created; `Location` names the new review", body = Review,
             headers(("Location" = String, description = "The new review's URL"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 404, description = "No book has this id", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 422, description = "A field is missing, unknown or invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[post("/books/<id>/reviews", data = "<body>")]
@@ -76,9 +76,9 @@ pub async fn create_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 200, description = "The review", body = Review),
-        (status = 404, description = "No review has this id", body = ErrorBody),
-        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/reviews/<id>")]
@@ -96,11 +96,11 @@ pub async fn get_review(db: &State<Database>, id: i32) -> Result<Json<Review>, E
     request_body = ReviewChanges,
     responses(
         (status = 200, description = "The review as changed", body = Review),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 404, description = "No review has this id", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 422, description = "A field is unknown or invalid", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[patch("/reviews/<id>", data = "<body>")]
@@ -122,9 +122,9 @@ pub async fn update_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No review has this id", body = ErrorBody),
-        (status = 422, description = "The id is not a whole number in range", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[delete("/reviews/<id>")]

@@ -63,3 +63,33 @@ fn the_openapi_document_matches_its_snapshot() {
         path.display()
     );
 }
+
+#[test]
+fn every_reference_in_the_openapi_document_resolves() {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
+                        _ => refs(value, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    use utoipa::OpenApi;
+    let spec = serde_json::to_value(bookshelf::openapi::ApiDoc::openapi()).unwrap();
+    let mut found = Vec::new();
+    refs(&spec, &mut found);
+    assert!(found.len() > 20, "{found:?}");
+    for reference in found {
+        let pointer = reference.strip_prefix('#').expect("a local reference");
+        assert!(
+            spec.pointer(pointer).is_some(),
+            "{reference} does not resolve"
+        );
+    }
+}
