@@ -1,4 +1,44 @@
-// The migrations are embedded in the binary: rebuild it when one changes.
+//! The migrations are compiled into the binary twice: by diesel's
+//! `embed_migrations!` (to run them) and here, as text (for `bookshelf
+//! migrate sql`). Cargo rebuilds when anything under migrations/ changes.
+
+use std::fmt::Write;
+use std::path::Path;
+
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let mut code = String::new();
+    for backend in ["sqlite", "postgres"] {
+        let dir = Path::new(&root).join("migrations").join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                entry.file_type().ok()?.is_dir().then_some(())?;
+                entry.file_name().into_string().ok()
+            })
+            .collect();
+        names.sort();
+        writeln!(
+            code,
+            "pub const {}: &[MigrationSql] = &[",
+            backend.to_uppercase()
+        )
+        .unwrap();
+        for name in names {
+            let path = dir.join(&name);
+            writeln!(
+                code,
+                "    MigrationSql {{ name: {name:?}, up: include_str!({:?}), down: include_str!({:?}) }},",
+                path.join("up.sql"),
+                path.join("down.sql")
+            )
+            .unwrap();
+        }
+        code.push_str("];\n");
+    }
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migration_sql.rs");
+    std::fs::write(out, code).expect("write migration_sql.rs");
 }

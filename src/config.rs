@@ -16,7 +16,7 @@
 //! | `database_pool_size`   | `8`              | connections in the pool                                   |
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
-//! | `migrate`              | `true`           | apply pending migrations at start-up                      |
+//! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
@@ -44,8 +44,8 @@ pub struct Settings {
     pub database_timeout: u64,
     /// Milliseconds a statement waits for a lock before it fails (then 503).
     pub database_lock_timeout: u64,
-    /// Apply pending migrations at start-up.
-    pub migrate: bool,
+    /// What start-up does about pending migrations.
+    pub migrate: MigrateMode,
     /// Seconds start-up waits while another process applies migrations.
     pub migration_lock_timeout: u64,
 }
@@ -57,10 +57,23 @@ impl Default for Settings {
             database_pool_size: 8,
             database_timeout: 3,
             database_lock_timeout: 5000,
-            migrate: true,
+            migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
         }
     }
+}
+
+/// What start-up does about pending migrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrateMode {
+    /// Apply pending migrations, then serve.
+    #[default]
+    Auto,
+    /// Refuse to start while any migration is pending, naming them.
+    Check,
+    /// Neither apply nor check (`/ready` still reports pending migrations).
+    Off,
 }
 
 impl Settings {

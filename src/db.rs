@@ -9,9 +9,10 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
 use log::{info, warn};
 
-use crate::config::Settings;
+use crate::config::{MigrateMode, Settings};
 use crate::error::Error;
 
 /// Migrations for SQLite, compiled into the binary.
@@ -87,6 +88,16 @@ pub enum StartupError {
     },
     #[error("cannot take the migration lock (another bookshelf may be migrating): {source}")]
     MigrationLock { source: diesel::result::Error },
+    #[error("pending migrations: {}; apply them with `bookshelf migrate up` (or serve --migrate=auto)", names.join(", "))]
+    Pending { names: Vec<String> },
+    #[error("{0}")]
+    Target(String),
+    #[error("migration {name} could not be reverted on {url}: {source}; the database stays at the version before it")]
+    Revert {
+        name: String,
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot build connection pool for {url}: {source}")]
     Pool { url: String, source: r2d2::Error },
 }
@@ -228,66 +239,29 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// The PostgreSQL advisory lock that makes migrators take turns (an
-/// arbitrary constant: "bookshelf" in ASCII, truncated to fit an i64).
-const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
-
-/// Applies every pending migration, logging one line per migration applied,
-/// and returns their names.
-///
-/// Several processes may start at once on one database: the whole run holds
-/// a lock (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
-/// lock of `BEGIN IMMEDIATE`), and the pending list is read after the lock is
-/// taken, so each migration is applied exactly once and the others wait (up
-/// to the connection's lock timeout) instead of failing. Each migration runs
-/// in a savepoint of its own: when one fails, it is undone, the ones before
-/// it are kept, and the error names it.
-pub fn run_pending_migrations(
-    conn: &mut DbConn,
-    url: &DatabaseUrl,
-) -> Result<Vec<String>, StartupError> {
-    let state_error = |source| StartupError::MigrationState {
-        url: url.to_string(),
-        source,
-    };
-    let mut applied = Vec::new();
-    let mut failure = None;
-    let outcome = write(conn, |conn| {
-        if let DbConn::Postgres(pg) = conn {
-            pg.batch_execute(&format!(
-                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-            ))?;
+/// Opens the database named by the settings for start-up work: checks that
+/// it can be reached (reporting the driver's own error) and switches SQLite
+/// to WAL. The connection waits up to `migration_lock_timeout` for locks, as
+/// another process may be migrating.
+pub fn open_connection(settings: &Settings) -> Result<(DbConn, DatabaseUrl), StartupError> {
+    let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
+    let mut conn = connect(&url, settings.migration_lock_timeout()).map_err(|source| {
+        StartupError::Connect {
+            url: url.to_string(),
+            source,
         }
-        let pending = conn
-            .pending_migrations(url.backend.migrations())
-            .map_err(state_error)?;
-        for migration in pending {
-            let name = migration.name().to_string();
-            if let Err(source) = conn.run_migration(&*migration) {
-                failure = Some(StartupError::Migration {
-                    name,
+    })?;
+    if let DbConn::Sqlite(sqlite) = &mut conn {
+        if !url.is_memory() {
+            set_wal(sqlite, settings.migration_lock_timeout()).map_err(|source| {
+                StartupError::Prepare {
                     url: url.to_string(),
                     source,
-                });
-                break;
-            }
-            info!("applied migration {name}");
-            applied.push(name);
+                }
+            })?;
         }
-        // Commit what succeeded even when a later migration failed.
-        Ok::<_, StartupError>(())
-    });
-    outcome?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(applied),
     }
-}
-
-impl From<diesel::result::Error> for StartupError {
-    fn from(source: diesel::result::Error) -> StartupError {
-        StartupError::MigrationLock { source }
-    }
+    Ok((conn, url))
 }
 
 /// Switches a SQLite file to WAL, which lets readers run beside the one
@@ -331,27 +305,21 @@ impl Database {
     /// (reporting the driver's own error), switches SQLite to WAL, applies
     /// pending migrations when `settings.migrate` is set, and builds the pool.
     pub fn open(settings: &Settings) -> Result<Database, StartupError> {
-        let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
-        let mut conn =
-            connect(&url, settings.lock_timeout()).map_err(|source| StartupError::Connect {
-                url: url.to_string(),
-                source,
-            })?;
-        if let DbConn::Sqlite(sqlite) = &mut conn {
-            if !url.is_memory() {
-                set_wal(sqlite, settings.migration_lock_timeout()).map_err(|source| {
-                    StartupError::Prepare {
-                        url: url.to_string(),
-                        source,
-                    }
-                })?;
+        let (mut conn, url) = open_connection(settings)?;
+        match settings.migrate {
+            MigrateMode::Auto => {
+                let applied = crate::migrate::up(&mut conn, &url, crate::migrate::UpTo::Latest)?;
+                if applied.is_empty() {
+                    info!("database {url} is up to date");
+                }
             }
-        }
-        if settings.migrate {
-            let applied = run_pending_migrations(&mut conn, &url)?;
-            if applied.is_empty() {
-                info!("database {url} is up to date");
+            MigrateMode::Check => {
+                let pending = crate::migrate::pending_names(&mut conn, &url)?;
+                if !pending.is_empty() {
+                    return Err(StartupError::Pending { names: pending });
+                }
             }
+            MigrateMode::Off => {}
         }
         // Every in-memory SQLite connection is its own database: keep one.
         let max_size = if url.is_memory() {

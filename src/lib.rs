@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod routes;

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use bookshelf::config::{MigrateMode, Settings};
+use bookshelf::db::{self, StartupError};
+use bookshelf::migrate::{self, Direction, DownTo, UpTo};
+use clap::{Args, Parser, Subcommand};
 
 /// A books and reviews JSON API, on SQLite (the default) or PostgreSQL.
 #[derive(Debug, Parser)]
@@ -17,11 +20,12 @@ Configuration (environment, .env, or Rocket.toml; see README.md):
   ROCKET_ADDRESS, ROCKET_PORT  where to listen (default 127.0.0.1:8000)
   ROCKET_DATABASE_POOL_SIZE  pooled connections (default 8)
   ROCKET_DATABASE_TIMEOUT    seconds to wait for the database (default 3)
-  ROCKET_MIGRATE             apply pending migrations at start-up (default true)
+  ROCKET_MIGRATE             auto, check or off (default auto)
 
 Examples:
   bookshelf                                   serve on ./bookshelf.db
-  DATABASE_URL=postgres://postgres@localhost/bookshelf bookshelf serve"
+  DATABASE_URL=postgres://postgres@localhost/bookshelf bookshelf serve
+  bookshelf migrate status"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,8 +34,81 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply pending migrations, then serve the API (the default).
-    Serve,
+    /// Serve the API (the default), applying pending migrations first.
+    Serve(ServeArgs),
+    /// Inspect and move the database's schema version.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// What to do about pending migrations at start-up [default: the `migrate` setting, auto]
+    #[arg(long, value_enum)]
+    migrate: Option<MigrateMode>,
+}
+
+/// VERSION may be a migration's full name, its version (2026-11-23-000001 or
+/// 20261123000001), a unique prefix of either, or the name after the version
+/// (create_books).
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Show the current version and every migration, applied (with when) or pending.
+    Status,
+    /// Every migration compiled into this binary, marked applied or pending.
+    History,
+    /// Apply pending migrations: all of them, or up to a version.
+    #[command(
+        after_help = "Examples:\n  bookshelf migrate up\n  bookshelf migrate up --steps 1\n  bookshelf migrate up --to create_reviews"
+    )]
+    Up {
+        /// Apply up to and including this migration.
+        #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
+        to: Option<String>,
+        /// Apply the next N pending migrations.
+        #[arg(long, value_name = "N")]
+        steps: Option<usize>,
+    },
+    /// Revert applied migrations: the last one, N, down to a version, or all.
+    #[command(
+        after_help = "Examples:\n  bookshelf migrate down\n  bookshelf migrate down --steps 2\n  bookshelf migrate down --to create_books\n  bookshelf migrate down --all"
+    )]
+    Down {
+        /// Revert the last N applied migrations [default: 1].
+        #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
+        steps: Option<usize>,
+        /// Revert back to this migration, which stays applied.
+        #[arg(long, value_name = "VERSION", conflicts_with = "all")]
+        to: Option<String>,
+        /// Revert every applied migration.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revert the last N applied migrations and apply them again.
+    Redo {
+        /// How many [default: 1].
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        steps: usize,
+    },
+    /// Print the SQL that `up` (from empty) or `down` (from latest) would run, without a database.
+    #[command(
+        after_help = "Examples:\n  bookshelf migrate sql up > schema.sql\n  bookshelf migrate sql down --to create_books"
+    )]
+    Sql {
+        #[arg(value_enum, default_value_t = Direction::Up)]
+        direction: Direction,
+        /// Stop at this migration (up: include it; down: keep it).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+    },
+    /// Create <version>_<name>/{up.sql,down.sql} in every backend's folder, one version for all.
+    New {
+        /// Lowercase letters, digits and _, e.g. add_isbn_to_books.
+        name: String,
+        /// The folder holding sqlite/ and postgres/.
+        #[arg(long, default_value = "migrations")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[rocket::main]
@@ -43,16 +120,24 @@ async fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve().await,
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(command) => match run_migrate(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
-async fn serve() -> ExitCode {
-    match bookshelf::rocket(bookshelf::config::figment())
-        .launch()
-        .await
-    {
+async fn serve(args: ServeArgs) -> ExitCode {
+    let mut figment = bookshelf::config::figment();
+    if let Some(mode) = args.migrate {
+        figment = figment.merge(("migrate", mode));
+    }
+    match bookshelf::rocket(figment).launch().await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             // Marks the error handled; Rocket would panic on dropping it otherwise.
@@ -60,4 +145,85 @@ async fn serve() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn settings() -> Result<Settings, StartupError> {
+    bookshelf::config::figment()
+        .extract()
+        .map_err(|e| StartupError::Target(format!("invalid configuration: {e}")))
+}
+
+fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
+    let settings = settings()?;
+    let say = |verb: &str, names: Vec<String>| {
+        if names.is_empty() {
+            println!("nothing to {verb}");
+        }
+        for name in names {
+            println!("{verb} {name}");
+        }
+    };
+    match command {
+        // Without a database: the URL only chooses the SQL dialect.
+        MigrateCommand::Sql { direction, to } => {
+            let url = db::DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
+            let to = to
+                .as_deref()
+                .map(|v| migrate::resolve(url.backend(), v))
+                .transpose()?;
+            print!("{}", migrate::sql(url.backend(), direction, to));
+        }
+        MigrateCommand::New { name, dir } => {
+            for folder in migrate::new(&dir, &name, chrono::Utc::now().naive_utc())? {
+                println!("created {}/{{up.sql,down.sql}}", folder.display());
+            }
+        }
+        MigrateCommand::Status | MigrateCommand::History => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let history = migrate::history(&mut conn, &url)?;
+            let current = history.iter().rev().find(|m| m.applied_at.is_some());
+            let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
+            println!("database: {url} ({})", url.backend().name());
+            println!(
+                "current:  {}",
+                current.map_or("none (empty database)", |m| m.name)
+            );
+            println!("applied:  {}, pending: {pending}", history.len() - pending);
+            for m in &history {
+                match m.applied_at {
+                    Some(at) => {
+                        println!("  [applied {}] {}", at.format("%Y-%m-%d %H:%M:%S"), m.name)
+                    }
+                    None => println!("  [pending]                     {}", m.name),
+                }
+            }
+        }
+        MigrateCommand::Up { to, steps } => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let to = match (to, steps) {
+                (Some(v), _) => UpTo::Version(migrate::resolve(url.backend(), &v)?),
+                (None, Some(n)) => UpTo::Steps(n),
+                (None, None) => UpTo::Latest,
+            };
+            say("applied", migrate::up(&mut conn, &url, to)?);
+        }
+        MigrateCommand::Down { steps, to, all } => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let to = match (to, all) {
+                (_, true) => DownTo::All,
+                (Some(v), false) => DownTo::Version(migrate::resolve(url.backend(), &v)?),
+                (None, false) => DownTo::Steps(steps.unwrap_or(1)),
+            };
+            say("reverted", migrate::down(&mut conn, &url, to)?);
+        }
+        MigrateCommand::Redo { steps } => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            say(
+                "reverted",
+                migrate::down(&mut conn, &url, DownTo::Steps(steps))?,
+            );
+            say("applied", migrate::up(&mut conn, &url, UpTo::Steps(steps))?);
+        }
+    }
+    Ok(())
 }

@@ -117,7 +117,7 @@ fn health_and_ready_report_the_backend() {
 
 #[test]
 fn ready_returns_503_while_migrations_are_pending() {
-    let app = TestApp::with_config(|f| f.merge(("migrate", false)));
+    let app = TestApp::with_config(|f| f.merge(("migrate", "off")));
     let reply = app.get("/ready");
     reply.assert_error(Status::ServiceUnavailable);
     assert!(reply.body["message"]

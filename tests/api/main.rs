@@ -5,6 +5,7 @@ mod books;
 mod concurrency;
 mod errors;
 mod helpers;
+mod migrate;
 mod migrations;
 mod openapi;
 mod reviews;

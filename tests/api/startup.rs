@@ -174,3 +174,34 @@ fn rocket_database_url_overrides_database_url() {
         "{output}"
     );
 }
+
+#[test]
+fn migrate_commands_report_and_refuse_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let run = |args: &[&str]| {
+        let mut command = bookshelf();
+        command.env("DATABASE_URL", &db).args(args);
+        run_to_exit(command, Duration::from_secs(20))
+    };
+    let (ok, output, _) = run(&["migrate", "status"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("applied:  0, pending: 3"), "{output}");
+    let (ok, output, _) = run(&["migrate", "up", "--to", "add_description_to_books"]);
+    assert!(
+        ok && output.contains("applied 2026-11-23-000002_add_description_to_books"),
+        "{output}"
+    );
+    let (ok, output, _) = run(&["migrate", "up", "--to", "no_such_migration"]);
+    assert!(!ok && output.contains("no migration matches"), "{output}");
+    let (ok, output, _) = run(&["migrate", "status"]);
+    assert!(
+        ok && output.contains("current:  2026-11-23-000002_add_description_to_books"),
+        "{output}"
+    );
+    let (ok, output, _) = run(&["serve", "--migrate", "check"]);
+    assert!(
+        !ok && output.contains("pending migrations: 2026-11-23-000003_create_reviews"),
+        "{output}"
+    );
+}

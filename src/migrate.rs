@@ -1,0 +1,364 @@
+//! Migrations as a command: what is applied, what is pending, moving to a
+//! version, and the SQL that would run. Start-up and `bookshelf migrate` use
+//! the same functions, and every change runs under one lock, so several
+//! processes never migrate one database at once.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
+use log::info;
+
+use crate::db::{write, Backend, DatabaseUrl, DbConn, StartupError};
+
+/// A migration's SQL as compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrationSql {
+    /// The folder name: `<version>_<name>`.
+    pub name: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+mod compiled {
+    use super::MigrationSql;
+    include!(concat!(env!("OUT_DIR"), "/migration_sql.rs"));
+}
+
+impl Backend {
+    /// Every migration of this backend, oldest first, with its SQL.
+    pub fn migration_sql(self) -> &'static [MigrationSql] {
+        match self {
+            Backend::Sqlite => compiled::SQLITE,
+            Backend::Postgres => compiled::POSTGRES,
+        }
+    }
+}
+
+/// The version diesel records for a migration folder name: the date part
+/// without dashes (`2026-11-23-000001_create_books` → `20261123000001`).
+pub fn version_of(name: &str) -> String {
+    name.split('_').next().unwrap_or(name).replace('-', "")
+}
+
+// diesel CLI's own bookkeeping table, read here for the applied-at times.
+diesel::table! {
+    __diesel_schema_migrations (version) {
+        version -> Text,
+        run_on -> Timestamp,
+    }
+}
+
+/// The PostgreSQL advisory lock that makes migrators take turns (an
+/// arbitrary constant: "bookshel" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
+
+/// Runs `f` holding the migration lock (PostgreSQL: a transaction-scoped
+/// advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`). Everything
+/// `f` reads, it reads after the lock is taken; what it does is committed when
+/// it returns `Ok`, so `f` reports a failure after partial progress inside `Ok`.
+fn locked<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StartupError>,
+) -> Result<T, StartupError> {
+    write(conn, |conn| {
+        if let DbConn::Postgres(pg) = conn {
+            pg.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))
+            .map_err(|source| StartupError::MigrationLock { source })?;
+        }
+        f(conn)
+    })
+}
+
+impl From<diesel::result::Error> for StartupError {
+    fn from(source: diesel::result::Error) -> StartupError {
+        StartupError::MigrationLock { source }
+    }
+}
+
+/// One migration known to the binary, and when it was applied, if it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: &'static str,
+    pub version: String,
+    pub applied_at: Option<NaiveDateTime>,
+}
+
+/// Every migration known to the binary, oldest first, with its state.
+pub fn history(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<MigrationState>, StartupError> {
+    let state_error = |source| StartupError::MigrationState {
+        url: url.to_string(),
+        source,
+    };
+    // Creates diesel's table if this database has never been migrated.
+    conn.applied_migrations().map_err(state_error)?;
+    let applied: Vec<(String, NaiveDateTime)> = __diesel_schema_migrations::table
+        .select((
+            __diesel_schema_migrations::version,
+            __diesel_schema_migrations::run_on,
+        ))
+        .load(conn)?;
+    Ok(url
+        .backend()
+        .migration_sql()
+        .iter()
+        .map(|m| {
+            let version = version_of(m.name);
+            let applied_at = applied
+                .iter()
+                .find(|(v, _)| *v == version)
+                .map(|(_, at)| *at);
+            MigrationState {
+                name: m.name,
+                version,
+                applied_at,
+            }
+        })
+        .collect())
+}
+
+/// The names of the migrations not applied yet, oldest first.
+pub fn pending_names(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<String>, StartupError> {
+    Ok(history(conn, url)?
+        .into_iter()
+        .filter(|m| m.applied_at.is_none())
+        .map(|m| m.name.to_string())
+        .collect())
+}
+
+/// Finds the one migration a user means: its full name, its version (with or
+/// without dashes), a unique prefix of either, or its name after the version.
+pub fn resolve(backend: Backend, query: &str) -> Result<&'static str, StartupError> {
+    let known = backend.migration_sql();
+    let compact = query.replace('-', "");
+    let matches: Vec<&'static str> = known
+        .iter()
+        .map(|m| m.name)
+        .filter(|name| {
+            let label = name.split_once('_').map_or("", |(_, label)| label);
+            *name == query
+                || label == query
+                || (!query.is_empty() && name.starts_with(query))
+                || (!compact.is_empty()
+                    && compact.chars().all(|c| c.is_ascii_digit())
+                    && version_of(name).starts_with(&compact))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(StartupError::Target(format!(
+            "no migration matches {query:?}; known: {}",
+            known.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+        ))),
+        many => Err(StartupError::Target(format!(
+            "{query:?} matches several migrations: {}; give more of the name",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// How far `up` goes.
+#[derive(Debug, Clone, Copy)]
+pub enum UpTo {
+    /// Every pending migration.
+    Latest,
+    /// The next N pending migrations.
+    Steps(usize),
+    /// Up to and including this migration (a name from [`resolve`]).
+    Version(&'static str),
+}
+
+/// Applies pending migrations, as far as `to` says, logging one line per
+/// migration applied, and returns their names. Each migration runs in a
+/// savepoint of its own: when one fails it is undone, the ones before it are
+/// kept, and the error names it.
+pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, StartupError> {
+    let mut failure = None;
+    let applied = locked(conn, |conn| {
+        let pending = conn
+            .pending_migrations(url.backend().migrations())
+            .map_err(|source| StartupError::MigrationState {
+                url: url.to_string(),
+                source,
+            })?;
+        let count = match to {
+            UpTo::Latest => pending.len(),
+            UpTo::Steps(n) => n.min(pending.len()),
+            UpTo::Version(target) => {
+                match pending.iter().position(|m| m.name().to_string() == target) {
+                    Some(i) => i + 1,
+                    None => {
+                        return Err(StartupError::Target(format!(
+                            "{target} is already applied; `up` only moves forward (use `down --to`)"
+                        )))
+                    }
+                }
+            }
+        };
+        let mut applied = Vec::new();
+        for migration in pending.into_iter().take(count) {
+            let name = migration.name().to_string();
+            if let Err(source) = conn.run_migration(&*migration) {
+                failure = Some(StartupError::Migration {
+                    name,
+                    url: url.to_string(),
+                    source,
+                });
+                break;
+            }
+            info!("applied migration {name}");
+            applied.push(name);
+        }
+        Ok(applied)
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(applied),
+    }
+}
+
+/// How far `down` goes.
+#[derive(Debug, Clone, Copy)]
+pub enum DownTo {
+    /// The last N applied migrations.
+    Steps(usize),
+    /// Back to this migration, which stays applied.
+    Version(&'static str),
+    /// Every applied migration.
+    All,
+}
+
+/// Reverts applied migrations, newest first, as far as `to` says, and
+/// returns their names. Asking for more than is applied changes nothing.
+pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<String>, StartupError> {
+    let mut failure = None;
+    let reverted = locked(conn, |conn| {
+        let applied: Vec<&'static str> = history(conn, url)?
+            .into_iter()
+            .rev()
+            .filter(|m| m.applied_at.is_some())
+            .map(|m| m.name)
+            .collect();
+        let count = match to {
+            DownTo::All => applied.len(),
+            DownTo::Steps(n) if n <= applied.len() => n,
+            DownTo::Steps(n) => {
+                return Err(StartupError::Target(format!(
+                    "cannot revert {n} migrations: {} applied",
+                    applied.len()
+                )))
+            }
+            DownTo::Version(target) => match applied.iter().position(|name| *name == target) {
+                Some(i) => i,
+                None => {
+                    return Err(StartupError::Target(format!(
+                        "{target} is not applied; `down --to` names a migration to keep"
+                    )))
+                }
+            },
+        };
+        let mut reverted = Vec::new();
+        for name in applied.into_iter().take(count) {
+            if let Err(source) = conn.revert_last_migration(url.backend().migrations()) {
+                failure = Some(StartupError::Revert {
+                    name: name.to_string(),
+                    url: url.to_string(),
+                    source,
+                });
+                break;
+            }
+            info!("reverted migration {name}");
+            reverted.push(name.to_string());
+        }
+        Ok(reverted)
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(reverted),
+    }
+}
+
+/// Which way `sql` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// The SQL that moving between versions runs, without a database (Alembic's
+/// `--sql`): `Up` from an empty database to `to` (default: the latest);
+/// `Down` from the latest back to `to` (default: empty), newest first.
+pub fn sql(backend: Backend, direction: Direction, to: Option<&'static str>) -> String {
+    let all = backend.migration_sql();
+    let position = to.and_then(|to| all.iter().position(|m| m.name == to));
+    let (chosen, script): (Vec<&MigrationSql>, fn(&MigrationSql) -> &str) = match direction {
+        Direction::Up => (
+            all[..position.map_or(all.len(), |i| i + 1)]
+                .iter()
+                .collect(),
+            |m| m.up,
+        ),
+        Direction::Down => (
+            all[position.map_or(0, |i| i + 1)..].iter().rev().collect(),
+            |m| m.down,
+        ),
+    };
+    let mut out = String::new();
+    for migration in chosen {
+        let verb = match direction {
+            Direction::Up => "apply",
+            Direction::Down => "revert",
+        };
+        out.push_str(&format!(
+            "-- {verb} {} ({})\n",
+            migration.name,
+            backend.name()
+        ));
+        out.push_str(script(migration).trim_end());
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// Creates `<version>_<name>/{up.sql,down.sql}` in every backend's folder
+/// under `dir` (normally `migrations`), with one version for all, and returns
+/// the folders created.
+pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, StartupError> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(StartupError::Target(format!(
+            "invalid migration name {name:?}: use lowercase letters, digits and _"
+        )));
+    }
+    let folder = format!("{}_{name}", now.format("%Y-%m-%d-%H%M%S"));
+    let mut created = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        let parent = dir.join(backend);
+        if !parent.is_dir() {
+            return Err(StartupError::Target(format!(
+                "{} is not a folder: run this from the project's root or give --dir",
+                parent.display()
+            )));
+        }
+        created.push(parent.join(&folder));
+    }
+    for path in &created {
+        let write_file = |file: &str, text: String| {
+            std::fs::create_dir_all(path)
+                .and_then(|()| std::fs::write(path.join(file), text))
+                .map_err(|e| {
+                    StartupError::Target(format!("cannot write {}: {e}", path.join(file).display()))
+                })
+        };
+        write_file("up.sql", format!("-- {folder}: the change.\n"))?;
+        write_file("down.sql", format!("-- {folder}: undo up.sql exactly.\n"))?;
+    }
+    Ok(created)
+}

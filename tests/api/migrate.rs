@@ -1,0 +1,198 @@
+//! `bookshelf migrate`: moving the schema version, on the suite's backend.
+
+use bookshelf::config::{MigrateMode, Settings};
+use bookshelf::db::{self, Database, DatabaseUrl, DbConn};
+use bookshelf::migrate::{self, Direction, DownTo, UpTo};
+
+use crate::helpers::{backend, TestDb};
+
+const BOOKS: &str = "2026-11-23-000001_create_books";
+const DESCRIPTION: &str = "2026-11-23-000002_add_description_to_books";
+const REVIEWS: &str = "2026-11-23-000003_create_reviews";
+
+fn open(db: &TestDb) -> (DbConn, DatabaseUrl) {
+    let settings = Settings {
+        database_url: db.url(),
+        ..Settings::default()
+    };
+    db::open_connection(&settings).expect("open the test database")
+}
+
+fn applied(conn: &mut DbConn, url: &DatabaseUrl) -> Vec<&'static str> {
+    migrate::history(conn, url)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.applied_at.is_some())
+        .map(|m| m.name)
+        .collect()
+}
+
+#[test]
+fn history_lists_every_migration_with_when_it_was_applied() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    let history = migrate::history(&mut conn, &url).unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.name).collect::<Vec<_>>(),
+        [BOOKS, DESCRIPTION, REVIEWS]
+    );
+    assert!(history.iter().all(|m| m.applied_at.is_none()));
+    assert_eq!(history[0].version, "20261123000001");
+    migrate::up(&mut conn, &url, UpTo::Steps(1)).unwrap();
+    let history = migrate::history(&mut conn, &url).unwrap();
+    assert!(history[0].applied_at.is_some());
+    assert!(history[1].applied_at.is_none());
+    assert_eq!(
+        migrate::pending_names(&mut conn, &url).unwrap(),
+        [DESCRIPTION, REVIEWS]
+    );
+}
+
+#[test]
+fn up_goes_as_far_as_asked() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    assert_eq!(
+        migrate::up(&mut conn, &url, UpTo::Steps(1)).unwrap(),
+        [BOOKS]
+    );
+    assert_eq!(
+        migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION)).unwrap(),
+        [DESCRIPTION]
+    );
+    assert_eq!(
+        migrate::up(&mut conn, &url, UpTo::Latest).unwrap(),
+        [REVIEWS]
+    );
+    assert!(migrate::up(&mut conn, &url, UpTo::Latest)
+        .unwrap()
+        .is_empty());
+    assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION, REVIEWS]);
+}
+
+#[test]
+fn up_to_an_applied_version_is_refused_and_changes_nothing() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION)).unwrap();
+    let error = migrate::up(&mut conn, &url, UpTo::Version(BOOKS)).unwrap_err();
+    assert!(error.to_string().contains("already applied"), "{error}");
+    assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION]);
+}
+
+#[test]
+fn down_goes_as_far_as_asked_and_refuses_what_it_cannot_do() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    assert_eq!(
+        migrate::down(&mut conn, &url, DownTo::Steps(1)).unwrap(),
+        [REVIEWS]
+    );
+    let error = migrate::down(&mut conn, &url, DownTo::Steps(3)).unwrap_err();
+    assert!(error.to_string().contains("2 applied"), "{error}");
+    let error = migrate::down(&mut conn, &url, DownTo::Version(REVIEWS)).unwrap_err();
+    assert!(error.to_string().contains("not applied"), "{error}");
+    assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION]);
+    assert_eq!(
+        migrate::down(&mut conn, &url, DownTo::Version(BOOKS)).unwrap(),
+        [DESCRIPTION]
+    );
+    assert_eq!(
+        migrate::down(&mut conn, &url, DownTo::All).unwrap(),
+        [BOOKS]
+    );
+    assert!(applied(&mut conn, &url).is_empty());
+    assert!(migrate::down(&mut conn, &url, DownTo::All)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn versions_resolve_by_name_version_prefix_or_label() {
+    let backend = backend();
+    for query in [
+        REVIEWS,
+        "2026-11-23-000003",
+        "20261123000003",
+        "2026112300000",
+        "create_reviews",
+    ] {
+        let found = migrate::resolve(backend, query);
+        if query == "2026112300000" {
+            let error = found.unwrap_err().to_string();
+            assert!(error.contains("several"), "{error}");
+        } else {
+            assert_eq!(found.unwrap(), REVIEWS, "{query}");
+        }
+    }
+    assert!(migrate::resolve(backend, "2026-11-23-000002").is_ok());
+    let error = migrate::resolve(backend, "drop_everything")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no migration matches") && error.contains(BOOKS),
+        "{error}"
+    );
+    assert!(migrate::resolve(backend, "").is_err());
+}
+
+#[test]
+fn sql_prints_the_scripts_in_order_without_a_database() {
+    let backend = backend();
+    let up = migrate::sql(backend, Direction::Up, None);
+    let books = up.find("CREATE TABLE books").unwrap();
+    let description = up.find("ADD COLUMN description").unwrap();
+    let reviews = up.find("CREATE TABLE reviews").unwrap();
+    assert!(books < description && description < reviews, "{up}");
+    let partial = migrate::sql(backend, Direction::Up, Some(BOOKS));
+    assert!(partial.contains("CREATE TABLE books") && !partial.contains("ADD COLUMN description"));
+    let down = migrate::sql(backend, Direction::Down, Some(BOOKS));
+    let reviews = down.find("DROP TABLE reviews").unwrap();
+    let description = down.find("DROP COLUMN description").unwrap();
+    assert!(reviews < description, "{down}");
+    assert!(!down.contains("DROP TABLE books"), "{down}");
+}
+
+#[test]
+fn new_creates_one_version_in_every_backend_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in ["sqlite", "postgres"] {
+        std::fs::create_dir(dir.path().join(backend)).unwrap();
+    }
+    let now = chrono::NaiveDate::from_ymd_opt(2027, 1, 2)
+        .unwrap()
+        .and_hms_opt(3, 4, 5)
+        .unwrap();
+    let created = migrate::new(dir.path(), "add_isbn", now).unwrap();
+    assert_eq!(created.len(), 2);
+    for backend in ["sqlite", "postgres"] {
+        let folder = dir.path().join(backend).join("2027-01-02-030405_add_isbn");
+        assert!(folder.join("up.sql").is_file(), "{}", folder.display());
+        assert!(folder.join("down.sql").is_file(), "{}", folder.display());
+    }
+    assert!(migrate::new(dir.path(), "Add ISBN!", now).is_err());
+    assert!(migrate::new(&dir.path().join("nowhere"), "ok", now).is_err());
+}
+
+#[test]
+fn startup_modes_auto_check_and_off() {
+    let db = TestDb::new();
+    let with = |migrate| Settings {
+        database_url: db.url(),
+        migrate,
+        ..Settings::default()
+    };
+    assert!(Database::open(&with(MigrateMode::Off)).is_ok());
+    let error = match Database::open(&with(MigrateMode::Check)) {
+        Ok(_) => panic!("check started with pending migrations"),
+        Err(error) => error.to_string(),
+    };
+    for name in [BOOKS, DESCRIPTION, REVIEWS] {
+        assert!(error.contains(name), "{error}");
+    }
+    assert!(Database::open(&with(MigrateMode::Auto)).is_ok());
+    assert!(Database::open(&with(MigrateMode::Check)).is_ok());
+    let (mut conn, url) = open(&db);
+    assert_eq!(applied(&mut conn, &url).len(), 3);
+}
