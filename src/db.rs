@@ -8,7 +8,7 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use log::{info, warn};
 
@@ -298,6 +298,7 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
 pub struct Database {
     pool: Pool,
     backend: Backend,
+    url: DatabaseUrl,
 }
 
 impl Database {
@@ -306,6 +307,23 @@ impl Database {
     /// pending migrations when `settings.migrate` is set, and builds the pool.
     pub fn open(settings: &Settings) -> Result<Database, StartupError> {
         let (mut conn, url) = open_connection(settings)?;
+        if settings.migrate != MigrateMode::Off {
+            let verification = crate::migrate::verify(&mut conn, &url)?;
+            if !verification.problems.is_empty() {
+                let problems: Vec<String> = verification
+                    .problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect();
+                return Err(StartupError::Target(format!(
+                    "refusing to start: {}",
+                    problems.join("; ")
+                )));
+            }
+            for name in verification.unrecorded {
+                warn!("migration {name} has no recorded checksum (applied outside bookshelf)");
+            }
+        }
         match settings.migrate {
             MigrateMode::Auto => {
                 let applied = crate::migrate::up(&mut conn, &url, crate::migrate::UpTo::Latest)?;
@@ -345,7 +363,7 @@ impl Database {
             "database {url} ({}) ready, pool of up to {max_size}",
             backend.name()
         );
-        Ok(Database { pool, backend })
+        Ok(Database { pool, backend, url })
     }
 
     /// The backend in use.
@@ -353,11 +371,14 @@ impl Database {
         self.backend
     }
 
-    /// Whether the database answers and has no pending migrations.
-    pub async fn check_ready(&self) -> Result<bool, Error> {
-        let backend = self.backend;
-        self.run(move |conn| has_pending_migrations(conn, backend).map(|pending| !pending))
-            .await
+    /// The migration state of the database, for `/ready`.
+    pub async fn migration_summary(&self) -> Result<crate::migrate::Summary, Error> {
+        let url = self.url.clone();
+        self.run(move |conn| {
+            // Whatever stops the check, the answer is "not ready".
+            crate::migrate::summary(conn, &url).map_err(|e| Error::Unavailable(Box::new(e)))
+        })
+        .await
     }
 
     /// Runs `f` with a pooled connection on a blocking thread, so Diesel never
@@ -405,12 +426,6 @@ where
         }
     }
     result
-}
-
-/// Whether migrations embedded in the binary are still to be applied.
-pub fn has_pending_migrations(conn: &mut DbConn, backend: Backend) -> Result<bool, Error> {
-    conn.has_pending_migration(backend.migrations())
-        .map_err(Error::Internal)
 }
 
 #[cfg(test)]

@@ -101,6 +101,13 @@ enum MigrateCommand {
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
     },
+    /// Check that every applied migration is the one compiled into this binary (exit 1 if not).
+    Verify,
+    /// Accept that an applied migration's up.sql changed: record its new checksum.
+    Accept {
+        /// The changed migration.
+        version: String,
+    },
     /// Create <version>_<name>/{up.sql,down.sql} in every backend's folder, one version for all.
     New {
         /// Lowercase letters, digits and _, e.g. add_isbn_to_books.
@@ -215,6 +222,29 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                 (None, false) => DownTo::Steps(steps.unwrap_or(1)),
             };
             say("reverted", migrate::down(&mut conn, &url, to)?);
+        }
+        MigrateCommand::Verify => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let verification = migrate::verify(&mut conn, &url)?;
+            for name in &verification.unrecorded {
+                println!("note: {name} has no recorded checksum (applied outside bookshelf)");
+            }
+            for problem in &verification.problems {
+                println!("FAIL: {problem}");
+            }
+            if !verification.problems.is_empty() {
+                return Err(StartupError::Target(format!(
+                    "{} problem(s) found",
+                    verification.problems.len()
+                )));
+            }
+            println!("ok: every applied migration matches this binary");
+        }
+        MigrateCommand::Accept { version } => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let name = migrate::resolve(url.backend(), &version)?;
+            migrate::accept(&mut conn, &url, name)?;
+            println!("accepted {name}: its checksum is now the compiled one");
         }
         MigrateCommand::Redo { steps } => {
             let (mut conn, url) = db::open_connection(&settings)?;

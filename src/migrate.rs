@@ -51,6 +51,158 @@ diesel::table! {
     }
 }
 
+// bookshelf's own record of what it applied, beside diesel's table (which
+// diesel CLI keeps using): the checksum of each migration's up.sql.
+diesel::table! {
+    bookshelf_migrations (version) {
+        version -> Text,
+        name -> Text,
+        checksum -> Text,
+        applied_at -> Timestamp,
+    }
+}
+
+const CREATE_CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_migrations (\
+    version TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, \
+    applied_at TIMESTAMP NOT NULL)";
+
+/// The SHA-256 of a script, in hex, with line endings normalised so that a
+/// checkout with CRLF endings has the same checksum as one with LF.
+pub fn checksum(sql: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let normalised = sql.replace("\r\n", "\n").replace('\r', "\n");
+    Sha256::digest(normalised.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The compiled up.sql checksum of a migration, by name.
+fn compiled_checksum(backend: Backend, name: &str) -> Option<String> {
+    backend
+        .migration_sql()
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| checksum(m.up))
+}
+
+/// Records that bookshelf applied `name` with the up.sql compiled in now.
+fn record(conn: &mut DbConn, backend: Backend, name: &str) -> QueryResult<()> {
+    let version = version_of(name);
+    diesel::delete(bookshelf_migrations::table.find(&version)).execute(conn)?;
+    diesel::insert_into(bookshelf_migrations::table)
+        .values((
+            bookshelf_migrations::version.eq(&version),
+            bookshelf_migrations::name.eq(name),
+            bookshelf_migrations::checksum.eq(compiled_checksum(backend, name).unwrap_or_default()),
+            bookshelf_migrations::applied_at.eq(crate::models::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// What `verify` found wrong with an applied migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Its up.sql changed since it was applied.
+    Changed {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    /// The database has it applied, but this binary does not know it.
+    Unknown { version: String },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Changed { name, expected, found } => write!(
+                f,
+                "{name} changed since it was applied: checksum expected {expected}, found {found} \
+                 (restore the file, or run `bookshelf migrate accept {name}`)"
+            ),
+            Problem::Unknown { version } => write!(
+                f,
+                "version {version} is applied but unknown to this binary (a newer binary migrated this database?)"
+            ),
+        }
+    }
+}
+
+/// What `verify` found: problems, and applied migrations with no recorded
+/// checksum (applied by diesel CLI, say), which are reported but allowed.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    pub problems: Vec<Problem>,
+    pub unrecorded: Vec<String>,
+}
+
+/// Compares every applied migration with the one compiled into this binary.
+pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, StartupError> {
+    let backend = url.backend();
+    let applied: Vec<String> = unless_missing(
+        __diesel_schema_migrations::table
+            .select(__diesel_schema_migrations::version)
+            .order(__diesel_schema_migrations::version.asc())
+            .load(conn),
+    )?;
+    let recorded: Vec<(String, String)> = unless_missing(
+        bookshelf_migrations::table
+            .select((
+                bookshelf_migrations::version,
+                bookshelf_migrations::checksum,
+            ))
+            .load(conn),
+    )?;
+    let mut result = Verification::default();
+    for version in applied {
+        let Some(known) = backend
+            .migration_sql()
+            .iter()
+            .find(|m| version_of(m.name) == version)
+        else {
+            result.problems.push(Problem::Unknown { version });
+            continue;
+        };
+        match recorded.iter().find(|(v, _)| *v == version) {
+            None => result.unrecorded.push(known.name.to_string()),
+            Some((_, expected)) => {
+                let found = checksum(known.up);
+                if *expected != found {
+                    result.problems.push(Problem::Changed {
+                        name: known.name.to_string(),
+                        expected: expected.clone(),
+                        found,
+                    });
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Records the checksum of the up.sql compiled in now for an applied
+/// migration, accepting that its file changed.
+pub fn accept(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    name: &'static str,
+) -> Result<(), StartupError> {
+    locked(conn, |conn| {
+        let applied = history(conn, url)?
+            .into_iter()
+            .any(|m| m.name == name && m.applied_at.is_some());
+        if !applied {
+            return Err(StartupError::Target(format!(
+                "{name} is not applied; nothing to accept"
+            )));
+        }
+        record(conn, url.backend(), name)?;
+        Ok(())
+    })
+}
+
 /// The PostgreSQL advisory lock that makes migrators take turns (an
 /// arbitrary constant: "bookshel" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
@@ -70,6 +222,13 @@ fn locked<T>(
             ))
             .map_err(|source| StartupError::MigrationLock { source })?;
         }
+        // Both bookkeeping tables, created under the lock (diesel creates its own).
+        conn.applied_migrations()
+            .map_err(|source| StartupError::MigrationState {
+                url: "the database".into(),
+                source,
+            })?;
+        conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
         f(conn)
     })
 }
@@ -77,6 +236,23 @@ fn locked<T>(
 impl From<diesel::result::Error> for StartupError {
     fn from(source: diesel::result::Error) -> StartupError {
         StartupError::MigrationLock { source }
+    }
+}
+
+/// The rows of a bookkeeping table, or none when the table does not exist
+/// yet (a database never migrated). Reading never creates it: status, verify
+/// and `/ready` only read, and creating it outside the migration lock races
+/// with other processes on PostgreSQL.
+fn unless_missing<T>(rows: QueryResult<Vec<T>>) -> QueryResult<Vec<T>> {
+    match rows {
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("no such table")
+                || (info.message().contains("relation")
+                    && info.message().contains("does not exist")) =>
+        {
+            Ok(Vec::new())
+        }
+        rows => rows,
     }
 }
 
@@ -94,14 +270,15 @@ pub fn history(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<MigrationStat
         url: url.to_string(),
         source,
     };
-    // Creates diesel's table if this database has never been migrated.
-    conn.applied_migrations().map_err(state_error)?;
-    let applied: Vec<(String, NaiveDateTime)> = __diesel_schema_migrations::table
-        .select((
-            __diesel_schema_migrations::version,
-            __diesel_schema_migrations::run_on,
-        ))
-        .load(conn)?;
+    let applied: Vec<(String, NaiveDateTime)> = unless_missing(
+        __diesel_schema_migrations::table
+            .select((
+                __diesel_schema_migrations::version,
+                __diesel_schema_migrations::run_on,
+            ))
+            .load(conn),
+    )
+    .map_err(|e| state_error(Box::new(e)))?;
     Ok(url
         .backend()
         .migration_sql()
@@ -210,6 +387,7 @@ pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>,
                 });
                 break;
             }
+            record(conn, url.backend(), &name)?;
             info!("applied migration {name}");
             applied.push(name);
         }
@@ -271,6 +449,7 @@ pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<Stri
                 });
                 break;
             }
+            diesel::delete(bookshelf_migrations::table.find(version_of(name))).execute(conn)?;
             info!("reverted migration {name}");
             reverted.push(name.to_string());
         }
@@ -361,4 +540,24 @@ pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, S
         write_file("down.sql", format!("-- {folder}: undo up.sql exactly.\n"))?;
     }
     Ok(created)
+}
+
+/// The migration state `/ready` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub applied: usize,
+    pub pending: usize,
+    pub checksums_ok: bool,
+}
+
+/// How many migrations are applied and pending, and whether the applied
+/// ones are unchanged. Reads only.
+pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, StartupError> {
+    let history = history(conn, url)?;
+    let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
+    Ok(Summary {
+        applied: history.len() - pending,
+        pending,
+        checksums_ok: verify(conn, url)?.problems.is_empty(),
+    })
 }

@@ -32,25 +32,62 @@ pub fn health(db: &State<Database>) -> Json<Status> {
     })
 }
 
-/// Whether the service can serve requests: the database answers and has no
-/// pending migrations.
+/// The answer of `/ready`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// The database backend in use: `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    pub database: String,
+    pub migrations: Migrations,
+}
+
+/// The database's migrations, as `/ready` sees them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Migrations {
+    /// Migrations applied.
+    #[schema(example = 3)]
+    pub applied: usize,
+    /// Migrations known to this binary and not applied (0 when ready).
+    #[schema(example = 0)]
+    pub pending: usize,
+    /// Whether every applied migration's up.sql is the one it was applied with.
+    pub checksums_ok: bool,
+}
+
+/// Whether the service can serve requests: the database answers, no
+/// migration is pending, and no applied migration has changed.
 #[utoipa::path(
     tag = "health",
     responses(
-        (status = 200, description = "Ready", body = Status),
+        (status = 200, description = "Ready", body = Readiness),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/ready")]
-pub async fn ready(db: &State<Database>) -> Result<Json<Status>, Error> {
-    if !db.check_ready().await? {
+pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
+    let summary = db.migration_summary().await?;
+    if summary.pending > 0 {
+        return Err(Error::NotReady(format!(
+            "{} database migrations are pending; start bookshelf with --migrate=auto or run `bookshelf migrate up`.",
+            summary.pending
+        )));
+    }
+    if !summary.checksums_ok {
         return Err(Error::NotReady(
-            "Database migrations are pending; start bookshelf with migrate = true to apply them."
+            "Applied migrations have changed since they were applied; see `bookshelf migrate verify`."
                 .into(),
         ));
     }
-    Ok(Json(Status {
+    Ok(Json(Readiness {
         status: "ready".into(),
         database: db.backend().name().into(),
+        migrations: Migrations {
+            applied: summary.applied,
+            pending: summary.pending,
+            checksums_ok: summary.checksums_ok,
+        },
     }))
 }

@@ -112,7 +112,11 @@ fn health_and_ready_report_the_backend() {
     assert_eq!(health.body, json!({"status": "ok", "database": backend}));
     let ready = app.get("/ready");
     assert_eq!(ready.status, Status::Ok);
-    assert_eq!(ready.body, json!({"status": "ready", "database": backend}));
+    assert_eq!(
+        ready.body,
+        json!({"status": "ready", "database": backend,
+               "migrations": {"applied": 3, "pending": 0, "checksums_ok": true}})
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 
 use bookshelf::config::{MigrateMode, Settings};
 use bookshelf::db::{self, Database, DatabaseUrl, DbConn};
-use bookshelf::migrate::{self, Direction, DownTo, UpTo};
+use bookshelf::migrate::{self, Direction, DownTo, Problem, UpTo};
+use diesel::connection::SimpleConnection;
+use diesel_migrations::MigrationHarness;
 
 use crate::helpers::{backend, TestDb};
 
@@ -195,4 +197,108 @@ fn startup_modes_auto_check_and_off() {
     assert!(Database::open(&with(MigrateMode::Check)).is_ok());
     let (mut conn, url) = open(&db);
     assert_eq!(applied(&mut conn, &url).len(), 3);
+}
+
+#[test]
+fn checksums_are_recorded_on_up_and_dropped_on_down() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    let verification = migrate::verify(&mut conn, &url).unwrap();
+    assert!(
+        verification.problems.is_empty(),
+        "{:?}",
+        verification.problems
+    );
+    assert!(
+        verification.unrecorded.is_empty(),
+        "{:?}",
+        verification.unrecorded
+    );
+    migrate::down(&mut conn, &url, DownTo::Steps(1)).unwrap();
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    let summary = migrate::summary(&mut conn, &url).unwrap();
+    assert_eq!(
+        (summary.applied, summary.pending, summary.checksums_ok),
+        (3, 0, true)
+    );
+}
+
+#[test]
+fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    // As if create_books' up.sql had been edited since it was applied.
+    conn.batch_execute(&format!(
+        "UPDATE bookshelf_migrations SET checksum = 'before' WHERE name = '{BOOKS}'"
+    ))
+    .unwrap();
+    let verification = migrate::verify(&mut conn, &url).unwrap();
+    let compiled = backend()
+        .migration_sql()
+        .iter()
+        .find(|m| m.name == BOOKS)
+        .unwrap();
+    assert_eq!(
+        verification.problems,
+        [Problem::Changed {
+            name: BOOKS.into(),
+            expected: "before".into(),
+            found: migrate::checksum(compiled.up),
+        }]
+    );
+    assert!(!migrate::summary(&mut conn, &url).unwrap().checksums_ok);
+    let settings = Settings {
+        database_url: db.url(),
+        ..Settings::default()
+    };
+    let error = match Database::open(&settings) {
+        Ok(_) => panic!("started with a changed migration"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(BOOKS) && error.contains("expected before"),
+        "{error}"
+    );
+
+    migrate::accept(&mut conn, &url, BOOKS).unwrap();
+    assert!(migrate::verify(&mut conn, &url)
+        .unwrap()
+        .problems
+        .is_empty());
+    assert!(Database::open(&settings).is_ok());
+    assert!(migrate::accept(&mut conn, &url, BOOKS).is_ok());
+    migrate::down(&mut conn, &url, DownTo::All).unwrap();
+    assert!(
+        migrate::accept(&mut conn, &url, BOOKS).is_err(),
+        "not applied"
+    );
+}
+
+#[test]
+fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    conn.run_pending_migrations(backend().migrations()).unwrap();
+    let verification = migrate::verify(&mut conn, &url).unwrap();
+    assert!(verification.problems.is_empty());
+    assert_eq!(verification.unrecorded, [BOOKS, DESCRIPTION, REVIEWS]);
+    let settings = Settings {
+        database_url: db.url(),
+        ..Settings::default()
+    };
+    assert!(Database::open(&settings).is_ok());
+}
+
+#[test]
+fn line_endings_do_not_change_a_checksum() {
+    assert_eq!(
+        migrate::checksum("CREATE TABLE a (id INT);\r\nDROP TABLE b;\r\n"),
+        migrate::checksum("CREATE TABLE a (id INT);\nDROP TABLE b;\n")
+    );
+    assert_ne!(
+        migrate::checksum("CREATE TABLE a (id INT);\n"),
+        migrate::checksum("CREATE TABLE a (id BIGINT);\n")
+    );
 }
