@@ -212,3 +212,41 @@ fn concurrent_startups_on_an_empty_database_all_succeed() {
         assert_eq!(conn.applied_migrations().unwrap().len(), 3, "round {round}");
     }
 }
+
+/// For each migration in turn: the schema after up then down is the schema
+/// before up, and up after down gives the same schema as the first up.
+fn each_migration_reverts_exactly(db: &TestDb, backend: Backend) {
+    let mut conn = connect(db);
+    let source = || backend.migrations();
+    // diesel's own table first, so it is not part of the first difference.
+    conn.applied_migrations().unwrap();
+    let count = backend.migration_sql().len();
+    for step in 0..count {
+        let name = backend.migration_sql()[step].name;
+        let before = crate::catalog::snapshot(&mut conn);
+        conn.run_next_migration(source()).unwrap();
+        let after_up = crate::catalog::snapshot(&mut conn);
+        assert_ne!(before, after_up, "{name} changed nothing");
+        conn.revert_last_migration(source()).unwrap();
+        let after_down = crate::catalog::snapshot(&mut conn);
+        assert_eq!(before, after_down, "{name}: down.sql does not undo up.sql");
+        conn.run_next_migration(source()).unwrap();
+        assert_eq!(
+            after_up,
+            crate::catalog::snapshot(&mut conn),
+            "{name}: up after down differs from the first up"
+        );
+    }
+}
+
+#[test]
+fn each_sqlite_migration_reverts_exactly() {
+    each_migration_reverts_exactly(&TestDb::sqlite(), Backend::Sqlite);
+}
+
+#[test]
+fn each_postgres_migration_reverts_exactly() {
+    if let Some(server) = postgres_or_skip("each_postgres_migration_reverts_exactly") {
+        each_migration_reverts_exactly(&TestDb::postgres(&server), Backend::Postgres);
+    }
+}
