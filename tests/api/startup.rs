@@ -205,3 +205,76 @@ fn migrate_commands_report_and_refuse_clearly() {
         "{output}"
     );
 }
+
+/// A `bookshelf serve` process on `database_url`, with its log collected.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Server {
+        let port = free_port();
+        let mut child = bookshelf()
+            .env("DATABASE_URL", database_url)
+            .env("ROCKET_PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        Server { child, port, log }
+    }
+
+    /// Waits until `/ready` answers 200; false if it never does in time.
+    fn wait_ready(&self, deadline: Instant) -> bool {
+        while Instant::now() < deadline {
+            if http_get(self.port, "/ready").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Stops the server and returns its log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+#[test]
+fn four_processes_starting_together_on_an_empty_database_apply_each_migration_once() {
+    for round in 0..10 {
+        let db = crate::helpers::TestDb::new();
+        let servers: Vec<Server> = (0..4).map(|_| Server::start(&db.url())).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ready: Vec<bool> = servers.iter().map(|s| s.wait_ready(deadline)).collect();
+        let logs: Vec<String> = servers.into_iter().map(Server::stop).collect();
+        assert!(
+            ready.iter().all(|r| *r),
+            "round {round}: ready {ready:?}\n{logs:#?}"
+        );
+        let all = logs.join("\n");
+        for name in [
+            "2026-11-23-000001_create_books",
+            "2026-11-23-000002_add_description_to_books",
+            "2026-11-23-000003_create_reviews",
+        ] {
+            let times = all.matches(&format!("applied migration {name}")).count();
+            assert_eq!(
+                times, 1,
+                "round {round}: {name} applied {times} times\n{all}"
+            );
+        }
+    }
+}
