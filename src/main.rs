@@ -232,13 +232,20 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             for problem in &verification.problems {
                 println!("FAIL: {problem}");
             }
-            if !verification.problems.is_empty() {
-                return Err(StartupError::Target(format!(
-                    "{} problem(s) found",
-                    verification.problems.len()
-                )));
+            for difference in &verification.drift {
+                println!("FAIL: schema drift: {difference}");
+            }
+            if !verification.drift_checked {
+                println!("note: migrations are pending, so the schema was not compared with src/schema.rs");
+            }
+            let failures = verification.problems.len() + verification.drift.len();
+            if failures > 0 {
+                return Err(StartupError::Target(format!("{failures} problem(s) found")));
             }
             println!("ok: every applied migration matches this binary");
+            if verification.drift_checked {
+                println!("ok: the database's columns match src/schema.rs");
+            }
         }
         MigrateCommand::Accept { version } => {
             let (mut conn, url) = db::open_connection(&settings)?;

@@ -22,8 +22,18 @@ pub struct MigrationSql {
     pub down: &'static str,
 }
 
+/// A column of `src/schema.rs`, as compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaColumn {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// Diesel's name of its SQL type, without `Nullable<>`.
+    pub sql_type: &'static str,
+    pub nullable: bool,
+}
+
 mod compiled {
-    use super::MigrationSql;
+    use super::{MigrationSql, SchemaColumn};
     include!(concat!(env!("OUT_DIR"), "/migration_sql.rs"));
 }
 
@@ -136,6 +146,10 @@ impl std::fmt::Display for Problem {
 pub struct Verification {
     pub problems: Vec<Problem>,
     pub unrecorded: Vec<String>,
+    /// Differences between the live schema and `src/schema.rs`.
+    pub drift: Vec<String>,
+    /// Whether the schemas were compared (only with no migration pending).
+    pub drift_checked: bool,
 }
 
 /// Compares every applied migration with the one compiled into this binary.
@@ -156,6 +170,10 @@ pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, Star
             .load(conn),
     )?;
     let mut result = Verification::default();
+    if applied.len() == backend.migration_sql().len() {
+        result.drift = drift(conn, backend)?;
+        result.drift_checked = true;
+    }
     for version in applied {
         let Some(known) = backend
             .migration_sql()
@@ -560,4 +578,108 @@ pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, StartupE
         pending,
         checksums_ok: verify(conn, url)?.problems.is_empty(),
     })
+}
+
+#[derive(QueryableByName)]
+struct LiveColumn {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    data_type: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    nullable: bool,
+}
+
+/// Diesel's name for a column type as the database reports it.
+fn diesel_type(backend: Backend, live: &str) -> Option<&'static str> {
+    let t = live.to_ascii_lowercase();
+    let t = t.as_str();
+    match backend {
+        Backend::Sqlite => match t {
+            "bigint" => Some("BigInt"),
+            "smallint" => Some("SmallInt"),
+            _ if t.contains("int") => Some("Integer"),
+            _ if t.contains("char") || t.contains("text") || t.contains("clob") => Some("Text"),
+            _ if t.contains("doub") || t.contains("real") => Some("Double"),
+            _ if t.contains("float") => Some("Float"),
+            _ if t.contains("bool") => Some("Bool"),
+            "timestamp" | "datetime" => Some("Timestamp"),
+            "date" => Some("Date"),
+            _ => None,
+        },
+        Backend::Postgres => match t {
+            "integer" => Some("Integer"),
+            "bigint" => Some("BigInt"),
+            "smallint" => Some("SmallInt"),
+            "text" | "character varying" => Some("Text"),
+            "double precision" => Some("Double"),
+            "real" => Some("Float"),
+            "boolean" => Some("Bool"),
+            "timestamp without time zone" => Some("Timestamp"),
+            "date" => Some("Date"),
+            _ => None,
+        },
+    }
+}
+
+/// The differences between the live database's columns and those of
+/// `src/schema.rs` compiled into this binary: missing or extra tables and
+/// columns, other types, other nullability.
+pub fn drift(conn: &mut DbConn, backend: Backend) -> Result<Vec<String>, StartupError> {
+    let sql = match conn {
+        DbConn::Sqlite(_) => {
+            "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \
+             (c.\"notnull\" = 0 AND c.pk = 0) AS nullable \
+             FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+             AND m.name NOT IN ('__diesel_schema_migrations', 'bookshelf_migrations')"
+        }
+        DbConn::Postgres(_) => {
+            "SELECT table_name::text AS table_name, column_name::text AS column_name, \
+             data_type::text AS data_type, (is_nullable = 'YES') AS nullable \
+             FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND table_name NOT IN ('__diesel_schema_migrations', 'bookshelf_migrations')"
+        }
+    };
+    let live: Vec<LiveColumn> = diesel::sql_query(sql).load(conn)?;
+    let mut differences = Vec::new();
+    for expected in compiled::SCHEMA {
+        let at = format!("{}.{}", expected.table, expected.column);
+        let Some(found) = live
+            .iter()
+            .find(|c| c.table_name == expected.table && c.column_name == expected.column)
+        else {
+            differences.push(format!("{at} is in src/schema.rs but not in the database"));
+            continue;
+        };
+        let found_type = diesel_type(backend, &found.data_type);
+        if found_type != Some(expected.sql_type) {
+            differences.push(format!(
+                "{at} is {} in the database, {} in src/schema.rs",
+                found.data_type, expected.sql_type
+            ));
+        }
+        if found.nullable != expected.nullable {
+            let null = |n: bool| if n { "nullable" } else { "NOT NULL" };
+            differences.push(format!(
+                "{at} is {} in the database, {} in src/schema.rs",
+                null(found.nullable),
+                null(expected.nullable)
+            ));
+        }
+    }
+    for found in &live {
+        let known = compiled::SCHEMA
+            .iter()
+            .any(|c| c.table == found.table_name && c.column == found.column_name);
+        if !known {
+            differences.push(format!(
+                "{}.{} is in the database but not in src/schema.rs",
+                found.table_name, found.column_name
+            ));
+        }
+    }
+    Ok(differences)
 }

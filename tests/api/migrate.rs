@@ -302,3 +302,41 @@ fn line_endings_do_not_change_a_checksum() {
         migrate::checksum("CREATE TABLE a (id BIGINT);\n")
     );
 }
+
+#[test]
+fn verify_compares_the_live_schema_with_schema_rs() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Steps(2)).unwrap();
+    let partial = migrate::verify(&mut conn, &url).unwrap();
+    assert!(
+        !partial.drift_checked,
+        "not compared while migrations are pending"
+    );
+
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    let clean = migrate::verify(&mut conn, &url).unwrap();
+    assert!(clean.drift_checked);
+    assert!(clean.drift.is_empty(), "{:?}", clean.drift);
+
+    conn.batch_execute("ALTER TABLE books ADD COLUMN isbn TEXT")
+        .unwrap();
+    let drifted = migrate::verify(&mut conn, &url).unwrap();
+    assert_eq!(
+        drifted.drift,
+        ["books.isbn is in the database but not in src/schema.rs"]
+    );
+    if let DbConn::Postgres(_) = conn {
+        conn.batch_execute("ALTER TABLE reviews ALTER COLUMN content DROP NOT NULL")
+            .unwrap();
+        let drifted = migrate::verify(&mut conn, &url).unwrap();
+        assert!(
+            drifted.drift.contains(
+                &"reviews.content is nullable in the database, NOT NULL in src/schema.rs"
+                    .to_string()
+            ),
+            "{:?}",
+            drifted.drift
+        );
+    }
+}
