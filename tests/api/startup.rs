@@ -176,34 +176,94 @@ fn rocket_database_url_overrides_database_url() {
 }
 
 #[test]
-fn migrate_commands_report_and_refuse_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cli.db");
+fn every_migrate_command_works_through_the_binary() {
+    let db = crate::helpers::TestDb::new();
     let run = |args: &[&str]| {
         let mut command = bookshelf();
-        command.env("DATABASE_URL", &db).args(args);
-        run_to_exit(command, Duration::from_secs(20))
+        command.env("DATABASE_URL", db.url()).args(args);
+        let (ok, output, _) = run_to_exit(command, Duration::from_secs(30));
+        (ok, output)
     };
-    let (ok, output, _) = run(&["migrate", "status"]);
-    assert!(ok, "{output}");
-    assert!(output.contains("applied:  0, pending: 3"), "{output}");
-    let (ok, output, _) = run(&["migrate", "up", "--to", "add_description_to_books"]);
-    assert!(
-        ok && output.contains("applied 2026-11-23-000002_add_description_to_books"),
-        "{output}"
+    let expect = |args: &[&str], success: bool, needle: &str| {
+        let (ok, output) = run(args);
+        assert_eq!(ok, success, "{args:?}: {output}");
+        assert!(
+            output.contains(needle),
+            "{args:?}: no {needle:?} in {output}"
+        );
+    };
+    expect(&["migrate", "status"], true, "applied:  0, pending: 3");
+    expect(
+        &["migrate", "up", "--to", "add_description_to_books"],
+        true,
+        "applied 2026-11-23-000002_add_description_to_books",
     );
-    let (ok, output, _) = run(&["migrate", "up", "--to", "no_such_migration"]);
-    assert!(!ok && output.contains("no migration matches"), "{output}");
-    let (ok, output, _) = run(&["migrate", "status"]);
-    assert!(
-        ok && output.contains("current:  2026-11-23-000002_add_description_to_books"),
-        "{output}"
+    expect(
+        &["migrate", "up", "--to", "no_such_migration"],
+        false,
+        "no migration matches",
     );
-    let (ok, output, _) = run(&["serve", "--migrate", "check"]);
-    assert!(
-        !ok && output.contains("pending migrations: 2026-11-23-000003_create_reviews"),
-        "{output}"
+    expect(
+        &["migrate", "up", "--to", "create_books"],
+        false,
+        "already applied",
     );
+    expect(
+        &["migrate", "history"],
+        true,
+        "current:  2026-11-23-000002_add_description_to_books",
+    );
+    expect(
+        &["serve", "--migrate", "check"],
+        false,
+        "pending migrations: 2026-11-23-000003_create_reviews",
+    );
+    expect(
+        &["migrate", "up"],
+        true,
+        "applied 2026-11-23-000003_create_reviews",
+    );
+    expect(
+        &["migrate", "redo", "--steps", "2"],
+        true,
+        "applied 2026-11-23-000002_add_description_to_books",
+    );
+    expect(
+        &["migrate", "verify"],
+        true,
+        "the database's columns match src/schema.rs",
+    );
+    expect(
+        &["migrate", "accept", "create_books"],
+        true,
+        "accepted 2026-11-23-000001_create_books",
+    );
+    expect(
+        &["migrate", "down", "--steps", "9"],
+        false,
+        "cannot revert 9 migrations: 3 applied",
+    );
+    expect(
+        &["migrate", "down", "--to", "create_books"],
+        true,
+        "reverted 2026-11-23-000002_add_description_to_books",
+    );
+    expect(
+        &["migrate", "down", "--all"],
+        true,
+        "reverted 2026-11-23-000001_create_books",
+    );
+    expect(
+        &["migrate", "down"],
+        false,
+        "cannot revert 1 migrations: 0 applied",
+    );
+    expect(
+        &["migrate", "sql", "up", "--to", "create_books"],
+        true,
+        "CREATE TABLE books",
+    );
+    expect(&["migrate", "--help"], true, "redo");
 }
 
 /// A `bookshelf serve` process on `database_url`, with its log collected.
