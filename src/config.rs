@@ -6,7 +6,7 @@
 //! 2. `Rocket.toml` (or the file named by `ROCKET_CONFIG`), in its `[default]`
 //!    section or the section of the active profile (`ROCKET_PROFILE`);
 //! 3. `DATABASE_URL` from the environment (or `.env`, loaded by the binary with
-//!    dotenvy), the variable diesel CLI reads too;
+//!    dotenvy), the variable diesel CLI reads too, and `BOOKSHELF_API_KEYS`;
 //! 4. `ROCKET_<KEY>` environment variables, e.g. `ROCKET_DATABASE_URL`,
 //!    `ROCKET_PORT`, `ROCKET_DATABASE_POOL_SIZE`.
 //!
@@ -18,6 +18,8 @@
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
+//! | `api_keys`             | none             | keys that writes need as `Authorization: Bearer <key>`; also `BOOKSHELF_API_KEYS=k1,k2` |
+//! | `protect_reads`        | `false`          | with `api_keys`, reads need a key too                     |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
 //! read from the same sources; see `Rocket.toml`.
@@ -48,6 +50,31 @@ pub struct Settings {
     pub migrate: MigrateMode,
     /// Seconds start-up waits while another process applies migrations.
     pub migration_lock_timeout: u64,
+    /// Keys that writes (and, with `protect_reads`, reads) need; none: open.
+    #[serde(deserialize_with = "keys")]
+    pub api_keys: Vec<String>,
+    /// With `api_keys`, reads need a key too.
+    pub protect_reads: bool,
+}
+
+/// API keys as a list, or as one comma-separated string (what an
+/// environment variable holds); blanks are dropped.
+fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Keys {
+        List(Vec<String>),
+        Text(String),
+    }
+    let keys = match Keys::deserialize(d)? {
+        Keys::List(list) => list,
+        Keys::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(keys
+        .into_iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect())
 }
 
 impl Default for Settings {
@@ -59,6 +86,8 @@ impl Default for Settings {
             database_lock_timeout: 5000,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
+            api_keys: Vec::new(),
+            protect_reads: false,
         }
     }
 }
@@ -108,6 +137,12 @@ pub fn figment() -> Figment {
             Env::raw()
                 .only(&["DATABASE_URL"])
                 .map(|_| "database_url".into())
+                .global(),
+        )
+        .merge(
+            Env::raw()
+                .only(&["BOOKSHELF_API_KEYS"])
+                .map(|_| "api_keys".into())
                 .global(),
         )
         .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())

@@ -18,6 +18,9 @@ pub enum Error {
     /// 400: the request cannot be read (malformed JSON, not UTF-8, …).
     #[error("{0}")]
     BadRequest(String),
+    /// 401: the request needs a valid API key.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 404: the resource named by the request does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -117,6 +120,7 @@ impl Error {
     pub fn status(&self) -> Status {
         match self {
             Error::BadRequest(_) => Status::BadRequest,
+            Error::Unauthorized(_) => Status::Unauthorized,
             Error::NotFound(_) => Status::NotFound,
             Error::Conflict(_) => Status::Conflict,
             Error::PayloadTooLarge(_) => Status::PayloadTooLarge,
@@ -131,6 +135,7 @@ impl Error {
         let status = self.status();
         match self {
             Error::BadRequest(m)
+            | Error::Unauthorized(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::PayloadTooLarge(m)

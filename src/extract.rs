@@ -30,7 +30,7 @@ pub struct ValidQuery<T>(pub T);
 struct Rejected(Option<ErrorBody>);
 
 /// Leaves `error` for the catcher and fails the guard with its status.
-fn reject<S, F>(
+pub(crate) fn reject<S, F>(
     req: &Request<'_>,
     error: Error,
 ) -> rocket::outcome::Outcome<S, (Status, Error), F> {

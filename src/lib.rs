@@ -4,6 +4,7 @@
 //! [`rocket`] builds the whole application from a configuration, so the
 //! binary and the tests build it the same way.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -51,8 +52,20 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
             return Err(rocket);
         }
     };
+    let keys = auth::ApiKeys::new(settings.api_keys.clone(), settings.protect_reads);
+    if !settings.api_keys.is_empty() {
+        log::info!(
+            "{} API key(s) configured: writes{} need one",
+            settings.api_keys.len(),
+            if settings.protect_reads {
+                " and reads"
+            } else {
+                ""
+            }
+        );
+    }
     match rocket::tokio::task::spawn_blocking(move || Database::open(&settings)).await {
-        Ok(Ok(database)) => Ok(rocket.manage(database)),
+        Ok(Ok(database)) => Ok(rocket.manage(database).manage(keys)),
         Ok(Err(e)) => {
             error!("{e}");
             Err(rocket)

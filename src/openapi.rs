@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the
 //! Swagger UI that shows it (its assets are compiled into the binary).
 
-use utoipa::{OpenApi, ToResponse};
+use utoipa::{Modify, OpenApi, ToResponse};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ErrorBody;
@@ -13,6 +13,13 @@ use crate::routes::{books, health, reviews};
     "message": "The request body is not valid JSON: EOF while parsing an object at line 1 column 12.",
     "fields": []}))]
 pub struct BadRequest(pub ErrorBody);
+
+/// An API key is needed (the server has `api_keys` configured) and was
+/// missing or not valid.
+#[derive(ToResponse)]
+#[response(example = json!({"status": 401, "error": "unauthorized",
+    "message": "This request needs an API key: Authorization: Bearer <key>.", "fields": []}))]
+pub struct Unauthorized(pub ErrorBody);
 
 /// No resource has this id.
 #[derive(ToResponse)]
@@ -65,8 +72,9 @@ pub struct Unavailable(pub ErrorBody);
     ),
     components(
         schemas(ErrorBody),
-        responses(BadRequest, NotFound, PayloadTooLarge, Invalid, Unavailable)
+        responses(BadRequest, Unauthorized, NotFound, PayloadTooLarge, Invalid, Unavailable)
     ),
+    modifiers(&ApiKeyScheme),
     tags(
         (name = "books", description = "Books: title, author, price, rating, published, description"),
         (name = "reviews", description = "Reviews of a book"),
@@ -74,6 +82,27 @@ pub struct Unavailable(pub ErrorBody);
     )
 )]
 pub struct ApiDoc;
+
+/// The `api_key` security scheme: `Authorization: Bearer <key>`. Needed only
+/// when the server has `api_keys` configured (writes; reads too with
+/// `protect_reads`), so operations list it as optional.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "An API key from the server's `api_keys` (BOOKSHELF_API_KEYS). Needed only when keys are configured.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
 
 /// Swagger UI at `/docs`, reading the spec from `/openapi.json`. Its online
 /// validator badge is off: it would send the spec's URL to an outside host.

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use validator::Validate;
 
 use super::default_limit;
+use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
@@ -44,16 +45,19 @@ pub struct ListBooks {
 /// List books, a page at a time, with the total count.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     params(ListBooks),
     responses(
         (status = 200, description = "A page of books", body = Page<Book>),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books")]
 pub async fn list_books(
     db: &State<Database>,
+    _key: CanRead,
     query: ValidQuery<ListBooks>,
 ) -> Result<Json<Page<Book>>, Error> {
     let ValidQuery(query) = query;
@@ -79,6 +83,7 @@ pub async fn list_books(
 /// Create a book.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     request_body = NewBook,
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book,
@@ -86,12 +91,14 @@ pub async fn list_books(
         (status = 400, response = crate::openapi::BadRequest),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[post("/books", data = "<body>")]
 pub async fn create_book(
     db: &State<Database>,
+    _key: CanWrite,
     body: ValidJson<NewBook>,
 ) -> Result<Created<Json<Book>>, Error> {
     let ValidJson(new) = body;
@@ -102,16 +109,18 @@ pub async fn create_book(
 /// Read a book.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 200, description = "The book", body = Book),
         (status = 404, response = crate::openapi::NotFound),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books/<id>")]
-pub async fn get_book(db: &State<Database>, id: i32) -> Result<Json<Book>, Error> {
+pub async fn get_book(db: &State<Database>, _key: CanRead, id: i32) -> Result<Json<Book>, Error> {
     db.run(move |conn| Book::find(conn, id))
         .await?
         .map(Json)
@@ -121,6 +130,7 @@ pub async fn get_book(db: &State<Database>, id: i32) -> Result<Json<Book>, Error
 /// Replace every field of a book.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id")),
     request_body = NewBook,
     responses(
@@ -129,12 +139,14 @@ pub async fn get_book(db: &State<Database>, id: i32) -> Result<Json<Book>, Error
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[put("/books/<id>", data = "<body>")]
 pub async fn replace_book(
     db: &State<Database>,
+    _key: CanWrite,
     id: i32,
     body: ValidJson<NewBook>,
 ) -> Result<Json<Book>, Error> {
@@ -148,6 +160,7 @@ pub async fn replace_book(
 /// Change some fields of a book.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id")),
     request_body = BookChanges,
     responses(
@@ -156,12 +169,14 @@ pub async fn replace_book(
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[patch("/books/<id>", data = "<body>")]
 pub async fn update_book(
     db: &State<Database>,
+    _key: CanWrite,
     id: i32,
     body: ValidJson<BookChanges>,
 ) -> Result<Json<Book>, Error> {
@@ -175,16 +190,22 @@ pub async fn update_book(
 /// Delete a book and its reviews.
 #[utoipa::path(
     tag = "books",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, response = crate::openapi::NotFound),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[delete("/books/<id>")]
-pub async fn delete_book(db: &State<Database>, id: i32) -> Result<NoContent, Error> {
+pub async fn delete_book(
+    db: &State<Database>,
+    _key: CanWrite,
+    id: i32,
+) -> Result<NoContent, Error> {
     match db.run(move |conn| Book::delete(conn, id)).await? {
         true => Ok(NoContent),
         false => Err(Error::not_found("book", id)),

@@ -9,17 +9,18 @@ use rocket::{catch, Request};
 use crate::error::ErrorBody;
 use crate::extract;
 
-/// An error body, with the `Allow` header of a 405.
+/// An error body, with the `Allow` header of a 405 or the
+/// `WWW-Authenticate` of a 401.
 pub struct CaughtError {
     body: ErrorBody,
-    allow: Option<String>,
+    header: Option<Header<'static>>,
 }
 
 impl<'r> Responder<'r, 'static> for CaughtError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let mut response = self.body.respond_to(req)?;
-        if let Some(allow) = self.allow {
-            response.set_header(Header::new("Allow", allow));
+        if let Some(header) = self.header {
+            response.set_header(header);
         }
         Ok(response)
     }
@@ -29,7 +30,9 @@ impl<'r> Responder<'r, 'static> for CaughtError {
 #[catch(default)]
 pub fn default_catcher(status: Status, req: &Request<'_>) -> CaughtError {
     if let Some(body) = extract::rejection(req, status) {
-        return CaughtError { body, allow: None };
+        let header = (status == Status::Unauthorized)
+            .then(|| Header::new("WWW-Authenticate", "Bearer realm=\"bookshelf\""));
+        return CaughtError { body, header };
     }
     if status == Status::NotFound {
         let allowed = allowed_methods(req);
@@ -39,7 +42,7 @@ pub fn default_catcher(status: Status, req: &Request<'_>) -> CaughtError {
                     Status::MethodNotAllowed,
                     format!("This path allows only {}.", allowed.join(", ")),
                 ),
-                allow: Some(allowed.join(", ")),
+                header: Some(Header::new("Allow", allowed.join(", "))),
             };
         }
     }
@@ -54,7 +57,7 @@ pub fn default_catcher(status: Status, req: &Request<'_>) -> CaughtError {
     };
     CaughtError {
         body: ErrorBody::new(status, message),
-        allow: None,
+        header: None,
     }
 }
 

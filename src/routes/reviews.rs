@@ -6,6 +6,7 @@ use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, State};
 
 use super::PageQuery;
+use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
@@ -14,17 +15,20 @@ use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
 /// List a book's reviews, oldest first, a page at a time.
 #[utoipa::path(
     tag = "reviews",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id"), PageQuery),
     responses(
         (status = 200, description = "A page of the book's reviews", body = Page<Review>),
         (status = 404, response = crate::openapi::NotFound),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/books/<id>/reviews")]
 pub async fn list_reviews(
     db: &State<Database>,
+    _key: CanRead,
     id: i32,
     query: ValidQuery<PageQuery>,
 ) -> Result<Json<Page<Review>>, Error> {
@@ -44,6 +48,7 @@ pub async fn list_reviews(
 /// Review a book.
 #[utoipa::path(
     tag = "reviews",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The book's id")),
     request_body = NewReview,
     responses(
@@ -53,12 +58,14 @@ pub async fn list_reviews(
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[post("/books/<id>/reviews", data = "<body>")]
 pub async fn create_review(
     db: &State<Database>,
+    _key: CanWrite,
     id: i32,
     body: ValidJson<NewReview>,
 ) -> Result<Created<Json<Review>>, Error> {
@@ -73,16 +80,22 @@ pub async fn create_review(
 /// Read a review.
 #[utoipa::path(
     tag = "reviews",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 200, description = "The review", body = Review),
         (status = 404, response = crate::openapi::NotFound),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[get("/reviews/<id>")]
-pub async fn get_review(db: &State<Database>, id: i32) -> Result<Json<Review>, Error> {
+pub async fn get_review(
+    db: &State<Database>,
+    _key: CanRead,
+    id: i32,
+) -> Result<Json<Review>, Error> {
     db.run(move |conn| Review::find(conn, id))
         .await?
         .map(Json)
@@ -92,6 +105,7 @@ pub async fn get_review(db: &State<Database>, id: i32) -> Result<Json<Review>, E
 /// Change a review's author or content.
 #[utoipa::path(
     tag = "reviews",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The review's id")),
     request_body = ReviewChanges,
     responses(
@@ -100,12 +114,14 @@ pub async fn get_review(db: &State<Database>, id: i32) -> Result<Json<Review>, E
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[patch("/reviews/<id>", data = "<body>")]
 pub async fn update_review(
     db: &State<Database>,
+    _key: CanWrite,
     id: i32,
     body: ValidJson<ReviewChanges>,
 ) -> Result<Json<Review>, Error> {
@@ -119,16 +135,22 @@ pub async fn update_review(
 /// Delete a review.
 #[utoipa::path(
     tag = "reviews",
+    security((), ("api_key" = [])),
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, response = crate::openapi::NotFound),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 #[delete("/reviews/<id>")]
-pub async fn delete_review(db: &State<Database>, id: i32) -> Result<NoContent, Error> {
+pub async fn delete_review(
+    db: &State<Database>,
+    _key: CanWrite,
+    id: i32,
+) -> Result<NoContent, Error> {
     match db.run(move |conn| Review::delete(conn, id)).await? {
         true => Ok(NoContent),
         false => Err(Error::not_found("review", id)),

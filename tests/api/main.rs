@@ -1,6 +1,7 @@
 //! The API test suite: one binary, one fresh database per test.
 //! Runs on SQLite; set TEST_DATABASE_URL=postgres://… to run it on PostgreSQL.
 
+mod auth;
 mod books;
 mod catalog;
 mod concurrency;
