@@ -64,32 +64,54 @@ fn the_openapi_document_matches_its_snapshot() {
     );
 }
 
-#[test]
-fn every_reference_in_the_openapi_document_resolves() {
-    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
-                        _ => refs(value, out),
-                    }
+/// Every string value under `key`, anywhere in `value`.
+fn strings_under(value: &serde_json::Value, key: &str, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) if k == key => out.push(s.clone()),
+                    _ => strings_under(v, key, out),
                 }
             }
-            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
         }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_under(v, key, out)),
+        _ => {}
     }
+}
+
+fn spec() -> serde_json::Value {
     use utoipa::OpenApi;
-    let spec = serde_json::to_value(bookshelf::openapi::ApiDoc::openapi()).unwrap();
+    serde_json::to_value(bookshelf::openapi::ApiDoc::openapi()).unwrap()
+}
+
+#[test]
+fn every_reference_in_the_openapi_document_resolves() {
+    let spec = spec();
     let mut found = Vec::new();
-    refs(&spec, &mut found);
+    strings_under(&spec, "$ref", &mut found);
     assert!(found.len() > 20, "{found:?}");
     for reference in found {
         let pointer = reference.strip_prefix('#').expect("a local reference");
         assert!(
             spec.pointer(pointer).is_some(),
             "{reference} does not resolve"
+        );
+    }
+}
+
+/// utoipa takes only literal patterns, so the models spell them out; they
+/// must be the documented ones that the server's own checks implement.
+#[test]
+fn every_pattern_in_the_openapi_document_is_one_of_the_documented_ones() {
+    use bookshelf::models::{NO_NUL_PATTERN, TEXT_PATTERN};
+    let mut patterns = Vec::new();
+    strings_under(&spec(), "pattern", &mut patterns);
+    assert!(patterns.len() >= 9, "{patterns:?}");
+    for pattern in patterns {
+        assert!(
+            pattern == TEXT_PATTERN || pattern == NO_NUL_PATTERN,
+            "undocumented pattern {pattern}"
         );
     }
 }

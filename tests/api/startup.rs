@@ -109,39 +109,13 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 /// Starts the binary on a SQLite file, waits until it answers `/ready`, and
 /// returns its log so far; the server is stopped before returning.
 fn serve_once(db_path: &std::path::Path) -> String {
-    let port = free_port();
-    let mut child = bookshelf()
-        .env("DATABASE_URL", db_path)
-        .env("ROCKET_PORT", port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let started = Instant::now();
-    let mut ready = None;
-    while started.elapsed() < Duration::from_secs(20) {
-        if let Some(response) = http_get(port, "/ready") {
-            ready = Some(response);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let books = http_get(port, "/books");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let output: Vec<String> = log.try_iter().collect();
-    let output = output.join("\n");
-    let ready = ready.unwrap_or_else(|| panic!("never answered: {output}"));
-    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
-    assert!(books.unwrap().contains("\"total\":0"));
-    output
+    let server = Server::start(&db_path.display().to_string());
+    let ready = server.wait_ready(Instant::now() + Duration::from_secs(20));
+    let books = http_get(server.port, "/books");
+    let log = server.stop();
+    assert!(ready, "never ready: {log}");
+    assert!(books.unwrap().contains("\"total\":0"), "{log}");
+    log
 }
 
 #[test]
