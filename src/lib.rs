@@ -27,7 +27,7 @@ use crate::db::Database;
 /// The application: routes, docs, catchers, and a fairing that opens the
 /// database (applying pending migrations) before the server listens.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
-    rocket::custom(figment)
+    rocket::custom(with_shutdown_grace(figment))
         .attach(AdHoc::try_on_ignite("Database", open_database))
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
@@ -40,6 +40,28 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .mount("/", routes::all())
         .mount("/", openapi::docs())
         .register("/", rocket::catchers![routes::catchers::default_catcher])
+}
+
+/// A request may wait `database_timeout` for a pooled connection and then
+/// `database_lock_timeout` for a lock, on a thread Rocket cannot cancel. The
+/// shutdown grace is raised to outlast that, so that a SIGTERM while writers
+/// wait on a lock still ends in a clean exit with every answer sent.
+fn with_shutdown_grace(figment: Figment) -> Figment {
+    let (Ok(settings), Ok(config)) = (
+        figment.extract::<Settings>(),
+        figment.extract::<rocket::Config>(),
+    ) else {
+        // The database fairing reports the bad configuration.
+        return figment;
+    };
+    let needed = settings.database_timeout + settings.database_lock_timeout.div_ceil(1000) + 1;
+    if u64::from(config.shutdown.grace) >= needed {
+        return figment;
+    }
+    figment.merge(rocket::figment::providers::Serialized::global(
+        "shutdown.grace",
+        needed,
+    ))
 }
 
 /// Reads the settings and opens the database; on failure logs one line that
