@@ -207,7 +207,7 @@ pub fn accept(
     url: &DatabaseUrl,
     name: &'static str,
 ) -> Result<(), StartupError> {
-    locked(conn, |conn| {
+    locked(conn, url, |conn| {
         let applied = history(conn, url)?
             .into_iter()
             .any(|m| m.name == name && m.applied_at.is_some());
@@ -231,6 +231,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
 /// it returns `Ok`, so `f` reports a failure after partial progress inside `Ok`.
 fn locked<T>(
     conn: &mut DbConn,
+    url: &DatabaseUrl,
     f: impl FnOnce(&mut DbConn) -> Result<T, StartupError>,
 ) -> Result<T, StartupError> {
     write(conn, |conn| {
@@ -243,7 +244,7 @@ fn locked<T>(
         // Both bookkeeping tables, created under the lock (diesel creates its own).
         conn.applied_migrations()
             .map_err(|source| StartupError::MigrationState {
-                url: "the database".into(),
+                url: url.to_string(),
                 source,
             })?;
         conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
@@ -373,7 +374,7 @@ pub enum UpTo {
 /// kept, and the error names it.
 pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, StartupError> {
     let mut failure = None;
-    let applied = locked(conn, |conn| {
+    let applied = locked(conn, url, |conn| {
         let pending = conn
             .pending_migrations(url.backend().migrations())
             .map_err(|source| StartupError::MigrationState {
@@ -432,7 +433,7 @@ pub enum DownTo {
 /// returns their names. Asking for more than is applied changes nothing.
 pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<String>, StartupError> {
     let mut failure = None;
-    let reverted = locked(conn, |conn| {
+    let reverted = locked(conn, url, |conn| {
         let applied: Vec<&'static str> = history(conn, url)?
             .into_iter()
             .rev()
