@@ -232,7 +232,7 @@ impl Book {
 
     /// The book with this id, if there is one.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Book>> {
-        books::table.find(id).first(conn).optional()
+        books::table.find(id).get_result(conn).optional()
     }
 
     /// Stores a new book.

@@ -124,7 +124,7 @@ impl Review {
 
     /// The review with this id, if there is one.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Review>> {
-        reviews::table.find(id).first(conn).optional()
+        reviews::table.find(id).get_result(conn).optional()
     }
 
     /// Stores a review of a book; `None` if there is no such book.
