@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Turns the measurements of bench/run.sh into bench/results.md.
+
+Usage: report.py RESULTS_TSV META_FILE OUTPUT_MD
+
+RESULTS_TSV has a header line and one row per wrk run (see COLUMNS).
+META_FILE holds KEY=VALUE lines (date, nproc, commit, command, ...; values
+may contain '=' and spaces; everything after the first '=' is the value).
+Writes the Markdown report to OUTPUT_MD and prints the target summary to
+stdout. Exit status 0 whether or not targets are met (the report says so);
+2 when the input is unusable. Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+
+COLUMNS = [
+    "backend", "scenario", "conns", "threads", "duration_us", "requests",
+    "bytes", "p50_us", "p90_us", "p99_us", "max_us", "status", "connect",
+    "read", "write", "timeout", "peak_rss_kb", "server_cpu", "machine_procs",
+    "books_added", "wrk_cpu", "machine_irq", "machine_idle",
+]
+# Columns added later; absent in older TSV files.
+OPTIONAL_COLUMNS = ["db_cpu"]
+
+SCENARIO_LABELS = {
+    "health": "GET /health",
+    "get": "GET /books/{id}",
+    "list": "GET /books?limit=20",
+    "post": "POST /books",
+    "mix": "90% GET /books/{id} + 10% POST /books",
+}
+SCENARIO_ORDER = list(SCENARIO_LABELS)
+
+# The targets of issue 5, as ratios in one run, at this many connections.
+TARGET_CONNS = 64
+GET_RATIO = 0.60
+GET_P99_MS = 10.0
+POST_RATIO = 0.25
+RSS_LIMIT_MIB = 50.0
+
+
+@dataclass
+class Run:
+    backend: str
+    scenario: str
+    conns: int
+    threads: int
+    duration_s: float
+    requests: int
+    bytes: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    status: int
+    connect: int
+    read: int
+    write: int
+    timeout: int
+    peak_rss_mib: float
+    server_cpu: float
+    machine_procs: float
+    books_added: int | None
+    wrk_cpu: float | None
+    irq: float
+    idle: float
+    db_cpu: float | None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def socket_errors(self) -> int:
+        return self.connect + self.read + self.write
+
+
+def load_runs(path: str) -> list[Run]:
+    runs = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            missing = [c for c in COLUMNS if c not in row]
+            if missing:
+                raise ValueError(f"{path}: missing columns {missing}")
+            runs.append(Run(
+                backend=row["backend"],
+                scenario=row["scenario"],
+                conns=int(row["conns"]),
+                threads=int(row["threads"]),
+                duration_s=int(row["duration_us"]) / 1e6,
+                requests=int(row["requests"]),
+                bytes=int(row["bytes"]),
+                p50_ms=int(row["p50_us"]) / 1000,
+                p90_ms=int(row["p90_us"]) / 1000,
+                p99_ms=int(row["p99_us"]) / 1000,
+                max_ms=int(row["max_us"]) / 1000,
+                status=int(row["status"]),
+                connect=int(row["connect"]),
+                read=int(row["read"]),
+                write=int(row["write"]),
+                timeout=int(row["timeout"]),
+                peak_rss_mib=int(row["peak_rss_kb"] or 0) / 1024,
+                server_cpu=float(row["server_cpu"] or 0),
+                machine_procs=float(row["machine_procs"] or 0),
+                books_added=int(row["books_added"]) if row.get("books_added") else None,
+                wrk_cpu=float(row["wrk_cpu"]) if row.get("wrk_cpu") else None,
+                irq=float(row["machine_irq"] or 0),
+                idle=float(row["machine_idle"] or 0),
+                db_cpu=float(row["db_cpu"]) if row.get("db_cpu") else None,
+            ))
+    return runs
+
+
+def load_meta(path: str) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line:
+                key, value = line.split("=", 1)
+                meta[key] = value
+    return meta
+
+
+# A run during which processes other than the server and wrk used this much
+# CPU (in cores) is flagged as disturbed.
+DISTURBED_CORES = 0.25
+
+
+def other_cpu(run: Run, cores: int) -> float | None:
+    """Cores used by processes other than the server and wrk (and stolen by
+    the hypervisor) during the run."""
+    if run.wrk_cpu is None:
+        return None
+    return max(0.0, run.machine_procs - run.server_cpu - run.wrk_cpu - (run.db_cpu or 0.0))
+
+
+def find(runs: list[Run], backend: str, scenario: str, conns: int) -> Run | None:
+    for run in runs:
+        if (run.backend, run.scenario, run.conns) == (backend, scenario, conns):
+            return run
+    return None
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def verdict(ok: bool | None) -> str:
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else "**MISSED**"
+
+
+def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool | None]]:
+    """The four targets of issue 5: (description, measured, met?)."""
+    targets = []
+    health = find(runs, "sqlite", "health", TARGET_CONNS)
+    get = find(runs, "sqlite", "get", TARGET_CONNS)
+    post = find(runs, "sqlite", "post", TARGET_CONNS)
+
+    if health and get and health.rps > 0:
+        ratio = get.rps / health.rps
+        ok = ratio >= GET_RATIO and get.p99_ms < GET_P99_MS
+        measured = (f"{get.rps:,.0f} / {health.rps:,.0f} req/s = {pct(ratio)}; "
+                    f"p99 {get.p99_ms:.2f} ms")
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"SQLite `GET /books/{{id}}` ≥ {pct(GET_RATIO)} of `/health` req/s, "
+        f"p99 < {GET_P99_MS:g} ms, at {TARGET_CONNS} connections",
+        measured, ok))
+
+    if health and post and health.rps > 0:
+        ratio = post.rps / health.rps
+        ok = ratio >= POST_RATIO
+        measured = f"{post.rps:,.0f} / {health.rps:,.0f} req/s = {pct(ratio)}"
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"SQLite `POST /books` ≥ {pct(POST_RATIO)} of `/health` req/s "
+        f"at {TARGET_CONNS} connections",
+        measured, ok))
+
+    bad = [r for r in runs if r.status or r.timeout]
+    if runs:
+        ok = not bad
+        if bad:
+            measured = "; ".join(
+                f"{r.backend} {r.scenario} c{r.conns}: {r.status} non-2xx, "
+                f"{r.timeout} timeouts" for r in bad)
+        else:
+            measured = f"0 in all {len(runs)} runs"
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        "Zero non-2xx responses (and no timeouts) in every run", measured, ok))
+
+    hwms = {b: meta.get(f"hwm_kb_{b}") for b in backends_of(runs)}
+    peaks = {}
+    for backend, hwm in hwms.items():
+        sampled = max((r.peak_rss_mib for r in runs if r.backend == backend), default=0.0)
+        peaks[backend] = max(int(hwm) / 1024 if hwm else 0.0, sampled)
+    if peaks:
+        ok = all(v < RSS_LIMIT_MIB for v in peaks.values())
+        measured = ", ".join(f"{b}: {v:.1f} MiB" for b, v in peaks.items())
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"Server peak RSS (VmHWM) < {RSS_LIMIT_MIB:g} MiB under load", measured, ok))
+    return targets
+
+
+def disturbed_runs(runs: list[Run], meta: dict[str, str]) -> list[str]:
+    cores = int(meta.get("nproc", "0") or 0) or 1
+    return [f"{r.backend} {r.scenario} c{r.conns}" for r in runs
+            if (other_cpu(r, cores) or 0.0) >= DISTURBED_CORES]
+
+
+def fmt_cpu(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def fmt_other(run: Run, cores: int) -> str:
+    x = other_cpu(run, cores)
+    if x is None:
+        return "-"
+    return f"{x:.2f} ⚠" if x >= DISTURBED_CORES else f"{x:.2f}"
+
+
+def backends_of(runs: list[Run]) -> list[str]:
+    seen: list[str] = []
+    for r in runs:
+        if r.backend not in seen:
+            seen.append(r.backend)
+    return seen
+
+
+def render(runs: list[Run], meta: dict[str, str]) -> str:
+    out = []
+    w = out.append
+    w("# bookshelf benchmark results")
+    w("")
+    w("Written by `bench/run.sh` (see the top of that script for what it does "
+      "and the variables it reads). Re-running it overwrites this file.")
+    w("")
+    w(f"- Date: {meta.get('date', '?')}")
+    w(f"- Machine: {meta.get('nproc', '?')} cores (`nproc`), {meta.get('cpu', '?')}, "
+      f"{meta.get('mem', '?')} RAM, kernel {meta.get('kernel', '?')}")
+    built = f"; the binary was built from {meta['binary_commit']}" if meta.get("binary_commit") else ""
+    w(f"- Commit: `{meta.get('commit', '?')}` (the repository's HEAD when the run started{built})")
+    w(f"- Binary: `{meta.get('binary', '?')}` ({meta.get('binary_info', '?')})")
+    w(f"- Command: `{meta.get('command', '?')}`")
+    w(f"- Load: `{meta.get('wrk_version', 'wrk')}` on 127.0.0.1, "
+      f"{meta.get('duration', '?')} s per run, connections {meta.get('connections', '?')}, "
+      f"wrk threads = min(connections, {meta.get('threads', '?')}), "
+      f"client timeout {meta.get('wrk_timeout', '?')}")
+    w(f"- Server: {meta.get('server_env', '?')}")
+    w(f"- Data: {meta.get('books', '?')} books with {meta.get('reviews_per_book', '?')} "
+      f"reviews each, inserted with SQL after the server applied its migrations")
+    if meta.get("note"):
+        w(f"- Note: {meta['note']}")
+    w("")
+
+    w("## Targets (issue 5)")
+    w("")
+    w("| target | measured | verdict |")
+    w("|---|---|---|")
+    for desc, measured, ok in evaluate(runs, meta):
+        w(f"| {desc} | {measured} | {verdict(ok)} |")
+    w("")
+    disturbed = disturbed_runs(runs, meta)
+    if disturbed:
+        w(f"⚠ {len(disturbed)} of {len(runs)} runs had other processes using "
+          f"≥ {DISTURBED_CORES} cores beside the server and wrk: "
+          + ", ".join(disturbed) + ". Their numbers are lower than on a quiet machine.")
+        w("")
+
+    cores = int(meta.get("nproc", "0") or 0) or 1
+    for backend in backends_of(runs):
+        hwm = meta.get(f"hwm_kb_{backend}")
+        w(f"## {backend}")
+        w("")
+        if hwm:
+            w(f"Server peak RSS over the whole pass (VmHWM): {int(hwm) / 1024:.1f} MiB. "
+              f"Database: {meta.get(f'db_{backend}', '?')}.")
+            w("")
+        w("| scenario | conns | req/s | % of /health | p50 ms | p99 ms | max ms "
+          "| non-2xx | timeouts | socket errors | CPU: server | CPU: wrk | CPU: db | CPU: irq "
+          "| CPU: other | CPU: idle | peak RSS MiB | books added |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        conns_seen = sorted({r.conns for r in runs if r.backend == backend})
+        for scenario in SCENARIO_ORDER:
+            for conns in conns_seen:
+                r = find(runs, backend, scenario, conns)
+                if r is None:
+                    continue
+                h = find(runs, backend, "health", conns)
+                share = pct(r.rps / h.rps) if h and h.rps > 0 else "-"
+                w(f"| {SCENARIO_LABELS.get(scenario, scenario)} | {r.conns} | {r.rps:,.0f} "
+                  f"| {share} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
+                  f"| {r.status} | {r.timeout} | {r.socket_errors} "
+                  f"| {r.server_cpu:.2f} | {fmt_cpu(r.wrk_cpu)} | {fmt_cpu(r.db_cpu)} | {r.irq:.2f} "
+                  f"| {fmt_other(r, cores)} | {r.idle:.2f} "
+                  f"| {r.peak_rss_mib:.1f} "
+                  f"| {'' if r.books_added is None else f'{r.books_added:,}'} |")
+        w("")
+
+    w("## How to read this")
+    w("")
+    w("- *req/s* is completed responses / wall time of the run, as counted by wrk; "
+      "*% of /health* compares with the same binary's `/health` at the same "
+      "connection count in the same pass (the framework's ceiling on this machine).")
+    w("- *non-2xx* is wrk's `summary.errors.status` (responses with status ≥ 400); "
+      "*socket errors* are wrk's connect/read/write errors (reads and writes cut "
+      "when a run ends are counted there too).")
+    w("- *CPU* columns are cores used on average during the run (user+system CPU "
+      "time / wall time; the machine has "
+      f"{cores} cores): the server process; wrk; *db* = the PostgreSQL server's "
+      "processes (PostgreSQL pass only); *irq* = hardware and software "
+      "interrupts (the loopback TCP traffic is mostly handled there); *other* = "
+      "every other process and kernel thread, plus time stolen by the hypervisor; "
+      "*idle* = cores left unused (exact; the other columns can add up to a "
+      "little more than the cores, as part of the interrupt time is also charged "
+      "to the process it interrupted). A server that leaves cores *idle* while "
+      "latency grows is waiting (locks, sleeps, I/O), not CPU-bound. A run with "
+      f"*other* ≥ {DISTURBED_CORES} cores is marked ⚠: something else competed "
+      "for the CPU, so its numbers are low.")
+    w("- *peak RSS* is the highest VmRSS of the server sampled every 0.1 s during the run.")
+    w("- *books added* (write scenarios) is the change in `count(*)` of books across "
+      "the run; it can exceed the 201s wrk counted by the requests still in flight "
+      "when wrk stopped, and should never be lower than them.")
+    w("- wrk and the server share the machine's cores, so absolute numbers are "
+      "lower than with a separate load generator; the ratios are what the "
+      "targets are about.")
+    w("")
+    if meta.get("analysis_file"):
+        try:
+            with open(meta["analysis_file"]) as f:
+                w(f.read().rstrip("\n"))
+                w("")
+        except OSError:
+            pass
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        runs = load_runs(argv[1])
+        meta = load_meta(argv[2])
+    except (OSError, ValueError) as e:
+        print(f"report.py: {e}", file=sys.stderr)
+        return 2
+    with open(argv[3], "w") as f:
+        f.write(render(runs, meta))
+    print("Targets (issue 5):")
+    for desc, measured, ok in evaluate(runs, meta):
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[ok]
+        print(f"  [{mark}] {desc.replace('`', '')}: {measured}")
+    disturbed = disturbed_runs(runs, meta)
+    if disturbed:
+        print(f"  {len(disturbed)} run(s) disturbed by other CPU load: {', '.join(disturbed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

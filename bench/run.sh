@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# Benchmark of bookshelf (issue 5): load the release binary with wrk, on a
+# fresh SQLite database and then on a fresh PostgreSQL database, and write
+# the results to bench/results.md.
+#
+# Usage: bench/run.sh [BINARY]      (default: target/release/bookshelf)
+#
+# For each backend the script starts BINARY on 127.0.0.1 (a free port, a
+# fresh database, ROCKET_LOG_LEVEL=critical, no Rocket.toml), waits for
+# GET /ready, inserts BENCH_BOOKS books with BENCH_REVIEWS_PER_BOOK reviews
+# each with SQL, then runs wrk (bench/bookshelf.lua) at each connection count:
+#   health  GET /health            the framework's ceiling, same binary and pass
+#   get     GET /books/{id}        random ids among the seeded books
+#   list    GET /books?limit=20
+#   post    POST /books            JSON body, unique titles
+#   mix     90% get + 10% post
+# It records req/s, p50/p90/p99/max latency, non-2xx responses, socket errors
+# and timeouts (from wrk's done() hook), the CPU time of the server, of wrk,
+# of PostgreSQL and of everything else on the machine (to spot disturbed
+# runs), and the server's peak RSS (VmRSS sampled every 0.1 s, and VmHWM at
+# the end of each pass); then it stops the server (SIGTERM), drops the
+# PostgreSQL database, and writes the report.
+#
+# Environment (all optional):
+#   BENCH_DURATION=10           seconds per wrk run (2 for a quick run)
+#   BENCH_CONNECTIONS="1 16 64" connection counts
+#   BENCH_BACKENDS="sqlite postgres"
+#   BENCH_SCENARIOS="health get list post mix"
+#   BENCH_BOOKS=10000  BENCH_REVIEWS_PER_BOOK=3
+#   BENCH_THREADS=$(nproc)      most wrk threads per run (never more than connections)
+#   BENCH_WARMUP=2              seconds of unrecorded GET /books/{id} before each pass
+#   BENCH_WRK_TIMEOUT=5s        wrk's per-request timeout
+#   BENCH_QUIET_WAIT=60         before each run, wait up to this many seconds for
+#                               other work on the machine to stop (0: don't wait)
+#   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432   server to create the database on
+#   BENCH_OUT=bench/results.md  where the report goes
+#   BENCH_NOTES=FILE            Markdown appended to the report (analysis)
+#   BENCH_NOTE="text"           one line added to the report's header
+#   BENCH_KEEP_WORK=1           keep the work directory (raw wrk output, server logs,
+#                               results.tsv and meta.env, which bench/report.py reads)
+#   ROCKET_*                    passed to the server (e.g. ROCKET_DATABASE_POOL_SIZE,
+#                               ROCKET_WORKERS), except ADDRESS, PORT, LOG_LEVEL, CONFIG
+# Exit status: 0 when every run completed (targets met or not: see the
+# report), 1 when a server or wrk run failed.
+
+set -Eeuo pipefail
+trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/.." && pwd)
+command_line="bench/run.sh${*:+ $*}"
+
+binary=${1:-$repo_root/target/release/bookshelf}
+duration=${BENCH_DURATION:-10}
+connections=${BENCH_CONNECTIONS:-1 16 64}
+backends=${BENCH_BACKENDS:-sqlite postgres}
+scenarios=${BENCH_SCENARIOS:-health get list post mix}
+books=${BENCH_BOOKS:-10000}
+reviews_per_book=${BENCH_REVIEWS_PER_BOOK:-3}
+max_threads=${BENCH_THREADS:-$(nproc)}
+warmup=${BENCH_WARMUP:-2}
+wrk_timeout=${BENCH_WRK_TIMEOUT:-5s}
+quiet_wait=${BENCH_QUIET_WAIT:-60}
+pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+out=${BENCH_OUT:-$repo_root/bench/results.md}
+lua=$script_dir/bookshelf.lua
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+case $binary in /*) ;; *) binary=$PWD/$binary ;; esac
+[[ -x $binary ]] || die "no executable binary at $binary (build it with: cargo build --release)"
+[[ $duration =~ ^[0-9]+$ && $duration -ge 1 ]] || die "BENCH_DURATION must be whole seconds >= 1"
+for b in $backends; do [[ $b == sqlite || $b == postgres ]] || die "unknown backend $b"; done
+
+# wrk comes from Debian; install it when missing.
+if ! command -v wrk >/dev/null; then
+    log "wrk is missing: installing the Debian package"
+    sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    timeout 300 $sudo apt-get update -qq >&2 && \
+        timeout 300 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 \
+        || die "could not install wrk (apt-get install wrk)"
+fi
+for tool in curl python3; do command -v $tool >/dev/null || die "$tool is needed"; done
+if [[ " $backends " == *" sqlite "* ]]; then command -v sqlite3 >/dev/null || die "sqlite3 is needed"; fi
+if [[ " $backends " == *" postgres "* ]]; then command -v psql >/dev/null || die "psql is needed"; fi
+
+work=$(mktemp -d /tmp/bookshelf-bench.XXXXXX)
+run_tag="$$-$(date +%s)"
+pg_db="bookshelf_bench_$$"
+pg_created=""
+server_pid=""
+sampler_pid=""
+results=$work/results.tsv
+meta=$work/meta.env
+failed=0
+
+stop_server() {
+    if [[ -n $sampler_pid ]]; then kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""; fi
+    [[ -n $server_pid ]] || return 0
+    if kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$server_pid" 2>/dev/null && { log "server did not stop on SIGTERM in 10 s: SIGKILL"; kill -KILL "$server_pid" 2>/dev/null || true; }
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+drop_pg_db() {
+    [[ -n $pg_created ]] || return 0
+    timeout 30 psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qAtc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 \
+        || log "could not drop database $pg_db"
+    pg_created=""
+}
+
+cleanup() {
+    stop_server
+    drop_pg_db
+    [[ -n ${BENCH_KEEP_WORK:-} ]] && log "work files kept in $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# VmRSS/VmHWM of a process, in KiB.
+proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# user+system clock ticks of a process.
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# user+system clock ticks of all PostgreSQL server processes (the database's
+# share of the CPU in the PostgreSQL pass; not counted as "other" work).
+db_ticks() {
+    [[ $1 == postgres ]] || { echo 0; return; }
+    # Processes may exit between the glob and the read: ignore cat's status.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }'
+}
+
+# Jiffies of the whole machine: "processes irq idle": processes = user, nice,
+# system and steal (time the hypervisor gave to others); irq = hard and soft
+# interrupts (loopback TCP is mostly softirq); idle = idle and iowait.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $9, $7 + $8, $5 + $6 }' /proc/stat; }
+
+# Samples the server's VmRSS every 0.1 s into $1 (the largest value seen).
+sample_rss() {
+    local file=$1 max=0 written=0 key value _
+    while kill -0 "$server_pid" 2>/dev/null; do
+        while read -r key value _; do
+            if [[ $key == VmRSS: ]]; then (( value > max )) && max=$value; break; fi
+        done < "/proc/$server_pid/status" 2>/dev/null || true
+        if (( max > written )); then
+            echo "$max" > "$file.tmp" && mv -f "$file.tmp" "$file"
+            written=$max
+        fi
+        sleep 0.1
+    done
+}
+
+start_server() {
+    local backend=$1 db_url=$2 port
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    local -a env_args=(PATH="$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8
+        DATABASE_URL="$db_url" ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT="$port"
+        ROCKET_LOG_LEVEL=critical ROCKET_CLI_COLORS=false
+        ROCKET_CONFIG="$work/no-Rocket.toml")
+    local var
+    for var in $(compgen -e | grep '^ROCKET_' || true); do
+        case $var in ROCKET_ADDRESS|ROCKET_PORT|ROCKET_LOG_LEVEL|ROCKET_CONFIG|ROCKET_CLI_COLORS) continue ;; esac
+        env_args+=("$var=${!var}")
+    done
+    # A directory of its own, so that no .env is picked up.
+    mkdir -p "$work/run-$backend"
+    (cd "$work/run-$backend" && exec env -i "${env_args[@]}" "$binary" serve) \
+        > "$work/server-$backend.log" 2>&1 &
+    server_pid=$!
+    local deadline=$((SECONDS + 60))
+    until curl -fsS -m 2 "$base/ready" >/dev/null 2>&1; do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            tail -20 "$work/server-$backend.log" >&2
+            die "server ($backend) exited during start-up"
+        fi
+        (( SECONDS < deadline )) || { tail -20 "$work/server-$backend.log" >&2; die "server ($backend) not ready in 60 s"; }
+        sleep 0.1
+    done
+    log "$backend: server $server_pid ready on $base"
+}
+
+seed_sqlite() {
+    local file=$1
+    timeout 120 sqlite3 "$file" <<SQL >/dev/null
+.timeout 10000
+BEGIN IMMEDIATE;
+WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $books)
+INSERT INTO books (title, author, price, rating, published, created_at, updated_at, description)
+SELECT 'Seed book ' || n, 'Author ' || (n % 500), (n % 100) + 0.99, (n % 5) + 1, n % 2,
+       '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'The description of seed book ' || n || '.'
+FROM s;
+WITH RECURSIVE r(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM r WHERE k < $reviews_per_book)
+INSERT INTO reviews (book_id, author, content, created_at)
+SELECT b.id, 'Reviewer ' || r.k, 'Review ' || r.k || ' of book ' || b.id || ': worth reading.',
+       '2026-01-02 00:00:00'
+FROM books b, r WHERE $reviews_per_book > 0;
+COMMIT;
+ANALYZE;
+SQL
+}
+
+seed_postgres() {
+    local url=$1
+    timeout 120 psql "$url" -v ON_ERROR_STOP=1 -qAt >/dev/null <<SQL
+BEGIN;
+INSERT INTO books (title, author, price, rating, published, created_at, updated_at, description)
+SELECT 'Seed book ' || n, 'Author ' || (n % 500), (n % 100) + 0.99, (n % 5) + 1, n % 2 = 1,
+       '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'The description of seed book ' || n || '.'
+FROM generate_series(1, $books) AS n;
+INSERT INTO reviews (book_id, author, content, created_at)
+SELECT b.id, 'Reviewer ' || k, 'Review ' || k || ' of book ' || b.id || ': worth reading.',
+       '2026-01-02 00:00:00'
+FROM books b, generate_series(1, $reviews_per_book) AS k;
+COMMIT;
+ANALYZE;
+SQL
+}
+
+count_books() {
+    case $1 in
+        sqlite) sqlite3 -cmd '.timeout 10000' "$2" 'SELECT count(*), coalesce(max(id), 0) FROM books' | tr '|' ' ' ;;
+        postgres) psql "$2" -qAtF ' ' -c 'SELECT count(*), coalesce(max(id), 0) FROM books' ;;
+    esac
+}
+
+# Waits (at most $quiet_wait seconds) until the machine is quiet: less than
+# 0.2 cores busy over a second while the server is idle, so that other work
+# on the machine does not distort the next run.
+wait_quiet() {
+    local deadline=$((SECONDS + quiet_wait)) a b busy
+    while :; do
+        a=$(machine_ticks); sleep 1; b=$(machine_ticks)
+        busy=$(awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f", (y[1] - x[1] + y[2] - x[2]) / hz }')
+        awk -v b="$busy" 'BEGIN { exit !(b < 0.2) }' && return 0
+        if (( SECONDS >= deadline )); then
+            log "machine still busy ($busy cores used by others) after ${quiet_wait} s: running anyway"
+            return 0
+        fi
+        (( waited_note )) || { log "waiting for other work on the machine to finish ($busy cores busy)"; waited_note=1; }
+    done
+}
+waited_note=0
+
+# Runs wrk once and appends a row to $results.
+run_wrk() {
+    local backend=$1 scenario=$2 conns=$3 seconds=$4 record=${5:-yes}
+    local threads=$(( conns < max_threads ? conns : max_threads ))
+    local rss_file=$work/rss.$backend.$scenario.$conns wrk_out=$work/wrk.$backend.$scenario.$conns.txt
+    local t0 t1 d0 d1 m0 m1 books_before="" books_after="" added=""
+    (( quiet_wait > 0 )) && wait_quiet
+    waited_note=0
+    [[ $scenario == post || $scenario == mix ]] && read -r books_before _ <<< "$(count_books "$backend" "$db_target")"
+    echo 0 > "$rss_file"
+    sample_rss "$rss_file" &
+    sampler_pid=$!
+    t0=$(proc_ticks "$server_pid"); d0=$(db_ticks "$backend"); m0=$(machine_ticks)
+    local rc=0 TIMEFORMAT='%U %S' time_file=$work/time.$backend.$scenario.$conns
+    # bash's `time` reports the CPU time wrk used (user, system).
+    { time BENCH_SCENARIO=$scenario BENCH_MAX_ID=$max_id BENCH_RUN_TAG="$run_tag-$backend-$scenario-$conns" \
+        timeout $((seconds + 60)) wrk -t "$threads" -c "$conns" -d "${seconds}s" \
+        --timeout "$wrk_timeout" -s "$lua" "$base" > "$wrk_out" 2>&1 ; } 2> "$time_file" || rc=$?
+    t1=$(proc_ticks "$server_pid"); d1=$(db_ticks "$backend"); m1=$(machine_ticks)
+    kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+    [[ $record == yes ]] || return 0
+    if [[ -n $books_before ]]; then
+        read -r books_after _ <<< "$(count_books "$backend" "$db_target")"
+        added=$((books_after - books_before))
+    fi
+    local line
+    line=$(grep '^BENCH_RESULT ' "$wrk_out" || true)
+    if [[ $rc -ne 0 || -z $line ]]; then
+        log "wrk failed ($backend $scenario c$conns, exit $rc):"; cat "$wrk_out" >&2
+        failed=1
+        return 0
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        log "server died during $backend $scenario c$conns"; tail -20 "$work/server-$backend.log" >&2
+        failed=1
+    fi
+    declare -A f=()
+    local kv
+    for kv in ${line#BENCH_RESULT }; do f[${kv%%=*}]=${kv#*=}; done
+    local hz cpu wrk_cpu procs irq idle db_cpu
+    hz=$(getconf CLK_TCK)
+    read -r mp0 mq0 mi0 <<< "$m0"; read -r mp1 mq1 mi1 <<< "$m1"
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v us="${f[duration_us]}" 'BEGIN { printf "%.3f", d / hz / (us / 1e6) }')
+    db_cpu=$(awk -v d=$((d1 - d0)) -v hz="$hz" -v us="${f[duration_us]}" 'BEGIN { printf "%.3f", d / hz / (us / 1e6) }')
+    [[ $backend == postgres ]] || db_cpu=""
+    wrk_cpu=$(tail -n 1 "$time_file" | awk -v us="${f[duration_us]}" '{ printf "%.3f", ($1 + $2) / (us / 1e6) }')
+    # In cores: jiffies / CLK_TCK / seconds of the run.
+    read -r procs irq idle < <(awk -v p=$((mp1 - mp0)) -v q=$((mq1 - mq0)) -v i=$((mi1 - mi0)) \
+        -v hz="$hz" -v us="${f[duration_us]}" 'BEGIN { s = hz * us / 1e6; printf "%.3f %.3f %.3f\n", p / s, q / s, i / s }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$backend" "$scenario" "$conns" "$threads" "${f[duration_us]}" "${f[requests]}" "${f[bytes]}" \
+        "${f[p50_us]}" "${f[p90_us]}" "${f[p99_us]}" "${f[max_us]}" "${f[status]}" "${f[connect]}" \
+        "${f[read]}" "${f[write]}" "${f[timeout]}" "$(cat "$rss_file")" "$cpu" "$procs" "$added" "$wrk_cpu" "$irq" "$idle" "$db_cpu" >> "$results"
+    awk -v r="${f[requests]}" -v us="${f[duration_us]}" -v p50="${f[p50_us]}" -v p99="${f[p99_us]}" \
+        -v st="${f[status]}" -v to="${f[timeout]}" -v cpu="$cpu" -v wcpu="$wrk_cpu" -v rss="$(cat "$rss_file")" \
+        -v b="$backend" -v s="$scenario" -v c="$conns" \
+        'BEGIN { printf "bench: %-8s %-6s c%-3s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d  timeouts %d  cpu %.2f (wrk %.2f)  rss %.1f MiB\n", b, s, c, r / (us / 1e6), p50 / 1000, p99 / 1000, st, to, cpu, wcpu, rss / 1024 }' >&2
+}
+
+printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\tp90_us\tp99_us\tmax_us\tstatus\tconnect\tread\twrite\ttimeout\tpeak_rss_kb\tserver_cpu\tmachine_procs\tbooks_added\twrk_cpu\tmachine_irq\tmachine_idle\tdb_cpu\n' > "$results"
+
+# The report's header.
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "kernel=$(uname -r)"
+    echo "commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    bin_dir=$(dirname "$binary")
+    if bin_commit=$(git -C "$bin_dir" rev-parse --short HEAD 2>/dev/null) \
+        && [[ $(git -C "$bin_dir" rev-parse --show-toplevel) != "$repo_root" ]]; then
+        echo "binary_commit=\`$bin_commit\` in $(git -C "$bin_dir" rev-parse --show-toplevel)"
+    fi
+    echo "binary=$binary"
+    echo "binary_info=$(stat -c '%s bytes, modified %y' "$binary" | cut -d. -f1), sha256 $(sha256sum "$binary" | cut -c1-12)"
+    env_prefix=""
+    for var in $(compgen -e | grep -E '^(BENCH|ROCKET)_' || true); do env_prefix+="$var=${!var} "; done
+    echo "command=$env_prefix$command_line"
+    echo "wrk_version=$( { wrk --version 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }')"
+    echo "duration=$duration"
+    echo "connections=$connections"
+    echo "threads=$max_threads"
+    echo "wrk_timeout=$wrk_timeout"
+    echo "books=$books"
+    echo "reviews_per_book=$reviews_per_book"
+    server_env="ROCKET_LOG_LEVEL=critical, no Rocket.toml (built-in defaults: pool of 8, workers = cores)"
+    for var in $(compgen -e | grep '^ROCKET_' || true); do server_env+=", $var=${!var}"; done
+    echo "server_env=$server_env"
+    [[ -n ${BENCH_NOTE:-} ]] && echo "note=$BENCH_NOTE"
+    [[ -n ${BENCH_NOTES:-} ]] && echo "analysis_file=$(cd "$(dirname "$BENCH_NOTES")" && pwd)/$(basename "$BENCH_NOTES")"
+} > "$meta"
+
+log "binary $binary; ${duration} s per run; connections: $connections; backends: $backends; work dir $work"
+
+for backend in $backends; do
+    case $backend in
+        sqlite)
+            db_file=$work/bench.db
+            db_url=$db_file
+            db_target=$db_file
+            echo "db_sqlite=fresh file in /tmp, WAL" >> "$meta"
+            ;;
+        postgres)
+            timeout 30 psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db" >/dev/null \
+                || die "cannot create database $pg_db on $pg_url"
+            pg_created=yes
+            db_url=$pg_url/$pg_db
+            db_target=$db_url
+            echo "db_postgres=fresh database $pg_db, $(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null | awk '{ print "PostgreSQL " $1 }')" >> "$meta"
+            ;;
+    esac
+    start_server "$backend" "$db_url"
+    seed_start=$SECONDS
+    "seed_$backend" "$db_target" || die "seeding $backend failed"
+    read -r n_books max_id <<< "$(count_books "$backend" "$db_target")"
+    log "$backend: seeded $n_books books (max id $max_id) in $((SECONDS - seed_start)) s"
+    (( n_books >= books )) || die "$backend: expected $books books, found $n_books"
+
+    if (( warmup > 0 )); then
+        run_wrk "$backend" get 16 "$warmup" no
+    fi
+    for scenario in $scenarios; do
+        for conns in $connections; do
+            run_wrk "$backend" "$scenario" "$conns" "$duration"
+        done
+    done
+    echo "hwm_kb_$backend=$(proc_kb "$server_pid" VmHWM)" >> "$meta"
+    read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
+    log "$backend: peak RSS (VmHWM) $(( $(proc_kb "$server_pid" VmHWM) / 1024 )) MiB; books now $n_after"
+    stop_server
+    [[ $backend == postgres ]] && drop_pg_db
+done
+
+mkdir -p "$(dirname "$out")"
+python3 "$script_dir/report.py" "$results" "$meta" "$out"
+log "report written to $out"
+exit $failed
