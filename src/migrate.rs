@@ -146,10 +146,6 @@ impl std::fmt::Display for Problem {
 pub struct Verification {
     pub problems: Vec<Problem>,
     pub unrecorded: Vec<String>,
-    /// Differences between the live schema and `src/schema.rs`.
-    pub drift: Vec<String>,
-    /// Whether the schemas were compared (only with no migration pending).
-    pub drift_checked: bool,
 }
 
 /// Compares every applied migration with the one compiled into this binary.
@@ -170,10 +166,6 @@ pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, Star
             .load(conn),
     )?;
     let mut result = Verification::default();
-    if applied.len() == backend.migration_sql().len() {
-        result.drift = drift(conn, backend)?;
-        result.drift_checked = true;
-    }
     for version in applied {
         let Some(known) = backend
             .migration_sql()
@@ -626,9 +618,21 @@ fn diesel_type(backend: Backend, live: &str) -> Option<&'static str> {
 }
 
 /// The differences between the live database's columns and those of
-/// `src/schema.rs` compiled into this binary: missing or extra tables and
-/// columns, other types, other nullability.
-pub fn drift(conn: &mut DbConn, backend: Backend) -> Result<Vec<String>, StartupError> {
+/// `src/schema.rs` compiled into this binary (missing or extra tables and
+/// columns, other types, other nullability), or `None` while migrations are
+/// pending, when differences are expected. A catalog scan: only `bookshelf
+/// migrate verify` asks for it, not start-up or `/ready`.
+pub fn schema_drift(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+) -> Result<Option<Vec<String>>, StartupError> {
+    if !pending_names(conn, url)?.is_empty() {
+        return Ok(None);
+    }
+    drift(conn, url.backend()).map(Some)
+}
+
+fn drift(conn: &mut DbConn, backend: Backend) -> Result<Vec<String>, StartupError> {
     let sql = match conn {
         DbConn::Sqlite(_) => {
             "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \

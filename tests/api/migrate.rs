@@ -308,35 +308,35 @@ fn verify_compares_the_live_schema_with_schema_rs() {
     let db = TestDb::new();
     let (mut conn, url) = open(&db);
     migrate::up(&mut conn, &url, UpTo::Steps(2)).unwrap();
-    let partial = migrate::verify(&mut conn, &url).unwrap();
+    let partial = migrate::schema_drift(&mut conn, &url).unwrap();
     assert!(
-        !partial.drift_checked,
+        partial.is_none(),
         "not compared while migrations are pending"
     );
 
     migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
-    let clean = migrate::verify(&mut conn, &url).unwrap();
-    assert!(clean.drift_checked);
-    assert!(clean.drift.is_empty(), "{:?}", clean.drift);
+    let clean = migrate::schema_drift(&mut conn, &url).unwrap();
+    assert!(clean.is_some());
+    assert!(clean.as_ref().unwrap().is_empty(), "{clean:?}");
 
     conn.batch_execute("ALTER TABLE books ADD COLUMN isbn TEXT")
         .unwrap();
-    let drifted = migrate::verify(&mut conn, &url).unwrap();
+    let drifted = migrate::schema_drift(&mut conn, &url).unwrap().unwrap();
     assert_eq!(
-        drifted.drift,
+        drifted,
         ["books.isbn is in the database but not in src/schema.rs"]
     );
     if let DbConn::Postgres(_) = conn {
         conn.batch_execute("ALTER TABLE reviews ALTER COLUMN content DROP NOT NULL")
             .unwrap();
-        let drifted = migrate::verify(&mut conn, &url).unwrap();
+        let drifted = migrate::schema_drift(&mut conn, &url).unwrap().unwrap();
         assert!(
-            drifted.drift.contains(
+            drifted.contains(
                 &"reviews.content is nullable in the database, NOT NULL in src/schema.rs"
                     .to_string()
             ),
             "{:?}",
-            drifted.drift
+            drifted
         );
     }
 }
