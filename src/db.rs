@@ -297,7 +297,6 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
 /// The pool and what the application needs to know about its database.
 pub struct Database {
     pool: Pool,
-    backend: Backend,
     url: DatabaseUrl,
     /// One permit per pooled connection, taken before a blocking thread is:
     /// requests queue here, in order, instead of as parked threads inside
@@ -371,7 +370,6 @@ impl Database {
         );
         Ok(Database {
             pool,
-            backend,
             url,
             permits: std::sync::Arc::new(rocket::tokio::sync::Semaphore::new(max_size as usize)),
             timeout: settings.timeout(),
@@ -380,7 +378,7 @@ impl Database {
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend
     }
 
     /// The migration state of the database, for `/ready`.
