@@ -42,7 +42,7 @@ pub struct Settings {
     pub database_url: String,
     /// Maximum number of pooled connections.
     pub database_pool_size: u32,
-    /// Seconds to wait for a pooled connection (then 503) or a new PostgreSQL connection.
+    /// Seconds a query waits for a database thread (then 503), or for a new PostgreSQL connection.
     pub database_timeout: u64,
     /// Milliseconds a statement waits for a lock before it fails (then 503).
     pub database_lock_timeout: u64,

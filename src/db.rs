@@ -15,6 +15,8 @@ use log::{info, warn};
 use crate::config::{MigrateMode, Settings};
 use crate::error::Error;
 
+mod threads;
+
 /// Migrations for SQLite, compiled into the binary.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Migrations for PostgreSQL, compiled into the binary (same versions as SQLite).
@@ -100,6 +102,8 @@ pub enum StartupError {
     },
     #[error("cannot build connection pool for {url}: {source}")]
     Pool { url: String, source: r2d2::Error },
+    #[error("cannot start the database threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// A parsed `DATABASE_URL`: the backend it names and what to connect to.
@@ -294,15 +298,16 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
     }
 }
 
-/// The pool and what the application needs to know about its database.
+/// The pool, the threads that use it, and what the application needs to know
+/// about its database.
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
-    /// One permit per pooled connection, taken before a blocking thread is:
-    /// requests queue here, in order, instead of as parked threads inside
-    /// the pool (fewer threads and wake-ups, a tighter p99).
-    permits: std::sync::Arc<rocket::tokio::sync::Semaphore>,
-    /// How long a request may wait for a permit (then 503).
+    /// Run every query of a request, or (without a writer) every write.
+    readers: threads::Readers,
+    /// Runs every write on a SQLite file, with group commit.
+    writer: Option<threads::Writer>,
+    /// How long a request may wait for a thread to take its query (then 503).
     timeout: Duration,
 }
 
@@ -364,14 +369,38 @@ impl Database {
                 url: url.to_string(),
                 source,
             })?;
+        // SQLite queries use the CPU and do not wait on a network: more
+        // threads than cores only take turns. PostgreSQL's wait on the
+        // server: one thread per pooled connection.
+        let readers = match backend {
+            Backend::Sqlite => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(max_size as usize),
+            Backend::Postgres => max_size as usize,
+        };
+        // An in-memory database lives in its one pooled connection.
+        let writer = if backend == Backend::Sqlite && !url.is_memory() {
+            Some(
+                threads::Writer::start(url.clone(), settings.lock_timeout())
+                    .map_err(StartupError::Threads)?,
+            )
+        } else {
+            None
+        };
         info!(
-            "database {url} ({}) ready, pool of up to {max_size}",
-            backend.name()
+            "database {url} ({}) ready, pool of up to {max_size}, {readers} query thread(s){}",
+            backend.name(),
+            if writer.is_some() {
+                " and one writer"
+            } else {
+                ""
+            }
         );
         Ok(Database {
             pool,
             url,
-            permits: std::sync::Arc::new(rocket::tokio::sync::Semaphore::new(max_size as usize)),
+            readers: threads::Readers::start(readers).map_err(StartupError::Threads)?,
+            writer,
             timeout: settings.timeout(),
         })
     }
@@ -391,37 +420,47 @@ impl Database {
         .await
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread, so Diesel never
-    /// blocks Rocket's async workers. Waiting longer than `database_timeout`
-    /// for a connection is [`Error::Unavailable`].
+    /// Runs `f` with a pooled connection on one of the database threads, so
+    /// Diesel never blocks Rocket's async workers. Waiting longer than
+    /// `database_timeout` for a thread is [`Error::Unavailable`].
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, Error>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Into<Error>,
     {
-        let permit =
-            rocket::tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| {
-                    Error::Unavailable("no database connection became free in time".into())
-                })?
-                .map_err(|e| Error::Internal(Box::new(e)))?;
         let pool = self.pool.clone();
-        rocket::tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        let job = move || {
             let mut conn = pool.get().map_err(|e| Error::Unavailable(Box::new(e)))?;
             f(&mut conn).map_err(Into::into)
-        })
-        .await
-        .map_err(|e| Error::Internal(Box::new(e)))?
+        };
+        self.readers.run(job, self.timeout).await
+    }
+
+    /// Runs `f`, which changes data, as [`Database::run`] does; on a SQLite
+    /// file it goes to the writer thread instead, in a savepoint of its own
+    /// inside the writer's next transaction, and is answered once that
+    /// transaction has committed. Waiting longer than `database_timeout` for
+    /// the writer to take it is [`Error::Unavailable`].
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<Error>,
+    {
+        match &self.writer {
+            Some(writer) => writer.run(f, self.timeout).await,
+            None => self.run(f).await,
+        }
     }
 }
 
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which
 /// takes the write lock up front so that concurrent writers wait for it (up to
 /// the busy timeout) instead of failing with "database is locked" when a read
-/// transaction tries to upgrade.
+/// transaction tries to upgrade. Inside a SQLite transaction (the writer
+/// thread's savepoint for this write) `f` simply joins it: an error from `f`
+/// rolls back that savepoint, and a second savepoint would only cost time.
 pub fn write<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -432,7 +471,13 @@ where
     type Sqlite = AnsiTransactionManager;
     match conn {
         DbConn::Postgres(_) => return conn.transaction(f),
-        DbConn::Sqlite(sqlite) => Sqlite::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
+        DbConn::Sqlite(sqlite) => {
+            let status = Sqlite::transaction_manager_status_mut(sqlite);
+            if status.transaction_depth()?.is_some() {
+                return f(conn);
+            }
+            Sqlite::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        }
     }
     let result = f(conn);
     if let DbConn::Sqlite(sqlite) = conn {

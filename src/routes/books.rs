@@ -102,7 +102,7 @@ pub async fn create_book(
     body: ValidJson<NewBook>,
 ) -> Result<Created<Json<Book>>, Error> {
     let ValidJson(new) = body;
-    let book = db.run(move |conn| Book::create(conn, &new)).await?;
+    let book = db.write(move |conn| Book::create(conn, &new)).await?;
     Ok(Created::new(format!("/books/{}", book.id)).body(Json(book)))
 }
 
@@ -151,7 +151,7 @@ pub async fn replace_book(
     body: ValidJson<NewBook>,
 ) -> Result<Json<Book>, Error> {
     let ValidJson(new) = body;
-    db.run(move |conn| Book::replace(conn, id, &new))
+    db.write(move |conn| Book::replace(conn, id, &new))
         .await?
         .map(Json)
         .ok_or_else(|| Error::not_found("book", id))
@@ -181,7 +181,7 @@ pub async fn update_book(
     body: ValidJson<BookChanges>,
 ) -> Result<Json<Book>, Error> {
     let ValidJson(changes) = body;
-    db.run(move |conn| Book::update(conn, id, &changes))
+    db.write(move |conn| Book::update(conn, id, &changes))
         .await?
         .map(Json)
         .ok_or_else(|| Error::not_found("book", id))
@@ -206,7 +206,7 @@ pub async fn delete_book(
     _key: CanWrite,
     id: i32,
 ) -> Result<NoContent, Error> {
-    match db.run(move |conn| Book::delete(conn, id)).await? {
+    match db.write(move |conn| Book::delete(conn, id)).await? {
         true => Ok(NoContent),
         false => Err(Error::not_found("book", id)),
     }

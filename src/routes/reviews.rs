@@ -71,7 +71,7 @@ pub async fn create_review(
 ) -> Result<Created<Json<Review>>, Error> {
     let ValidJson(new) = body;
     let review = db
-        .run(move |conn| Review::create(conn, id, &new))
+        .write(move |conn| Review::create(conn, id, &new))
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
     Ok(Created::new(format!("/reviews/{}", review.id)).body(Json(review)))
@@ -126,7 +126,7 @@ pub async fn update_review(
     body: ValidJson<ReviewChanges>,
 ) -> Result<Json<Review>, Error> {
     let ValidJson(changes) = body;
-    db.run(move |conn| Review::update(conn, id, &changes))
+    db.write(move |conn| Review::update(conn, id, &changes))
         .await?
         .map(Json)
         .ok_or_else(|| Error::not_found("review", id))
@@ -151,7 +151,7 @@ pub async fn delete_review(
     _key: CanWrite,
     id: i32,
 ) -> Result<NoContent, Error> {
-    match db.run(move |conn| Review::delete(conn, id)).await? {
+    match db.write(move |conn| Review::delete(conn, id)).await? {
         true => Ok(NoContent),
         false => Err(Error::not_found("review", id)),
     }

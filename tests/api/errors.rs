@@ -169,8 +169,9 @@ async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
     let client = Client::tracked(bookshelf::rocket(config)).await.unwrap();
     let lock = lock_books(&db);
 
-    // The first request takes the only connection and waits for the lock;
-    // the second waits for the pool and gives up after its timeout.
+    // The first request takes the only connection (on SQLite, the writer's)
+    // and waits for the lock; the second waits its turn and gives up after
+    // the database timeout.
     let post = |title: &'static str| {
         let client = &client;
         async move {
@@ -206,4 +207,9 @@ async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
     assert_eq!(body["error"], json!("service_unavailable"));
     // The first request got its connection back once the lock was released.
     assert_eq!(first_status, Status::Created);
+    // The request answered 503 was not written later: only the first is stored.
+    let list = client.get("/books").dispatch().await;
+    let list: serde_json::Value = serde_json::from_str(&list.into_string().await.unwrap()).unwrap();
+    assert_eq!(list["total"], json!(1), "{list}");
+    assert_eq!(list["items"][0]["title"], json!("first"));
 }

@@ -1,0 +1,599 @@
+//! The threads that run Diesel for requests, so that Rocket's async workers
+//! never block on the database.
+//!
+//! - [`Readers`]: a fixed set of threads sharing one queue. Each job checks a
+//!   connection out of the r2d2 pool, runs, and gives it back. Unlike tokio's
+//!   `spawn_blocking`, which starts or wakes a thread for every job, a busy
+//!   reader takes the next queued job without sleeping (see bench/results.md).
+//! - [`Writer`] (SQLite files only): one thread with its own connection runs
+//!   every write. SQLite lets one connection write at a time, so writers on
+//!   several connections only queue inside SQLite's busy handler, which
+//!   sleeps in steps of milliseconds. The writer instead takes the write lock
+//!   once (`BEGIN IMMEDIATE`) for all the writes waiting in its queue, runs
+//!   each in its own savepoint (one failing write does not undo the others),
+//!   commits once, and only then answers them: group commit.
+//!
+//! Both queues are bounded in time, not length: a job still queued after the
+//! database timeout is dropped unrun and its request gets a 503. A job is
+//! claimed exactly once, by the thread that runs it or by the request that
+//! stops waiting for it, so a request that was told 503 never has its write
+//! committed later.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use log::{error, warn};
+use rocket::tokio::sync::oneshot;
+
+use super::{connect, DatabaseUrl, DbConn};
+use crate::error::Error;
+
+/// The most writes the writer commits in one transaction; a longer queue is
+/// committed in several.
+const MAX_BATCH: usize = 128;
+
+/// The writer leaves checkpoints to the checkpoint thread, which runs one at
+/// most this often while there are writes.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The WAL size (pages) at which the writer checkpoints after all, should the
+/// checkpoint thread fall behind. SQLite's default is 1000.
+const WRITER_CHECKPOINT_PAGES: u32 = 2_000;
+
+/// Decides, once, whether a queued job runs: the first of the thread that
+/// would run it and the request that stops waiting for it to claim it wins.
+#[derive(Clone, Default)]
+struct Claim(Arc<AtomicBool>);
+
+impl Claim {
+    /// True for the first caller only.
+    fn take(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
+}
+
+struct Queued<J> {
+    claim: Claim,
+    job: J,
+}
+
+/// The jobs waiting for the database threads. A thread with nothing to do
+/// sleeps on a condition variable and is woken by the next job. (Channels
+/// such as crossbeam's spin and then yield the CPU before sleeping: on two
+/// cores a yielded writer lost its turn for a whole time slice, about 4 ms,
+/// while writes queued behind it.)
+struct Queue<J> {
+    state: Mutex<QueueState<J>>,
+    ready: Condvar,
+}
+
+struct QueueState<J> {
+    jobs: VecDeque<Queued<J>>,
+    /// Set when the `Database` is dropped: the threads finish what is queued and stop.
+    closed: bool,
+    /// Threads asleep in [`Queue::pop`].
+    sleeping: usize,
+}
+
+impl<J> Queue<J> {
+    fn new() -> Arc<Queue<J>> {
+        Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+                sleeping: 0,
+            }),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState<J>> {
+        // Jobs run outside the lock, so a panic cannot leave the queue half-changed.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a job; false if the threads have stopped.
+    fn push(&self, queued: Queued<J>) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.jobs.push_back(queued);
+        let wake = state.sleeping > 0;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// The next job, waiting for one; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<Queued<J>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(queued) = state.jobs.pop_front() {
+                return Some(queued);
+            }
+            if state.closed {
+                return None;
+            }
+            state.sleeping += 1;
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.sleeping -= 1;
+        }
+    }
+
+    /// The next job, if one is queued.
+    fn try_pop(&self) -> Option<Queued<J>> {
+        self.lock().jobs.pop_front()
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Waits up to `wait` for a queued job to be taken and answered. A job not
+/// taken by then is withdrawn (503); a job already taken is waited for, as
+/// its work (a write, perhaps) is under way.
+async fn answer<T>(
+    claim: Claim,
+    mut answer: oneshot::Receiver<Result<T, Error>>,
+    wait: Duration,
+) -> Result<T, Error> {
+    let stopped = |_| {
+        Err(Error::Internal(
+            "the database thread stopped before answering".into(),
+        ))
+    };
+    match rocket::tokio::time::timeout(wait, &mut answer).await {
+        Ok(result) => result.unwrap_or_else(stopped),
+        Err(_) if claim.take() => Err(Error::Unavailable(
+            "no database connection became free in time".into(),
+        )),
+        Err(_) => answer.await.unwrap_or_else(stopped),
+    }
+}
+
+type ReadJob = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that run jobs on pooled connections.
+pub struct Readers {
+    queue: Arc<Queue<ReadJob>>,
+}
+
+impl Readers {
+    /// Starts `threads` threads; they stop when the `Readers` is dropped.
+    pub fn start(threads: usize) -> std::io::Result<Readers> {
+        let queue = Queue::new();
+        for n in 0..threads.max(1) {
+            let jobs = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("db-{n}"))
+                .spawn(move || {
+                    while let Some(queued) = jobs.pop() {
+                        if queued.claim.take() {
+                            // A panic drops the job's answer channel: its
+                            // request gets a 500, and this thread goes on.
+                            let _ = catch_unwind(AssertUnwindSafe(queued.job));
+                        }
+                    }
+                })?;
+        }
+        Ok(Readers { queue })
+    }
+
+    /// Runs `job` on one of the threads and returns its answer; see [`answer`].
+    pub async fn run<T, F>(&self, job: F, wait: Duration) -> Result<T, Error>
+    where
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answered) = oneshot::channel();
+        let claim = Claim::default();
+        let job: ReadJob = Box::new(move || {
+            let _ = reply.send(job());
+        });
+        let queued = Queued {
+            claim: claim.clone(),
+            job,
+        };
+        if !self.queue.push(queued) {
+            return Err(Error::Internal("the database threads have stopped".into()));
+        }
+        answer(claim, answered, wait).await
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// How a batch of writes ended.
+enum Outcome<'a> {
+    /// Committed: each write's own result stands.
+    Committed,
+    /// The commit failed with this error.
+    Failed(&'a diesel::result::Error),
+    /// Rolled back because one of its writes panicked.
+    RolledBack,
+}
+
+/// What a write does once its batch has ended: answer its request.
+type Finish = Box<dyn for<'a> FnOnce(Outcome<'a>) + Send>;
+/// A write: given the batch's connection (or why there is none), it runs in a
+/// savepoint and returns how to finish.
+type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, Error>) -> Finish + Send>;
+
+/// The one thread that writes to a SQLite file, with group commit.
+pub struct Writer {
+    queue: Arc<Queue<WriteJob>>,
+}
+
+impl Writer {
+    /// Starts the writer thread; it opens its connection when the first write
+    /// comes and stops when the `Writer` is dropped.
+    pub fn start(url: DatabaseUrl, lock_timeout: Duration) -> std::io::Result<Writer> {
+        let queue = Queue::new();
+        let jobs = Arc::clone(&queue);
+        let checkpoints = Arc::new(Checkpoints::default());
+        let due = Arc::clone(&checkpoints);
+        let checkpoint_url = url.clone();
+        std::thread::Builder::new()
+            .name("db-checkpoint".into())
+            .spawn(move || checkpoint_loop(&due, &checkpoint_url, lock_timeout))?;
+        std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || {
+                write_loop(&jobs, &url, lock_timeout, &checkpoints);
+                checkpoints.close();
+            })?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `f` in the writer's next transaction, in a savepoint of its own,
+    /// and answers once that transaction has committed.
+    pub async fn run<T, E, F>(&self, f: F, wait: Duration) -> Result<T, Error>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<Error>,
+    {
+        let (reply, answered) = oneshot::channel();
+        let claim = Claim::default();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = conn.and_then(|conn| conn.transaction(|conn| f(conn).map_err(Into::into)));
+            Box::new(move |outcome| {
+                let _ = reply.send(match outcome {
+                    Outcome::Committed => result,
+                    Outcome::Failed(e) => result.and(Err(uncommitted(e))),
+                    Outcome::RolledBack => result.and(Err(Error::Unavailable(
+                        "the write was rolled back with its batch".into(),
+                    ))),
+                });
+            })
+        });
+        let queued = Queued {
+            claim: claim.clone(),
+            job,
+        };
+        if !self.queue.push(queued) {
+            return Err(Error::Internal("the database writer has stopped".into()));
+        }
+        answer(claim, answered, wait).await
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// The error each write of a batch gets when the batch did not commit.
+fn uncommitted(cause: &diesel::result::Error) -> Error {
+    use diesel::result::Error as E;
+    // diesel's errors cannot be cloned; this keeps what the mapping to a
+    // status needs: the kind and the message.
+    match cause {
+        E::DatabaseError(kind, info) => {
+            E::DatabaseError(*kind, Box::new(info.message().to_string()))
+        }
+        other => E::QueryBuilderError(other.to_string().into()),
+    }
+    .into()
+}
+
+type Sqlite = AnsiTransactionManager;
+
+fn begin(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(sqlite) => Sqlite::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE"),
+        DbConn::Postgres(_) => unreachable!("the writer is for SQLite only"),
+    }
+}
+
+fn commit(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(sqlite) => {
+            <Sqlite as TransactionManager<SqliteConnection>>::commit_transaction(sqlite)
+        }
+        DbConn::Postgres(_) => unreachable!("the writer is for SQLite only"),
+    }
+}
+
+/// The writer thread: waits for a write, takes the write lock, runs it and
+/// every write queued behind it (up to [`MAX_BATCH`]), commits, answers.
+fn write_loop(
+    jobs: &Queue<WriteJob>,
+    url: &DatabaseUrl,
+    lock_timeout: Duration,
+    checkpoints: &Checkpoints,
+) {
+    let mut connection: Option<DbConn> = None;
+    while let Some(first) = jobs.pop() {
+        if !first.claim.take() {
+            continue;
+        }
+        let mut conn = match connection.take() {
+            Some(conn) => conn,
+            None => match connect_writer(url, lock_timeout) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    (first.job)(Err(Error::Unavailable(Box::new(e))))(Outcome::Committed);
+                    continue;
+                }
+            },
+        };
+        // Waits up to the lock timeout while another process writes.
+        if let Err(e) = begin(&mut conn) {
+            (first.job)(Err(e.into()))(Outcome::Committed);
+            if !conn.is_broken() {
+                connection = Some(conn);
+            }
+            continue;
+        }
+        let mut batch: Vec<Finish> = Vec::new();
+        let mut next = Some(first);
+        let mut panicked = false;
+        while let Some(queued) = next.take() {
+            match catch_unwind(AssertUnwindSafe(|| (queued.job)(Ok(&mut conn)))) {
+                Ok(finish) => batch.push(finish),
+                Err(_) => {
+                    // The panicking write's request gets a 500 (its answer
+                    // channel is gone); the transaction's state is unknown.
+                    panicked = true;
+                    break;
+                }
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            // The next write already queued, if any (one withdrawn by its
+            // request is skipped).
+            next = std::iter::from_fn(|| jobs.try_pop()).find(|q| q.claim.take());
+        }
+        let committed = if panicked {
+            error!(
+                "a write panicked; the {} other write(s) of its batch are rolled back",
+                batch.len()
+            );
+            None
+        } else {
+            Some(commit(&mut conn))
+        };
+        if let Some(Err(e)) = &committed {
+            warn!(
+                "a batch of {} write(s) could not be committed: {e}",
+                batch.len()
+            );
+        }
+        if let Some(Ok(())) = &committed {
+            connection = Some(conn);
+            checkpoints.request();
+        } else {
+            // Closing the connection rolls back whatever is left of the
+            // transaction; the next batch opens a new one.
+            drop(conn);
+        }
+        for finish in batch {
+            finish(match &committed {
+                Some(Ok(())) => Outcome::Committed,
+                Some(Err(e)) => Outcome::Failed(e),
+                None => Outcome::RolledBack,
+            });
+        }
+    }
+}
+
+/// The writer's connection: as any other, but it leaves checkpoints to the
+/// checkpoint thread. A checkpoint copies the WAL back into the database file
+/// and syncs it; SQLite runs one inside the commit that takes the WAL past
+/// 1000 pages, and every write queued behind the writer would wait for it.
+fn connect_writer(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<DbConn> {
+    let mut conn = connect(url, lock_timeout)?;
+    conn.batch_execute(&format!(
+        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+    ))
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// Whether a checkpoint is due, shared by the writer and the checkpoint thread.
+#[derive(Default)]
+struct Checkpoints {
+    state: Mutex<CheckpointState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct CheckpointState {
+    due: bool,
+    closed: bool,
+}
+
+impl Checkpoints {
+    fn lock(&self) -> MutexGuard<'_, CheckpointState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called by the writer after each commit.
+    fn request(&self) {
+        let mut state = self.lock();
+        if !state.due {
+            state.due = true;
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_one();
+    }
+
+    /// Waits until a checkpoint is due (true) or the writer has stopped (false).
+    fn wait(&self) -> bool {
+        let mut state = self.lock();
+        while !state.due && !state.closed {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.due = false;
+        !state.closed
+    }
+}
+
+/// The checkpoint thread: after writes, a PASSIVE checkpoint on its own
+/// connection, which copies what it can without blocking the writer or the
+/// readers; then a pause, so that busy periods checkpoint every
+/// [`CHECKPOINT_INTERVAL`].
+fn checkpoint_loop(checkpoints: &Checkpoints, url: &DatabaseUrl, lock_timeout: Duration) {
+    let mut connection: Option<DbConn> = None;
+    while checkpoints.wait() {
+        let mut conn = match connection.take() {
+            Some(conn) => conn,
+            None => match connect(url, lock_timeout) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    warn!("cannot open a connection for WAL checkpoints: {e}");
+                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                    continue;
+                }
+            },
+        };
+        match conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            Ok(()) => connection = Some(conn),
+            Err(e) => warn!("WAL checkpoint failed (the writer will checkpoint instead): {e}"),
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::futures::future::join_all;
+
+    fn rows(conn: &mut DbConn) -> String {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+            "(SELECT coalesce(group_concat(n, ','), '') FROM (SELECT n FROM t ORDER BY n))",
+        ))
+        .get_result(conn)
+        .unwrap()
+    }
+
+    #[rocket::async_test]
+    async fn a_failing_write_rolls_back_only_itself_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.db");
+        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+        let lock_timeout = Duration::from_secs(5);
+        let mut conn = connect(&url, lock_timeout).unwrap();
+        conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        let writer = Writer::start(url, lock_timeout).unwrap();
+
+        // The first write holds the writer for a moment, so the others queue
+        // behind it and are committed with it, in one batch.
+        let writes = (0..20).map(|n| {
+            writer.run(
+                move |conn: &mut DbConn| {
+                    if n == 0 {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
+                    // Every fifth write fails after it inserted its row.
+                    if n % 5 == 3 {
+                        return Err(Error::Conflict(format!("write {n} refused")));
+                    }
+                    Ok(n)
+                },
+                Duration::from_secs(5),
+            )
+        });
+        let results = join_all(writes).await;
+
+        let mut committed = Vec::new();
+        for (n, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(value) => {
+                    assert_eq!(value, n);
+                    committed.push(n.to_string());
+                }
+                Err(Error::Conflict(_)) => assert_eq!(n % 5, 3, "write {n} failed"),
+                Err(other) => panic!("write {n}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(committed.len(), 16);
+        // Exactly the writes answered Ok are stored: the failed ones left nothing.
+        assert_eq!(rows(&mut conn), committed.join(","));
+    }
+
+    #[rocket::async_test]
+    async fn a_write_still_queued_at_its_timeout_is_answered_503_and_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("withdrawn.db");
+        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+        let lock_timeout = Duration::from_secs(5);
+        let mut conn = connect(&url, lock_timeout).unwrap();
+        conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        let writer = Writer::start(url, lock_timeout).unwrap();
+
+        let insert = |n: u32, pause: Duration| {
+            writer.run(
+                move |conn: &mut DbConn| {
+                    std::thread::sleep(pause);
+                    conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))
+                },
+                Duration::from_millis(200),
+            )
+        };
+        // The first write keeps the writer busy for 600 ms; the second may
+        // wait 200 ms for it, gives up, and must not be written afterwards.
+        let (slow, queued) = rocket::tokio::join!(insert(1, Duration::from_millis(600)), async {
+            rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+            insert(2, Duration::ZERO).await
+        });
+        slow.unwrap();
+        assert!(matches!(queued, Err(Error::Unavailable(_))), "{queued:?}");
+        // A later write goes through: the writer has gone on.
+        insert(3, Duration::ZERO).await.unwrap();
+        assert_eq!(rows(&mut conn), "1,3");
+    }
+}
