@@ -303,7 +303,7 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
-    /// Run every query of a request, or (without a writer) every write.
+    /// Run the queries, and the writes too when there is no writer.
     readers: threads::Readers,
     /// Runs every write on a SQLite file, with group commit.
     writer: Option<threads::Writer>,
