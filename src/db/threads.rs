@@ -143,6 +143,25 @@ impl<J> Queue<J> {
     }
 }
 
+/// Queues the job that `make` builds around its reply channel and waits for
+/// the reply; see [`answer`].
+async fn submit<J, T>(
+    queue: &Queue<J>,
+    wait: Duration,
+    make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> J,
+) -> Result<T, Error> {
+    let (reply, answered) = oneshot::channel();
+    let claim = Claim::default();
+    let queued = Queued {
+        claim: claim.clone(),
+        job: make(reply),
+    };
+    if !queue.push(queued) {
+        return Err(Error::Internal("the database threads have stopped".into()));
+    }
+    answer(claim, answered, wait).await
+}
+
 /// Waits up to `wait` for a queued job to be taken and answered. A job not
 /// taken by then is withdrawn (503); a job already taken is waited for, as
 /// its work (a write, perhaps) is under way.
@@ -199,19 +218,12 @@ impl Readers {
         F: FnOnce() -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, answered) = oneshot::channel();
-        let claim = Claim::default();
-        let job: ReadJob = Box::new(move || {
-            let _ = reply.send(job());
-        });
-        let queued = Queued {
-            claim: claim.clone(),
-            job,
-        };
-        if !self.queue.push(queued) {
-            return Err(Error::Internal("the database threads have stopped".into()));
-        }
-        answer(claim, answered, wait).await
+        submit(&self.queue, wait, |reply| -> ReadJob {
+            Box::new(move || {
+                let _ = reply.send(job());
+            })
+        })
+        .await
     }
 }
 
@@ -271,28 +283,22 @@ impl Writer {
         T: Send + 'static,
         E: Into<Error>,
     {
-        let (reply, answered) = oneshot::channel();
-        let claim = Claim::default();
-        let job: WriteJob = Box::new(move |conn| {
-            let result = conn.and_then(|conn| conn.transaction(|conn| f(conn).map_err(Into::into)));
-            Box::new(move |outcome| {
-                let _ = reply.send(match outcome {
-                    Outcome::Committed => result,
-                    Outcome::Failed(e) => result.and(Err(uncommitted(e))),
-                    Outcome::RolledBack => result.and(Err(Error::Unavailable(
-                        "the write was rolled back with its batch".into(),
-                    ))),
-                });
+        submit(&self.queue, wait, |reply| -> WriteJob {
+            Box::new(move |conn| {
+                let result =
+                    conn.and_then(|conn| conn.transaction(|conn| f(conn).map_err(Into::into)));
+                Box::new(move |outcome| {
+                    let _ = reply.send(match outcome {
+                        Outcome::Committed => result,
+                        Outcome::Failed(e) => result.and(Err(uncommitted(e))),
+                        Outcome::RolledBack => result.and(Err(Error::Unavailable(
+                            "the write was rolled back with its batch".into(),
+                        ))),
+                    });
+                })
             })
-        });
-        let queued = Queued {
-            claim: claim.clone(),
-            job,
-        };
-        if !self.queue.push(queued) {
-            return Err(Error::Internal("the database writer has stopped".into()));
-        }
-        answer(claim, answered, wait).await
+        })
+        .await
     }
 }
 
