@@ -3,10 +3,12 @@
 # ROCKET_DATABASE_TIMEOUT=1 (s) and ROCKET_DATABASE_LOCK_TIMEOUT=10000 (ms);
 # Python's sqlite3 holds the file write-locked (BEGIN EXCLUSIVE) for HOLD (4)
 # seconds while N (10) concurrent POST /books are sent, and N more 1.8 s
-# later. Pass: the requests that cannot get a pooled connection fail fast
-# with 503 (each in under 2.5 s, not hanging until the lock ends), the two
-# that hold the connections commit once the lock is gone, GET /health stays
-# fast, and after the release N concurrent POSTs all succeed within 1 s of it.
+# later. On SQLite every write goes to bookshelf's one writer thread: the
+# write it has taken waits for the lock, the others wait in its queue. Pass:
+# the queued requests fail fast with 503 after database_timeout (each in
+# under 2.5 s, not hanging until the lock ends), the write that waited for
+# the lock commits once it is gone, GET /health stays fast, and after the
+# release N concurrent POSTs all succeed within 1 s of it.
 #
 #   bash scripts/reliability/pool.sh BINARY
 CHECK=pool LIMIT=${LIMIT:-90}

@@ -397,7 +397,7 @@ def cmd_pool_probe(a):
     A separate hold-lock process holds the SQLite write lock from the time in
     --ready-file until it writes --release-file. Wave 1: N concurrent POSTs
     just after the lock is taken; wave 2: N more, later, while wave 1's
-    writers still hold the pool's connections; then, after the release, N
+    first writes still wait (on the lock, or in the writer's queue); then, after the release, N
     more that must all succeed within --recover seconds of it.
     """
     base = a.base

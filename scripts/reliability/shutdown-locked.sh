@@ -2,14 +2,15 @@
 # Graceful shutdown while writers wait on a lock (SQLite; a variant of
 # shutdown.sh). Another process holds the file write-locked (BEGIN EXCLUSIVE,
 # as a backup, a VACUUM or a second instance's migration would) for 15 s. At
-# t=0, 8 POSTs take the pool's 8 connections and wait on the lock. At t=2.5 s,
-# 8 more wait for a pooled connection. At t=3.5 s the server gets SIGTERM. It
-# runs with the shipped settings: pool 8, pool timeout 3 s, lock timeout 5 s.
+# t=0, 8 POSTs arrive: the writer thread takes one, which waits on the lock,
+# and the rest wait in its queue. At t=2.5 s, 8 more queue. At t=3.5 s the
+# server gets SIGTERM. It runs with the shipped settings: pool 8, database
+# timeout 3 s, lock timeout 5 s.
 # Pass: the server exits with status 0 within GRACE seconds, and no write is
 # acknowledged that is not in the database.
 #
-# A request's database work runs on a blocking thread that Rocket cannot
-# cancel: it may wait database_timeout (3 s) for a connection, then
+# A request's database work runs on a database thread that Rocket cannot
+# cancel: it may wait database_timeout (3 s) to be taken, then
 # database_lock_timeout (5 s) for the lock. bookshelf raises Rocket's shutdown
 # grace to outlast that (3 + 5 + 1 = 9 s with the shipped settings); with
 # Rocket's own 2 s grace + 3 s mercy the shutdown failed ("outstanding
@@ -35,13 +36,13 @@ holder=$!
 ALL_PIDS+=("$holder")
 for _ in $(seq 500); do [[ -e $WORK/locked ]] && break; sleep 0.01; done
 [[ -e $WORK/locked ]] || { fail "could not take the lock"; finish; }
-info "t=0: the file is locked for ${HOLD}s; 8 POSTs take the pool's connections"
+info "t=0: the file is locked for ${HOLD}s; 8 POSTs: one waits on the lock, 7 queue"
 python3 "$REL_PY" load --base "$BASE" --conns 8 --total 8 --timeout 30 --prefix a \
   --acked "$acked" >"$WORK/a.json" 2>&1 &
 a=$!
 ALL_PIDS+=("$a")
 sleep 2.5
-info "t=2.5: 8 more POSTs wait for a pooled connection"
+info "t=2.5: 8 more POSTs queue for the writer"
 python3 "$REL_PY" load --base "$BASE" --conns 8 --total 8 --timeout 30 --prefix b \
   --acked "$acked" >"$WORK/b.json" 2>&1 &
 b=$!
