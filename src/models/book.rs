@@ -11,11 +11,10 @@ use crate::db::{self, DbBackend, DbConn};
 use crate::schema::books;
 
 /// A book.
-// Field order follows the table's columns: rows are read with `all_columns`.
-#[derive(
-    Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize, ToSchema,
-)]
-#[diesel(table_name = books)]
+// Rows are read by column name (`as_select()`, [`BOOK_COLUMNS`]), never with
+// `all_columns`: a column added to src/schema.rs does not break the build.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize, ToSchema)]
+#[diesel(table_name = books, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Book {
     /// Assigned by the server.
     #[schema(example = 1)]
@@ -40,6 +39,31 @@ pub struct Book {
     /// Free text, or null.
     pub description: Option<String>,
 }
+
+/// The columns a [`Book`] is built from, in the order of its fields, for
+/// `RETURNING` (diesel's `as_returning()` does not work through the
+/// multi-backend connection).
+const BOOK_COLUMNS: (
+    books::id,
+    books::title,
+    books::author,
+    books::price,
+    books::rating,
+    books::published,
+    books::created_at,
+    books::updated_at,
+    books::description,
+) = (
+    books::id,
+    books::title,
+    books::author,
+    books::price,
+    books::rating,
+    books::published,
+    books::created_at,
+    books::updated_at,
+    books::description,
+);
 
 /// The body that creates a book (`POST`) or replaces one (`PUT`).
 #[derive(Debug, Clone, Deserialize, Serialize, Validate, Insertable, AsChangeset, ToSchema)]
@@ -225,14 +249,18 @@ impl Book {
         let items = query
             .offset(page.offset)
             .limit(page.limit)
-            .select(all_columns)
+            .select(Book::as_select())
             .load(conn)?;
         Ok((items, total))
     }
 
     /// The book with this id, if there is one.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Book>> {
-        books::table.find(id).get_result(conn).optional()
+        books::table
+            .find(id)
+            .select(Book::as_select())
+            .get_result(conn)
+            .optional()
     }
 
     /// Stores a new book.
@@ -245,7 +273,7 @@ impl Book {
                     books::created_at.eq(stamp),
                     books::updated_at.eq(stamp),
                 ))
-                .returning(books::all_columns)
+                .returning(BOOK_COLUMNS)
                 .get_result(conn)
         })
     }
@@ -255,7 +283,7 @@ impl Book {
         db::write(conn, |conn| {
             diesel::update(books::table.find(id))
                 .set((new, books::updated_at.eq(now())))
-                .returning(books::all_columns)
+                .returning(BOOK_COLUMNS)
                 .get_result(conn)
                 .optional()
         })
@@ -266,7 +294,7 @@ impl Book {
         db::write(conn, |conn| {
             diesel::update(books::table.find(id))
                 .set((changes, books::updated_at.eq(now())))
-                .returning(books::all_columns)
+                .returning(BOOK_COLUMNS)
                 .get_result(conn)
                 .optional()
         })

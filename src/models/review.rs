@@ -11,20 +11,10 @@ use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
 /// A review of a book.
-// Field order follows the table's columns: rows are read with `all_columns`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Queryable,
-    Selectable,
-    Identifiable,
-    Associations,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
-#[diesel(table_name = reviews, belongs_to(Book))]
+// Rows are read by column name (`as_select()`, [`REVIEW_COLUMNS`]), never
+// with `all_columns`: a column added to src/schema.rs does not break the build.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize, ToSchema)]
+#[diesel(table_name = reviews, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Review {
     /// Assigned by the server.
     #[schema(example = 1)]
@@ -41,6 +31,22 @@ pub struct Review {
     #[serde(with = "super::utc")]
     pub created_at: NaiveDateTime,
 }
+
+/// The columns a [`Review`] is built from, in the order of its fields, for
+/// `RETURNING`.
+const REVIEW_COLUMNS: (
+    reviews::id,
+    reviews::book_id,
+    reviews::author,
+    reviews::content,
+    reviews::created_at,
+) = (
+    reviews::id,
+    reviews::book_id,
+    reviews::author,
+    reviews::content,
+    reviews::created_at,
+);
 
 /// The body that creates a review.
 #[derive(Debug, Clone, Deserialize, Serialize, Validate, ToSchema)]
@@ -117,6 +123,7 @@ impl Review {
                 .order(reviews::id.asc())
                 .offset(page.offset)
                 .limit(page.limit)
+                .select(Review::as_select())
                 .load(conn)?;
             Ok(Some((items, total)))
         })
@@ -124,7 +131,11 @@ impl Review {
 
     /// The review with this id, if there is one.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Review>> {
-        reviews::table.find(id).get_result(conn).optional()
+        reviews::table
+            .find(id)
+            .select(Review::as_select())
+            .get_result(conn)
+            .optional()
     }
 
     /// Stores a review of a book; `None` if there is no such book.
@@ -140,7 +151,7 @@ impl Review {
                     reviews::content.eq(&new.content),
                     reviews::created_at.eq(now()),
                 ))
-                .returning(reviews::all_columns)
+                .returning(REVIEW_COLUMNS)
                 .get_result(conn)
                 .map(Some)
         })
@@ -159,7 +170,7 @@ impl Review {
         db::write(conn, |conn| {
             diesel::update(reviews::table.find(id))
                 .set(changes)
-                .returning(reviews::all_columns)
+                .returning(REVIEW_COLUMNS)
                 .get_result(conn)
                 .optional()
         })
