@@ -88,6 +88,12 @@ pub enum StartupError {
         url: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("cannot update the migration records (bookshelf_migrations): {source}")]
+    Bookkeeping { source: diesel::result::Error },
+    #[error("cannot read the database's schema: {source}")]
+    Catalog {
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot take the migration lock (another bookshelf may be migrating): {source}")]
     MigrationLock { source: diesel::result::Error },
     #[error("pending migrations: {}; apply them with `bookshelf migrate up` (or serve --migrate=auto)", names.join(", "))]

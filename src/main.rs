@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use bookshelf::config::{MigrateMode, Settings};
 use bookshelf::db::{self, StartupError};
-use bookshelf::migrate::{self, Direction, DownTo, UpTo};
+use bookshelf::migrate::{self, diff, generate, Direction, DownTo, UpTo};
 use clap::{Args, Parser, Subcommand};
 
 /// A books and reviews JSON API, on SQLite (the default) or PostgreSQL.
@@ -108,6 +108,54 @@ enum MigrateCommand {
         /// The changed migration.
         version: String,
     },
+    /// Write the migration that takes both backends from their migrations to src/schema.rs.
+    ///
+    /// Alembic's `revision --autogenerate`: edit src/schema.rs, then run this. Each backend's
+    /// migrations are replayed on a scratch database (SQLite in memory, PostgreSQL in a
+    /// throwaway database), compared with src/schema.rs, and one migration is written to
+    /// migrations/sqlite and migrations/postgres under one version, up.sql and down.sql,
+    /// after trying it there (up, down, up). Renames are never guessed, data is never
+    /// dropped without --allow-data-loss, and a new NOT NULL column needs --default.
+    #[command(after_help = "\
+Examples:
+  bookshelf migrate diff add_isbn_to_books
+  bookshelf migrate diff rename_blurb --rename books.blurb=description
+  bookshelf migrate diff require_isbn --default books.isbn=\"''\"
+  bookshelf migrate diff add_tags --on-delete tags.book_id=restrict
+  bookshelf migrate diff --check            exit 1 if src/schema.rs needs a migration
+
+A new table's foreign keys come from joinable! and delete the child rows with their parent
+(ON DELETE CASCADE) unless --on-delete says otherwise.")]
+    Diff {
+        /// The new migration's name: lowercase letters, digits and _.
+        #[arg(required_unless_present = "check")]
+        name: Option<String>,
+        /// Write nothing; exit 1 if src/schema.rs and the migrations disagree.
+        #[arg(long, conflicts_with = "name")]
+        check: bool,
+        /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
+        #[arg(long, value_name = "OLD=NEW")]
+        rename: Vec<String>,
+        /// The value rows already there get, for a new NOT NULL column or NULLs of a column
+        /// made NOT NULL: TABLE.COLUMN=VALUE, VALUE an SQL literal such as '' or 0.
+        #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
+        default: Vec<String>,
+        /// ON DELETE of a new table's foreign key: TABLE.COLUMN=cascade|restrict|set-null|no-action [default: cascade].
+        #[arg(long = "on-delete", value_name = "TABLE.COLUMN=ACTION")]
+        on_delete: Vec<String>,
+        /// Allow changes that lose data: dropping a table or column, narrowing a type.
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// The PostgreSQL server to replay migrations/postgres on [default: TEST_DATABASE_URL, else a postgres:// DATABASE_URL].
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        /// The folder holding sqlite/ and postgres/.
+        #[arg(long, default_value = "migrations")]
+        dir: std::path::PathBuf,
+        /// The model to compare with.
+        #[arg(long, default_value = "src/schema.rs")]
+        schema: std::path::PathBuf,
+    },
     /// Create <version>_<name>/{up.sql,down.sql} in every backend's folder, one version for all.
     New {
         /// Lowercase letters, digits and _, e.g. add_isbn_to_books.
@@ -161,6 +209,41 @@ fn settings() -> Result<Settings, StartupError> {
 }
 
 fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
+    if let MigrateCommand::Diff {
+        name,
+        check,
+        rename,
+        default,
+        on_delete,
+        allow_data_loss,
+        postgres,
+        dir,
+        schema,
+    } = command
+    {
+        let mut options = diff::Options {
+            allow_data_loss,
+            ..diff::Options::default()
+        };
+        for hint in &rename {
+            options.rename(hint).map_err(StartupError::Target)?;
+        }
+        for value in &default {
+            options.default_value(value).map_err(StartupError::Target)?;
+        }
+        for action in &on_delete {
+            options.on_delete(action).map_err(StartupError::Target)?;
+        }
+        let request = generate::Request {
+            dir,
+            schema,
+            name: name.unwrap_or_default(),
+            options,
+            postgres,
+            backends: vec![db::Backend::Sqlite, db::Backend::Postgres],
+        };
+        return run_diff(&request, check);
+    }
     let settings = settings()?;
     let say = |verb: &str, names: Vec<String>| {
         if names.is_empty() {
@@ -180,6 +263,7 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                 .transpose()?;
             print!("{}", migrate::sql(url.backend(), direction, to));
         }
+        MigrateCommand::Diff { .. } => unreachable!("handled above"),
         MigrateCommand::New { name, dir } => {
             for folder in migrate::new(&dir, &name, chrono::Utc::now().naive_utc())? {
                 println!("created {}/{{up.sql,down.sql}}", folder.display());
@@ -262,6 +346,40 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             );
             say("applied", migrate::up(&mut conn, &url, UpTo::Steps(steps))?);
         }
+    }
+    Ok(())
+}
+
+/// `bookshelf migrate diff`: one line per change, then the folders written.
+fn run_diff(request: &generate::Request, check: bool) -> Result<(), StartupError> {
+    let schema = request.schema.display();
+    if check {
+        let changes = generate::check(request)?;
+        if changes.is_empty() {
+            println!("ok: {schema} matches the migrations (sqlite and postgres)");
+            return Ok(());
+        }
+        for change in &changes {
+            println!("{change}");
+        }
+        return Err(StartupError::Target(format!(
+            "{schema} and the migrations disagree ({} change(s) above); \
+             write them with `bookshelf migrate diff NAME`",
+            changes.len()
+        )));
+    }
+    let outcome = generate::diff(request, chrono::Utc::now().naive_utc())?;
+    if outcome.changes.is_empty() {
+        println!(
+            "no changes: {schema} matches the migrations (sqlite and postgres); nothing written"
+        );
+        return Ok(());
+    }
+    for change in &outcome.changes {
+        println!("{change}");
+    }
+    for folder in &outcome.created {
+        println!("created {}/{{up.sql,down.sql}}", folder.display());
     }
     Ok(())
 }

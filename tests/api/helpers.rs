@@ -37,6 +37,11 @@ pub fn backend() -> Backend {
     }
 }
 
+/// The backend a connection talks to.
+pub fn backend_of(conn: &bookshelf::db::DbConn) -> Backend {
+    bookshelf::migrate::catalog::backend_of(conn)
+}
+
 /// A database that exists for one test and is removed after it.
 pub enum TestDb {
     Sqlite {

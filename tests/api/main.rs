@@ -3,8 +3,8 @@
 
 mod auth;
 mod books;
-mod catalog;
 mod concurrency;
+mod diff;
 mod errors;
 mod helpers;
 mod migrate;

@@ -223,17 +223,17 @@ fn each_migration_reverts_exactly(db: &TestDb, backend: Backend) {
     let count = backend.migration_sql().len();
     for step in 0..count {
         let name = backend.migration_sql()[step].name;
-        let before = crate::catalog::snapshot(&mut conn);
+        let before = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
         conn.run_next_migration(source()).unwrap();
-        let after_up = crate::catalog::snapshot(&mut conn);
+        let after_up = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
         assert_ne!(before, after_up, "{name} changed nothing");
         conn.revert_last_migration(source()).unwrap();
-        let after_down = crate::catalog::snapshot(&mut conn);
+        let after_down = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
         assert_eq!(before, after_down, "{name}: down.sql does not undo up.sql");
         conn.run_next_migration(source()).unwrap();
         assert_eq!(
             after_up,
-            crate::catalog::snapshot(&mut conn),
+            bookshelf::migrate::catalog::snapshot(&mut conn).unwrap(),
             "{name}: up after down differs from the first up"
         );
     }

@@ -13,6 +13,12 @@ use log::info;
 
 use crate::db::{write, Backend, DatabaseUrl, DbConn, StartupError};
 
+pub mod catalog;
+pub mod diff;
+pub mod generate;
+pub mod model;
+pub mod sql;
+
 /// A migration's SQL as compiled into the binary.
 #[derive(Debug, Clone, Copy)]
 pub struct MigrationSql {
@@ -22,20 +28,14 @@ pub struct MigrationSql {
     pub down: &'static str,
 }
 
-/// A column of `src/schema.rs`, as compiled into the binary.
-#[derive(Debug, Clone, Copy)]
-pub struct SchemaColumn {
-    pub table: &'static str,
-    pub column: &'static str,
-    /// Diesel's name of its SQL type, without `Nullable<>`.
-    pub sql_type: &'static str,
-    pub nullable: bool,
-}
-
 mod compiled {
-    use super::{MigrationSql, SchemaColumn};
+    use super::MigrationSql;
     include!(concat!(env!("OUT_DIR"), "/migration_sql.rs"));
 }
+
+/// The text of src/schema.rs this binary was built with: what `verify`
+/// compares the live schema with.
+pub const SCHEMA_RS: &str = include_str!("../schema.rs");
 
 impl Backend {
     /// Every migration of this backend, oldest first, with its SQL.
@@ -244,6 +244,11 @@ fn locked<T>(
     })
 }
 
+/// A failure to read or write bookshelf's own migration records.
+fn bookkeeping(source: diesel::result::Error) -> StartupError {
+    StartupError::Bookkeeping { source }
+}
+
 impl From<diesel::result::Error> for StartupError {
     fn from(source: diesel::result::Error) -> StartupError {
         StartupError::MigrationLock { source }
@@ -363,51 +368,176 @@ pub enum UpTo {
 /// Applies pending migrations, as far as `to` says, logging one line per
 /// migration applied, and returns their names. Each migration runs in a
 /// savepoint of its own: when one fails it is undone, the ones before it are
-/// kept, and the error names it.
+/// kept, and the error names it. A migration whose metadata.toml says
+/// `run_in_transaction = false` runs on its own, outside the transaction
+/// (see [`alone`]).
 pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, StartupError> {
-    let mut failure = None;
-    let applied = locked(conn, url, |conn| {
-        let pending = conn
-            .pending_migrations(url.backend().migrations())
-            .map_err(|source| StartupError::MigrationState {
-                url: url.to_string(),
-                source,
-            })?;
-        let count = match to {
-            UpTo::Latest => pending.len(),
-            UpTo::Steps(n) => n.min(pending.len()),
-            UpTo::Version(target) => {
-                match pending.iter().position(|m| m.name().to_string() == target) {
-                    Some(i) => i + 1,
-                    None => {
-                        return Err(StartupError::Target(format!(
-                            "{target} is already applied; `up` only moves forward (use `down --to`)"
-                        )))
-                    }
-                }
-            }
-        };
-        let mut applied = Vec::new();
-        for migration in pending.into_iter().take(count) {
-            let name = migration.name().to_string();
-            if let Err(source) = conn.run_migration(&*migration) {
-                failure = Some(StartupError::Migration {
-                    name,
+    let mut applied = Vec::new();
+    // How many are still to apply, fixed by the first look under the lock.
+    let mut remaining: Option<usize> = None;
+    loop {
+        let mut failure = None;
+        let mut next_alone = None;
+        let batch = locked(conn, url, |conn| {
+            let pending = conn
+                .pending_migrations(url.backend().migrations())
+                .map_err(|source| StartupError::MigrationState {
                     url: url.to_string(),
                     source,
-                });
-                break;
+                })?;
+            let count = match (remaining, to) {
+                (Some(n), _) => n.min(pending.len()),
+                (None, UpTo::Latest) => pending.len(),
+                (None, UpTo::Steps(n)) => n.min(pending.len()),
+                (None, UpTo::Version(target)) => {
+                    match pending.iter().position(|m| m.name().to_string() == target) {
+                        Some(i) => i + 1,
+                        None => {
+                            return Err(StartupError::Target(format!(
+                                "{target} is already applied; `up` only moves forward (use `down --to`)"
+                            )))
+                        }
+                    }
+                }
+            };
+            remaining = Some(count);
+            let mut batch = Vec::new();
+            for migration in pending.into_iter().take(count) {
+                let name = migration.name().to_string();
+                if !migration.metadata().run_in_transaction() {
+                    next_alone = Some(name);
+                    break;
+                }
+                if let Err(source) = conn.run_migration(&*migration) {
+                    failure = Some(StartupError::Migration {
+                        name,
+                        url: url.to_string(),
+                        source,
+                    });
+                    break;
+                }
+                record(conn, url.backend(), &name).map_err(bookkeeping)?;
+                info!("applied migration {name}");
+                batch.push(name);
             }
-            record(conn, url.backend(), &name)?;
-            info!("applied migration {name}");
+            Ok(batch)
+        })?;
+        let left = remaining.unwrap_or(0) - batch.len();
+        applied.extend(batch);
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let Some(name) = next_alone else {
+            return Ok(applied);
+        };
+        if alone(conn, url, &name, Direction::Up)? {
+            info!("applied migration {name} (in its own transaction)");
             applied.push(name);
         }
-        Ok(applied)
-    })?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(applied),
+        remaining = Some(left - 1);
+        if left == 1 {
+            return Ok(applied);
+        }
     }
+}
+
+/// Runs a migration whose metadata says `run_in_transaction = false`: its
+/// script manages its own transaction (a SQLite table rebuild turns foreign
+/// keys off first, which a transaction would make a no-op). On PostgreSQL the
+/// session-level migration lock is held throughout; on SQLite the script's
+/// own `BEGIN IMMEDIATE` is the lock, and a migrator that ran it first makes
+/// this one a no-op. Returns whether it ran (false: another process had
+/// already done it).
+fn alone(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    name: &str,
+    direction: Direction,
+) -> Result<bool, StartupError> {
+    use diesel::migration::MigrationSource;
+    let lock_error = |source| StartupError::MigrationLock { source };
+    let state_error = |source| StartupError::MigrationState {
+        url: url.to_string(),
+        source,
+    };
+    if let DbConn::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+            .map_err(lock_error)?;
+    }
+    let result = (|| {
+        let migrations =
+            MigrationSource::<crate::db::DbBackend>::migrations(&url.backend().migrations())
+                .map_err(state_error)?;
+        let migration = migrations
+            .into_iter()
+            .find(|m| m.name().to_string() == name)
+            .ok_or_else(|| {
+                StartupError::Target(format!("{name} is not compiled into this binary"))
+            })?;
+        let is_applied = conn
+            .applied_migrations()
+            .map_err(state_error)?
+            .contains(&migration.name().version());
+        let ran = match direction {
+            Direction::Up if !is_applied => {
+                conn.run_migration(&*migration).map(drop).map_err(|source| {
+                    StartupError::Migration {
+                        name: name.to_string(),
+                        url: url.to_string(),
+                        source,
+                    }
+                })
+            }
+            Direction::Down if is_applied => {
+                conn.revert_migration(&*migration)
+                    .map(drop)
+                    .map_err(|source| StartupError::Revert {
+                        name: name.to_string(),
+                        url: url.to_string(),
+                        source,
+                    })
+            }
+            _ => return Ok(false),
+        };
+        if let Err(error) = ran {
+            // A script that failed inside its own BEGIN leaves it open.
+            if let DbConn::Sqlite(sqlite) = conn {
+                let _ = sqlite.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+            }
+            return Err(error);
+        }
+        write(conn, |conn| {
+            conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
+            match direction {
+                Direction::Up => record(conn, url.backend(), name),
+                Direction::Down => {
+                    diesel::delete(bookshelf_migrations::table.find(version_of(name)))
+                        .execute(conn)
+                        .map(drop)
+                }
+            }
+        })
+        .map_err(bookkeeping)?;
+        Ok(true)
+    })();
+    if let DbConn::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+            .map_err(lock_error)?;
+    }
+    result
+}
+
+/// Whether the compiled migration `name` runs inside a transaction (its
+/// metadata.toml does not say `run_in_transaction = false`).
+fn in_transaction(backend: Backend, name: &str) -> bool {
+    use diesel::migration::MigrationSource;
+    MigrationSource::<crate::db::DbBackend>::migrations(&backend.migrations())
+        .map(|all| {
+            all.iter()
+                .find(|m| m.name().to_string() == name)
+                .is_none_or(|m| m.metadata().run_in_transaction())
+        })
+        .unwrap_or(true)
 }
 
 /// How far `down` goes.
@@ -422,53 +552,81 @@ pub enum DownTo {
 }
 
 /// Reverts applied migrations, newest first, as far as `to` says, and
-/// returns their names. Asking for more than is applied changes nothing.
+/// returns their names. Asking for more than is applied changes nothing. A
+/// migration that runs outside a transaction is reverted on its own.
 pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<String>, StartupError> {
-    let mut failure = None;
-    let reverted = locked(conn, url, |conn| {
-        let applied: Vec<&'static str> = history(conn, url)?
-            .into_iter()
-            .rev()
-            .filter(|m| m.applied_at.is_some())
-            .map(|m| m.name)
-            .collect();
-        let count = match to {
-            DownTo::All => applied.len(),
-            DownTo::Steps(n) if n <= applied.len() => n,
-            DownTo::Steps(n) => {
-                return Err(StartupError::Target(format!(
-                    "cannot revert {n} migrations: {} applied",
-                    applied.len()
-                )))
-            }
-            DownTo::Version(target) => match applied.iter().position(|name| *name == target) {
-                Some(i) => i,
-                None => {
+    let mut reverted = Vec::new();
+    let mut remaining: Option<usize> = None;
+    loop {
+        let mut failure = None;
+        let mut next_alone = None;
+        let batch = locked(conn, url, |conn| {
+            let applied: Vec<&'static str> = history(conn, url)?
+                .into_iter()
+                .rev()
+                .filter(|m| m.applied_at.is_some())
+                .map(|m| m.name)
+                .collect();
+            let count = match (remaining, to) {
+                (Some(n), _) => n.min(applied.len()),
+                (None, DownTo::All) => applied.len(),
+                (None, DownTo::Steps(n)) if n <= applied.len() => n,
+                (None, DownTo::Steps(n)) => {
                     return Err(StartupError::Target(format!(
-                        "{target} is not applied; `down --to` names a migration to keep"
+                        "cannot revert {n} migrations: {} applied",
+                        applied.len()
                     )))
                 }
-            },
-        };
-        let mut reverted = Vec::new();
-        for name in applied.into_iter().take(count) {
-            if let Err(source) = conn.revert_last_migration(url.backend().migrations()) {
-                failure = Some(StartupError::Revert {
-                    name: name.to_string(),
-                    url: url.to_string(),
-                    source,
-                });
-                break;
+                (None, DownTo::Version(target)) => {
+                    match applied.iter().position(|name| *name == target) {
+                        Some(i) => i,
+                        None => {
+                            return Err(StartupError::Target(format!(
+                                "{target} is not applied; `down --to` names a migration to keep"
+                            )))
+                        }
+                    }
+                }
+            };
+            remaining = Some(count);
+            let mut batch = Vec::new();
+            for name in applied.into_iter().take(count) {
+                if !in_transaction(url.backend(), name) {
+                    next_alone = Some(name.to_string());
+                    break;
+                }
+                if let Err(source) = conn.revert_last_migration(url.backend().migrations()) {
+                    failure = Some(StartupError::Revert {
+                        name: name.to_string(),
+                        url: url.to_string(),
+                        source,
+                    });
+                    break;
+                }
+                diesel::delete(bookshelf_migrations::table.find(version_of(name)))
+                    .execute(conn)
+                    .map_err(bookkeeping)?;
+                info!("reverted migration {name}");
+                batch.push(name.to_string());
             }
-            diesel::delete(bookshelf_migrations::table.find(version_of(name))).execute(conn)?;
-            info!("reverted migration {name}");
-            reverted.push(name.to_string());
+            Ok(batch)
+        })?;
+        let left = remaining.unwrap_or(0) - batch.len();
+        reverted.extend(batch);
+        if let Some(error) = failure {
+            return Err(error);
         }
-        Ok(reverted)
-    })?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(reverted),
+        let Some(name) = next_alone else {
+            return Ok(reverted);
+        };
+        if alone(conn, url, &name, Direction::Down)? {
+            info!("reverted migration {name} (in its own transaction)");
+            reverted.push(name);
+        }
+        remaining = Some(left - 1);
+        if left == 1 {
+            return Ok(reverted);
+        }
     }
 }
 
@@ -514,10 +672,9 @@ pub fn sql(backend: Backend, direction: Direction, to: Option<&'static str>) -> 
     out
 }
 
-/// Creates `<version>_<name>/{up.sql,down.sql}` in every backend's folder
-/// under `dir` (normally `migrations`), with one version for all, and returns
-/// the folders created.
-pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, StartupError> {
+/// The folder name of a new migration: `<version>_<name>`, the version from
+/// `now` (as diesel CLI writes it).
+pub fn folder_name(name: &str, now: NaiveDateTime) -> Result<String, StartupError> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -527,7 +684,14 @@ pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, S
             "invalid migration name {name:?}: use lowercase letters, digits and _"
         )));
     }
-    let folder = format!("{}_{name}", now.format("%Y-%m-%d-%H%M%S"));
+    Ok(format!("{}_{name}", now.format("%Y-%m-%d-%H%M%S")))
+}
+
+/// Creates `<version>_<name>/{up.sql,down.sql}` in every backend's folder
+/// under `dir` (normally `migrations`), with one version for all, and returns
+/// the folders created.
+pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, StartupError> {
+    let folder = folder_name(name, now)?;
     let mut created = Vec::new();
     for backend in ["sqlite", "postgres"] {
         let parent = dir.join(backend);
@@ -573,53 +737,9 @@ pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, StartupE
     })
 }
 
-#[derive(QueryableByName)]
-struct LiveColumn {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    table_name: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    column_name: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    data_type: String,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    nullable: bool,
-}
-
-/// Diesel's name for a column type as the database reports it.
-fn diesel_type(backend: Backend, live: &str) -> Option<&'static str> {
-    let t = live.to_ascii_lowercase();
-    let t = t.as_str();
-    match backend {
-        Backend::Sqlite => match t {
-            "bigint" => Some("BigInt"),
-            "smallint" => Some("SmallInt"),
-            _ if t.contains("int") => Some("Integer"),
-            _ if t.contains("char") || t.contains("text") || t.contains("clob") => Some("Text"),
-            _ if t.contains("doub") || t.contains("real") => Some("Double"),
-            _ if t.contains("float") => Some("Float"),
-            _ if t.contains("bool") => Some("Bool"),
-            "timestamp" | "datetime" => Some("Timestamp"),
-            "date" => Some("Date"),
-            _ => None,
-        },
-        Backend::Postgres => match t {
-            "integer" => Some("Integer"),
-            "bigint" => Some("BigInt"),
-            "smallint" => Some("SmallInt"),
-            "text" | "character varying" => Some("Text"),
-            "double precision" => Some("Double"),
-            "real" => Some("Float"),
-            "boolean" => Some("Bool"),
-            "timestamp without time zone" => Some("Timestamp"),
-            "date" => Some("Date"),
-            _ => None,
-        },
-    }
-}
-
-/// The differences between the live database's columns and those of
+/// The differences between the live database's tables and those of
 /// `src/schema.rs` compiled into this binary (missing or extra tables and
-/// columns, other types, other nullability), or `None` while migrations are
+/// columns, other types, nullability, keys), or `None` while migrations are
 /// pending, when differences are expected. A catalog scan: only `bookshelf
 /// migrate verify` asks for it, not start-up or `/ready`.
 pub fn schema_drift(
@@ -629,62 +749,8 @@ pub fn schema_drift(
     if !pending_names(conn, url)?.is_empty() {
         return Ok(None);
     }
-    drift(conn, url.backend()).map(Some)
-}
-
-fn drift(conn: &mut DbConn, backend: Backend) -> Result<Vec<String>, StartupError> {
-    let sql = match conn {
-        DbConn::Sqlite(_) => {
-            "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \
-             (c.\"notnull\" = 0 AND c.pk = 0) AS nullable \
-             FROM sqlite_master m, pragma_table_info(m.name) c \
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
-             AND m.name NOT IN ('__diesel_schema_migrations', 'bookshelf_migrations')"
-        }
-        DbConn::Postgres(_) => {
-            "SELECT table_name::text AS table_name, column_name::text AS column_name, \
-             data_type::text AS data_type, (is_nullable = 'YES') AS nullable \
-             FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND table_name NOT IN ('__diesel_schema_migrations', 'bookshelf_migrations')"
-        }
-    };
-    let live: Vec<LiveColumn> = diesel::sql_query(sql).load(conn)?;
-    let mut differences = Vec::new();
-    for expected in compiled::SCHEMA {
-        let at = format!("{}.{}", expected.table, expected.column);
-        let Some(found) = live
-            .iter()
-            .find(|c| c.table_name == expected.table && c.column_name == expected.column)
-        else {
-            differences.push(format!("{at} is in src/schema.rs but not in the database"));
-            continue;
-        };
-        let found_type = diesel_type(backend, &found.data_type);
-        if found_type != Some(expected.sql_type) {
-            differences.push(format!(
-                "{at} is {} in the database, {} in src/schema.rs",
-                found.data_type, expected.sql_type
-            ));
-        }
-        if found.nullable != expected.nullable {
-            let null = |n: bool| if n { "nullable" } else { "NOT NULL" };
-            differences.push(format!(
-                "{at} is {} in the database, {} in src/schema.rs",
-                null(found.nullable),
-                null(expected.nullable)
-            ));
-        }
-    }
-    for found in &live {
-        let known = compiled::SCHEMA
-            .iter()
-            .any(|c| c.table == found.table_name && c.column == found.column_name);
-        if !known {
-            differences.push(format!(
-                "{}.{} is in the database but not in src/schema.rs",
-                found.table_name, found.column_name
-            ));
-        }
-    }
-    Ok(differences)
+    let model = model::parse(SCHEMA_RS)
+        .map_err(|e| StartupError::Target(format!("src/schema.rs as built: {e}")))?;
+    let live = catalog::read(conn)?;
+    Ok(Some(diff::differences(&live, &model)))
 }

@@ -1,0 +1,417 @@
+//! `bookshelf migrate diff`: src/schema.rs against each backend's
+//! migrations replayed on a scratch database (SQLite in memory, PostgreSQL in
+//! a throwaway database), then one new migration for both backends under one
+//! version. Before anything is kept, the new files are tried on fresh
+//! scratch databases: up reaches src/schema.rs, down restores every catalog
+//! object, up again works.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+use log::warn;
+
+use super::diff::{self, Change, Options};
+use super::model::{self, Schema};
+use super::{catalog, sql};
+use crate::db::{Backend, DatabaseUrl, DbConn, StartupError};
+
+/// What `migrate diff` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The folder holding sqlite/ and postgres/.
+    pub dir: PathBuf,
+    /// The model, normally src/schema.rs.
+    pub schema: PathBuf,
+    /// The new migration's name (ignored by `check`).
+    pub name: String,
+    pub options: Options,
+    /// The PostgreSQL server to replay on (a throwaway database is made there).
+    pub postgres: Option<String>,
+    /// The backends to write for: both, except in tests without PostgreSQL.
+    pub backends: Vec<Backend>,
+}
+
+/// What `diff` did: the changes, and the folders it wrote (none when there
+/// was nothing to change).
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    pub created: Vec<PathBuf>,
+}
+
+/// The changes src/schema.rs needs beyond the migrations, the same on both
+/// backends, without writing anything (`migrate diff --check`).
+pub fn check(request: &Request) -> Result<Vec<Change>, StartupError> {
+    let target = read_model(&request.schema)?;
+    let mut agreed: Option<Vec<Change>> = None;
+    for &backend in &request.backends {
+        let mut scratch = Scratch::open(backend, request)?;
+        let mut conn = scratch.replayed(&request.dir, None)?;
+        let current = catalog::read(&mut conn)?;
+        let changes = diff::changes(&current, &target, &request.options)
+            .map_err(|refused| StartupError::Target(refused.to_string()))?;
+        agree(&mut agreed, backend, changes)?;
+    }
+    Ok(agreed.unwrap_or_default())
+}
+
+/// Writes the migration that takes both backends from their migrations to
+/// src/schema.rs, or nothing when they already agree.
+pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupError> {
+    let target = read_model(&request.schema)?;
+    let folder = super::folder_name(&request.name, now)?;
+    let mut agreed: Option<Vec<Change>> = None;
+    let mut files = Vec::new();
+    let mut scratches = Vec::new();
+    for &backend in &request.backends {
+        let mut scratch = Scratch::open(backend, request)?;
+        let mut conn = scratch.replayed(&request.dir, None)?;
+        let current = catalog::read(&mut conn)?;
+        let changes = diff::changes(&current, &target, &request.options)
+            .map_err(|refused| StartupError::Target(refused.to_string()))?;
+        agree(&mut agreed, backend, changes.clone())?;
+        if let DbConn::Sqlite(sqlite) = &mut conn {
+            // As the generated file runs a rebuild: foreign keys off.
+            sqlite
+                .batch_execute("PRAGMA foreign_keys = OFF")
+                .map_err(|e| StartupError::Target(e.to_string()))?;
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let mut steps = Vec::new();
+        for change in &changes {
+            let step = sql::render(&mut conn, change)?;
+            for statement in &step.up {
+                conn.batch_execute(statement).map_err(|e| {
+                    StartupError::Target(format!(
+                        "{} SQL for `{change}` does not run: {e}\n{statement}",
+                        backend.name()
+                    ))
+                })?;
+            }
+            steps.push(step);
+        }
+        files.push((backend, migration_files(backend, &folder, &changes, &steps)));
+        scratches.push(scratch);
+    }
+    let changes = agreed.unwrap_or_default();
+    if changes.is_empty() {
+        return Ok(Outcome::default());
+    }
+    let mut created = Vec::new();
+    for (backend, files) in &files {
+        let path = request.dir.join(backend.name()).join(&folder);
+        write_folder(&path, files)?;
+        created.push(path);
+    }
+    // The files as written, on fresh scratch databases: any failure removes them.
+    for scratch in &mut scratches {
+        if let Err(error) = scratch.prove(&request.dir, &folder, &target) {
+            for path in &created {
+                let _ = std::fs::remove_dir_all(path);
+            }
+            return Err(error);
+        }
+    }
+    Ok(Outcome { changes, created })
+}
+
+fn read_model(path: &Path) -> Result<Schema, StartupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", path.display())))?;
+    model::parse(&text).map_err(|e| StartupError::Target(format!("{}: {e}", path.display())))
+}
+
+/// Both backends' migrations must describe one schema: their changes to
+/// src/schema.rs must be the same.
+fn agree(
+    agreed: &mut Option<Vec<Change>>,
+    backend: Backend,
+    changes: Vec<Change>,
+) -> Result<(), StartupError> {
+    match agreed {
+        None => *agreed = Some(changes),
+        Some(first) if *first == changes => {}
+        Some(first) => {
+            let list = |changes: &[Change]| -> String {
+                if changes.is_empty() {
+                    return "  (none)".to_string();
+                }
+                changes
+                    .iter()
+                    .map(|c| format!("  {c}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            return Err(StartupError::Target(format!(
+                "migrations/sqlite and migrations/{} describe different schemas; \
+                 src/schema.rs needs\n on sqlite:\n{}\n on {}:\n{}\nmake the two folders agree first",
+                backend.name(),
+                list(first),
+                backend.name(),
+                list(&changes)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// up.sql, down.sql and (for a SQLite rebuild) metadata.toml.
+fn migration_files(
+    backend: Backend,
+    folder: &str,
+    changes: &[Change],
+    steps: &[sql::Step],
+) -> Vec<(&'static str, String)> {
+    let mut header = vec![format!(
+        "{folder} ({}): written by `bookshelf migrate diff` from src/schema.rs.",
+        backend.name()
+    )];
+    header.extend(changes.iter().map(|c| format!("  {c}")));
+    let losses: Vec<String> = changes.iter().filter_map(Change::data_loss).collect();
+    let mut up_header = header.clone();
+    for loss in &losses {
+        up_header.push(format!(
+            "DATA LOSS (allowed with --allow-data-loss): {loss}."
+        ));
+    }
+    let mut down_header = header;
+    down_header.push("Undoes up.sql, newest change first.".to_string());
+    if !losses.is_empty() {
+        down_header.push(
+            "The structure comes back; the data up.sql dropped or narrowed does not.".to_string(),
+        );
+    }
+    let rebuild = steps.iter().any(|s| s.rebuild);
+    let up: Vec<String> = steps.iter().flat_map(|s| s.up.iter().cloned()).collect();
+    let down: Vec<String> = steps
+        .iter()
+        .rev()
+        .flat_map(|s| s.down.iter().cloned())
+        .collect();
+    let mut files = vec![
+        ("up.sql", sql::script(backend, &up_header, &up, rebuild)),
+        (
+            "down.sql",
+            sql::script(backend, &down_header, &down, rebuild),
+        ),
+    ];
+    if sql::needs_own_transaction(backend, steps) {
+        files.push(("metadata.toml", sql::OWN_TRANSACTION_METADATA.to_string()));
+    }
+    files
+}
+
+fn write_folder(path: &Path, files: &[(&str, String)]) -> Result<(), StartupError> {
+    if path.exists() {
+        return Err(StartupError::Target(format!(
+            "{} exists already",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(path)
+        .and_then(|()| {
+            files
+                .iter()
+                .try_for_each(|(file, text)| std::fs::write(path.join(file), text))
+        })
+        .map_err(|e| StartupError::Target(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A database to replay migrations on, dropped afterwards.
+struct Scratch {
+    backend: Backend,
+    /// PostgreSQL: the server's URL and the throwaway database's name.
+    postgres: Option<(String, String)>,
+}
+
+impl Scratch {
+    fn open(backend: Backend, request: &Request) -> Result<Scratch, StartupError> {
+        if backend == Backend::Sqlite {
+            return Ok(Scratch {
+                backend,
+                postgres: None,
+            });
+        }
+        let server = postgres_server(request.postgres.as_deref())?;
+        let name = format!(
+            "bookshelf_diff_{}_{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let mut admin = connect(&server)?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .map_err(|e| {
+                StartupError::Target(format!(
+                    "cannot create a scratch database on {}: {e}",
+                    masked(&server)
+                ))
+            })?;
+        Ok(Scratch {
+            backend,
+            postgres: Some((server, name)),
+        })
+    }
+
+    /// A fresh, empty scratch database.
+    fn fresh(&mut self) -> Result<DbConn, StartupError> {
+        match &self.postgres {
+            None => {
+                let mut conn = SqliteConnection::establish(":memory:").map_err(|e| {
+                    StartupError::Target(format!("cannot open SQLite in memory: {e}"))
+                })?;
+                // As `diesel migration run` and bookshelf leave it between migrations.
+                conn.batch_execute("PRAGMA foreign_keys = ON")
+                    .map_err(|e| StartupError::Target(e.to_string()))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            Some((server, name)) => {
+                let url = with_database(server, name)?;
+                let mut conn = connect(&url)?;
+                conn.batch_execute(
+                    "DROP SCHEMA public CASCADE; CREATE SCHEMA public; SET client_min_messages = warning;",
+                )
+                .map_err(|e| StartupError::Target(format!("cannot reset the scratch database: {e}")))?;
+                Ok(DbConn::Postgres(conn))
+            }
+        }
+    }
+
+    /// A fresh scratch database with `dir`'s migrations of this backend
+    /// applied, all of them or all but `except`.
+    fn replayed(&mut self, dir: &Path, except: Option<&str>) -> Result<DbConn, StartupError> {
+        let mut conn = self.fresh()?;
+        let folder = dir.join(self.backend.name());
+        let source = FileBasedMigrations::from_path(&folder).map_err(|e| {
+            StartupError::Target(format!(
+                "cannot read migrations in {}: {e}",
+                folder.display()
+            ))
+        })?;
+        let pending = conn
+            .pending_migrations(source)
+            .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", folder.display())))?;
+        for migration in pending {
+            let name = migration.name().to_string();
+            if except == Some(name.as_str()) {
+                continue;
+            }
+            conn.run_migration(&*migration).map_err(|e| {
+                StartupError::Target(format!("replaying {}/{name} failed: {e}", folder.display()))
+            })?;
+        }
+        Ok(conn)
+    }
+
+    /// The new migration, as written, on a fresh database holding every
+    /// other migration: up reaches `target`, down restores the catalog, and
+    /// up runs again.
+    fn prove(&mut self, dir: &Path, folder: &str, target: &Schema) -> Result<(), StartupError> {
+        let backend = self.backend.name();
+        let failed = |what: String| {
+            StartupError::Target(format!(
+                "the generated {backend} migration {folder} {what}; nothing was kept \
+                 (please report this with your src/schema.rs)"
+            ))
+        };
+        let mut conn = self.replayed(dir, Some(folder))?;
+        let before = catalog::snapshot(&mut conn).map_err(|e| failed(e.to_string()))?;
+        let source = FileBasedMigrations::from_path(dir.join(self.backend.name()))
+            .map_err(|e| failed(e.to_string()))?;
+        conn.run_pending_migrations(source.clone())
+            .map_err(|e| failed(format!("does not apply: {e}")))?;
+        let after = catalog::read(&mut conn)?;
+        let left = diff::differences(&after, target);
+        if !left.is_empty() {
+            return Err(failed(format!("leaves differences: {}", left.join("; "))));
+        }
+        conn.revert_last_migration(source.clone())
+            .map_err(|e| failed(format!("cannot be reverted: {e}")))?;
+        let reverted = catalog::snapshot(&mut conn).map_err(|e| failed(e.to_string()))?;
+        if reverted != before {
+            let changed: Vec<String> = before
+                .iter()
+                .filter(|l| !reverted.contains(l))
+                .map(|l| format!("- {l}"))
+                .chain(
+                    reverted
+                        .iter()
+                        .filter(|l| !before.contains(l))
+                        .map(|l| format!("+ {l}")),
+                )
+                .collect();
+            return Err(failed(format!(
+                "is not undone exactly by its down.sql:\n{}",
+                changed.join("\n")
+            )));
+        }
+        conn.run_pending_migrations(source)
+            .map_err(|e| failed(format!("does not apply again after down: {e}")))?;
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            let dropped = connect(server).and_then(|mut admin| {
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .map_err(|e| StartupError::Target(e.to_string()))
+            });
+            if let Err(e) = dropped {
+                warn!("could not drop the scratch database {name}: {e}");
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server to replay on: `--postgres`, else
+/// `TEST_DATABASE_URL`, else a `postgres://` `DATABASE_URL`.
+fn postgres_server(given: Option<&str>) -> Result<String, StartupError> {
+    let from_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    };
+    given
+        .map(str::to_string)
+        .or_else(|| from_env("TEST_DATABASE_URL"))
+        .or_else(|| from_env("DATABASE_URL"))
+        .ok_or_else(|| {
+            StartupError::Target(
+                "migrate diff replays migrations/postgres on a PostgreSQL server, and none is \
+                 named: give --postgres postgres://USER@HOST/DB (or set TEST_DATABASE_URL)"
+                    .to_string(),
+            )
+        })
+}
+
+fn masked(url: &str) -> String {
+    DatabaseUrl::parse(url, std::time::Duration::from_secs(5))
+        .map_or_else(|_| "the PostgreSQL server".to_string(), |u| u.to_string())
+}
+
+fn connect(url: &str) -> Result<PgConnection, StartupError> {
+    PgConnection::establish(url).map_err(|e| {
+        StartupError::Target(format!(
+            "cannot reach PostgreSQL at {}: {}",
+            masked(url),
+            e.to_string().trim()
+        ))
+    })
+}
+
+/// The same server URL naming another database.
+fn with_database(server: &str, database: &str) -> Result<String, StartupError> {
+    let mut url = url::Url::parse(server).map_err(|e| {
+        StartupError::Target(format!("invalid PostgreSQL URL {}: {e}", masked(server)))
+    })?;
+    url.set_path(&format!("/{database}"));
+    Ok(url.to_string())
+}

@@ -1,0 +1,618 @@
+//! SQLite's SQL for each change. SQLite can add, rename and drop columns in
+//! place, but not change one's type or nullability; for those (and for a
+//! drop, so that down.sql can put the column back where it was) the table
+//! is rebuilt from its own `CREATE TABLE` text, edited, so that CHECKs,
+//! defaults, collations, foreign keys and AUTOINCREMENT stay as they were,
+//! and its indexes and triggers are created again from their own text.
+
+use diesel::QueryResult;
+
+use super::{create_table, name, parent_key, Step};
+use crate::db::{Backend, DbConn};
+use crate::migrate::catalog::{self, literal, SqliteObject};
+use crate::migrate::diff::Change;
+use crate::migrate::model::{Column, SqlType};
+
+const REBUILT: &str = "_bookshelf_rebuild";
+
+pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
+    let simple = |up: String, down: String| Step {
+        up: vec![up],
+        down: vec![down],
+        rebuild: false,
+    };
+    Ok(match change {
+        Change::CreateTable { .. } => {
+            let schema = catalog::read(conn).map_err(|_| diesel::result::Error::NotFound)?;
+            create_table(Backend::Sqlite, change, |parent| {
+                parent_key(&schema, parent)
+            })
+        }
+        Change::DropTable { table } => {
+            let objects = catalog::sqlite_objects(conn, &table.name)?;
+            Step {
+                up: vec![format!("DROP TABLE {};", name(&table.name))],
+                down: objects.iter().map(|o| format!("{};", o.sql)).collect(),
+                rebuild: false,
+            }
+        }
+        Change::RenameTable { from, to } => simple(
+            format!("ALTER TABLE {} RENAME TO {};", name(from), name(to)),
+            format!("ALTER TABLE {} RENAME TO {};", name(to), name(from)),
+        ),
+        Change::RenameColumn { table, from, to } => simple(
+            format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {};",
+                name(table),
+                name(from),
+                name(to)
+            ),
+            format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {};",
+                name(table),
+                name(to),
+                name(from)
+            ),
+        ),
+        Change::AddColumn {
+            table,
+            column,
+            default,
+        } => {
+            let mut definition = format!(
+                "{} {}",
+                name(&column.name),
+                column.sql_type.sql(Backend::Sqlite)
+            );
+            if let Some(value) = default {
+                definition.push_str(&format!(" DEFAULT {value}"));
+            }
+            if !column.nullable {
+                definition.push_str(" NOT NULL");
+            }
+            simple(
+                format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
+                format!(
+                    "ALTER TABLE {} DROP COLUMN {};",
+                    name(table),
+                    name(&column.name)
+                ),
+            )
+        }
+        Change::DropColumn { table, column } => drop_column(conn, table, column)?,
+        Change::AlterColumn {
+            table,
+            from,
+            to,
+            fill,
+        } => alter_column(conn, table, from, to, fill.as_deref())?,
+    })
+}
+
+/// Statements that stop the migration, before anything after them runs, if
+/// `count_sql` counts anything: SQL has no assertion, but a CHECK does.
+pub(super) fn expect_none(what: &str, count_sql: &str) -> String {
+    format!(
+        "-- Stop here unless {what}:\n\
+         CREATE TEMP TABLE {REBUILT}_check (failures INTEGER CHECK (failures = 0));\n\
+         INSERT INTO {REBUILT}_check {count_sql};\n\
+         DROP TABLE {REBUILT}_check;\n"
+    )
+}
+
+fn drop_column(conn: &mut DbConn, table: &str, column: &Column) -> QueryResult<Step> {
+    let objects = catalog::sqlite_objects(conn, table)?;
+    let original = &objects[0];
+    let definition = Definition::parse(&original.sql);
+    let columns = definition.columns();
+    let edited = definition.without_column(&column.name);
+    let kept: Vec<(String, String)> = columns
+        .iter()
+        .filter(|c| **c != column.name)
+        .map(|c| (c.clone(), name(c)))
+        .collect();
+    let (dependents, skipped): (Vec<&SqliteObject>, Vec<&SqliteObject>) = objects[1..]
+        .iter()
+        .partition(|o| !o.columns.split(',').any(|c| c == column.name));
+    let mut up = Vec::new();
+    for index in skipped {
+        up.push(format!(
+            "-- Index {} is on {table}.{}; it goes with the column (down.sql puts it back).",
+            index.name, column.name
+        ));
+    }
+    up.extend(rebuild(table, &edited, &kept, &dependents, &original.sql));
+    // Down: the table exactly as it was; the dropped column's rows get its
+    // default, or NULL, or (NOT NULL without a default) a placeholder.
+    let mut back: Vec<(String, String)> = Vec::new();
+    for c in &columns {
+        if *c != column.name {
+            back.push((c.clone(), name(c)));
+        } else if !column.nullable && !definition.has_default(c) {
+            back.push((
+                c.clone(),
+                column.sql_type.placeholder(Backend::Sqlite).to_string(),
+            ));
+        }
+    }
+    let all: Vec<&SqliteObject> = objects[1..].iter().collect();
+    Ok(Step {
+        up,
+        down: rebuild(table, &original.sql, &back, &all, &original.sql),
+        rebuild: true,
+    })
+}
+
+fn alter_column(
+    conn: &mut DbConn,
+    table: &str,
+    from: &Column,
+    to: &Column,
+    fill: Option<&str>,
+) -> QueryResult<Step> {
+    let objects = catalog::sqlite_objects(conn, table)?;
+    let original = &objects[0];
+    let definition = Definition::parse(&original.sql);
+    let edited = definition.with_column(
+        &to.name,
+        (from.sql_type != to.sql_type).then_some(to.sql_type),
+        to.nullable,
+    );
+    let copy = |target: &Column| -> Vec<(String, String)> {
+        definition
+            .columns()
+            .into_iter()
+            .map(|c| {
+                let expr = if c == target.name && from.sql_type != to.sql_type {
+                    format!(
+                        "CAST({} AS {})",
+                        name(&c),
+                        target.sql_type.sql(Backend::Sqlite)
+                    )
+                } else {
+                    name(&c)
+                };
+                (c, expr)
+            })
+            .collect()
+    };
+    let dependents: Vec<&SqliteObject> = objects[1..].iter().collect();
+    let mut up = Vec::new();
+    if let Some(value) = fill {
+        up.push(format!(
+            "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
+            name(table),
+            name(&to.name),
+            name(&to.name)
+        ));
+    }
+    up.extend(guard(table, from, to));
+    up.extend(rebuild(
+        table,
+        &edited,
+        &copy(to),
+        &dependents,
+        &original.sql,
+    ));
+    let mut down = guard(table, to, from);
+    down.extend(rebuild(
+        table,
+        &original.sql,
+        &copy(from),
+        &dependents,
+        &original.sql,
+    ));
+    Ok(Step {
+        up,
+        down,
+        rebuild: true,
+    })
+}
+
+/// For a type change that is not a widening: stop before anything changes if
+/// a value would not survive the cast (SQLite would convert 'abc' to 0).
+fn guard(table: &str, from: &Column, to: &Column) -> Vec<String> {
+    if from.sql_type == to.sql_type || from.sql_type.widens_to(to.sql_type) {
+        return Vec::new();
+    }
+    let column = name(&to.name);
+    let cast = format!("CAST({column} AS {})", to.sql_type.sql(Backend::Sqlite));
+    let range = match to.sql_type {
+        SqlType::SmallInt => format!(" OR {cast} NOT BETWEEN -32768 AND 32767"),
+        SqlType::Integer => format!(" OR {cast} NOT BETWEEN -2147483648 AND 2147483647"),
+        _ => String::new(),
+    };
+    vec![expect_none(
+        &format!(
+            "every value of {table}.{} converts to {} unchanged",
+            to.name,
+            to.sql_type.diesel_name()
+        ),
+        &format!(
+            "SELECT count(*) FROM {} WHERE {column} IS NOT NULL AND ({cast} IS NOT {column}{range})",
+            name(table)
+        ),
+    )]
+}
+
+/// SQLite's table rebuild: a new table from `create_sql`, the rows copied
+/// (`copy`: column → expression over the old table), the old table dropped,
+/// the new one renamed, its AUTOINCREMENT counter kept, and `dependents`
+/// (indexes, triggers) created again from their own SQL.
+fn rebuild(
+    table: &str,
+    create_sql: &str,
+    copy: &[(String, String)],
+    dependents: &[&SqliteObject],
+    original_sql: &str,
+) -> Vec<String> {
+    let new_table = Definition::parse(create_sql).renamed(REBUILT);
+    let targets: Vec<String> = copy.iter().map(|(c, _)| name(c)).collect();
+    let exprs: Vec<&str> = copy.iter().map(|(_, e)| e.as_str()).collect();
+    let mut out = vec![
+        format!("-- Rebuild {table}: new table, copy, drop, rename."),
+        format!("{new_table};"),
+        format!(
+            "INSERT INTO {REBUILT} ({}) SELECT {} FROM {};",
+            targets.join(", "),
+            exprs.join(", "),
+            name(table)
+        ),
+    ];
+    if original_sql.to_ascii_uppercase().contains("AUTOINCREMENT") {
+        out.push(format!(
+            "DELETE FROM sqlite_sequence WHERE name = '{REBUILT}';\n\
+             INSERT INTO sqlite_sequence (name, seq) SELECT '{REBUILT}', seq FROM sqlite_sequence WHERE name = {};",
+            literal(table)
+        ));
+    }
+    out.push(format!("DROP TABLE {};", name(table)));
+    out.push(format!("ALTER TABLE {REBUILT} RENAME TO {};", name(table)));
+    for object in dependents {
+        out.push(format!("{};", object.sql));
+    }
+    out
+}
+
+/// A `CREATE TABLE` statement split into its parts: the text before the
+/// opening parenthesis, each column or table constraint, and the rest.
+#[derive(Debug, Clone)]
+struct Definition {
+    head: String,
+    items: Vec<String>,
+    tail: String,
+}
+
+/// Words that start a column constraint, ending the column's type.
+const CONSTRAINT_WORDS: &[&str] = &[
+    "CONSTRAINT",
+    "PRIMARY",
+    "NOT",
+    "NULL",
+    "UNIQUE",
+    "CHECK",
+    "DEFAULT",
+    "COLLATE",
+    "REFERENCES",
+    "GENERATED",
+    "AS",
+];
+/// Words that start a table constraint rather than a column.
+const TABLE_CONSTRAINT_WORDS: &[&str] = &["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"];
+
+impl Definition {
+    fn parse(sql: &str) -> Definition {
+        let tokens = tokens(sql);
+        let open = tokens
+            .iter()
+            .find(|t| t.kind == Kind::Open)
+            .map_or(sql.len(), |t| t.start);
+        let mut depth = 0;
+        let mut items = Vec::new();
+        let mut item_start = open + 1;
+        let mut close = sql.len();
+        for token in tokens.iter().filter(|t| t.start > open) {
+            match token.kind {
+                Kind::Open => depth += 1,
+                Kind::Close if depth == 0 => {
+                    items.push(sql[item_start..token.start].to_string());
+                    close = token.start;
+                    break;
+                }
+                Kind::Close => depth -= 1,
+                Kind::Comma if depth == 0 => {
+                    items.push(sql[item_start..token.start].to_string());
+                    item_start = token.end;
+                }
+                _ => {}
+            }
+        }
+        Definition {
+            head: sql[..open].to_string(),
+            items,
+            tail: sql.get(close + 1..).unwrap_or_default().to_string(),
+        }
+    }
+
+    /// The same table under another name.
+    fn renamed(&self, table: &str) -> String {
+        format!(
+            "CREATE TABLE {table} ({}){}",
+            self.items.join(","),
+            self.tail
+        )
+    }
+
+    /// The column an item defines, if it is a column.
+    fn column_of(item: &str) -> Option<String> {
+        let first = tokens(item).into_iter().next()?;
+        let text = &item[first.start..first.end];
+        match first.kind {
+            Kind::Word if TABLE_CONSTRAINT_WORDS.contains(&text.to_ascii_uppercase().as_str()) => {
+                None
+            }
+            Kind::Word => Some(text.to_string()),
+            Kind::Quoted => Some(unquote(text)),
+            _ => None,
+        }
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|i| Self::column_of(i))
+            .collect()
+    }
+
+    fn has_default(&self, column: &str) -> bool {
+        self.items.iter().any(|item| {
+            Self::column_of(item).as_deref() == Some(column)
+                && tokens(item).iter().any(|t| {
+                    t.kind == Kind::Word && item[t.start..t.end].eq_ignore_ascii_case("DEFAULT")
+                })
+        })
+    }
+
+    fn text(&self, items: &[String]) -> String {
+        format!("{}({}){}", self.head, items.join(","), self.tail)
+    }
+
+    fn without_column(&self, column: &str) -> String {
+        let items: Vec<String> = self
+            .items
+            .iter()
+            .filter(|i| Self::column_of(i).as_deref() != Some(column))
+            .cloned()
+            .collect();
+        self.text(&items)
+    }
+
+    /// The statement with one column's type replaced (when `sql_type` is
+    /// given) and NOT NULL added or removed; everything else is kept.
+    fn with_column(&self, column: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
+        let items: Vec<String> = self
+            .items
+            .iter()
+            .map(|item| {
+                if Self::column_of(item).as_deref() == Some(column) {
+                    edit_column(item, sql_type, nullable)
+                } else {
+                    item.clone()
+                }
+            })
+            .collect();
+        self.text(&items)
+    }
+}
+
+fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
+    let tokens = tokens(item);
+    let word = |t: &Token| item[t.start..t.end].to_ascii_uppercase();
+    // The type: the words after the name up to the first constraint word,
+    // with a parenthesised size such as VARCHAR(20).
+    let name_end = tokens[0].end;
+    let mut type_end = name_end;
+    for token in &tokens[1..] {
+        let is_type_word =
+            token.kind == Kind::Word && !CONSTRAINT_WORDS.contains(&word(token).as_str());
+        let is_size = token.kind == Kind::Group && type_end > name_end;
+        if is_type_word || is_size {
+            type_end = token.end;
+        } else {
+            break;
+        }
+    }
+    let not_null = tokens
+        .windows(2)
+        .find(|pair| word(&pair[0]) == "NOT" && word(&pair[1]) == "NULL")
+        .map(|pair| (pair[0].start, pair[1].end));
+    let mut text = item.to_string();
+    // Edit from the end, so earlier offsets stay valid.
+    match (nullable, not_null) {
+        (true, Some((start, end))) => {
+            let start = item[..start].trim_end().len();
+            text.replace_range(start..end, "");
+        }
+        (false, None) => text.insert_str(type_end, " NOT NULL"),
+        _ => {}
+    }
+    if let Some(sql_type) = sql_type {
+        let replacement = format!(" {}", sql_type.sql(Backend::Sqlite));
+        text.replace_range(name_end..type_end, &replacement);
+    }
+    text
+}
+
+fn unquote(text: &str) -> String {
+    let inner = &text[1..text.len() - 1];
+    match text.as_bytes()[0] {
+        b'"' => inner.replace("\"\"", "\""),
+        b'`' => inner.replace("``", "`"),
+        _ => inner.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Word,
+    Quoted,
+    Text,
+    Open,
+    Close,
+    /// A parenthesised group, as one token (only from [`tokens`] on a column).
+    Group,
+    Comma,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    kind: Kind,
+    start: usize,
+    end: usize,
+}
+
+/// SQLite's tokens, enough to find parts: words, quoted identifiers, string
+/// literals, parentheses and commas; comments and white space are skipped.
+/// Inside a column definition a parenthesised group is one token.
+fn tokens(sql: &str) -> Vec<Token> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut group_start = None;
+    let mut depth = 0usize;
+    // A statement (starts with CREATE) is read token by token; an item reads
+    // its parenthesised groups whole.
+    let whole_groups = !sql.trim_start().to_ascii_uppercase().starts_with("CREATE");
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        let kind = match c {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            _ if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'\'' | b'"' | b'`' | b'[' => {
+                let close = if c == b'[' { b']' } else { c };
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == close {
+                        if close != b']' && bytes.get(i + 1) == Some(&close) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(bytes.len());
+                if c == b'\'' {
+                    Kind::Text
+                } else {
+                    Kind::Quoted
+                }
+            }
+            b'(' => {
+                i += 1;
+                Kind::Open
+            }
+            b')' => {
+                i += 1;
+                Kind::Close
+            }
+            b',' => {
+                i += 1;
+                Kind::Comma
+            }
+            _ if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                Kind::Word
+            }
+            _ => {
+                i += 1;
+                Kind::Other
+            }
+        };
+        if whole_groups {
+            match kind {
+                Kind::Open => {
+                    if depth == 0 {
+                        group_start = Some(start);
+                    }
+                    depth += 1;
+                    continue;
+                }
+                Kind::Close if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(Token {
+                            kind: Kind::Group,
+                            start: group_start.take().unwrap_or(start),
+                            end: i,
+                        });
+                    }
+                    continue;
+                }
+                _ if depth > 0 => continue,
+                _ => {}
+            }
+        }
+        out.push(Token {
+            kind,
+            start,
+            end: i,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOOKS: &str = "CREATE TABLE books (\n    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,\n    \"title\" VARCHAR(200) NOT NULL CHECK (length(title) BETWEEN 1 AND 200), -- a, comment\n    price DOUBLE NOT NULL DEFAULT 0,\n    note TEXT COLLATE NOCASE,\n    CHECK (price < 1000000)\n)";
+
+    #[test]
+    fn a_create_table_is_split_into_its_columns_and_constraints() {
+        let definition = Definition::parse(BOOKS);
+        assert_eq!(definition.items.len(), 5);
+        assert_eq!(definition.columns(), ["id", "title", "price", "note"]);
+        assert!(definition.has_default("price"));
+        assert!(!definition.has_default("title"));
+    }
+
+    #[test]
+    fn a_column_changes_type_and_nullability_and_keeps_the_rest() {
+        let definition = Definition::parse(BOOKS);
+        let edited = definition.with_column("title", Some(SqlType::Text), true);
+        assert!(
+            edited
+                .contains("\"title\" TEXT CHECK (length(title) BETWEEN 1 AND 200), -- a, comment"),
+            "{edited}"
+        );
+        let edited = definition.with_column("note", Some(SqlType::Integer), false);
+        assert!(
+            edited.contains("note INTEGER NOT NULL COLLATE NOCASE"),
+            "{edited}"
+        );
+        let edited = definition.with_column("price", None, true);
+        assert!(edited.contains("price DOUBLE DEFAULT 0,"), "{edited}");
+        let dropped = definition.without_column("note");
+        assert!(!dropped.contains("note"), "{dropped}");
+        assert!(dropped.contains("CHECK (price < 1000000)"), "{dropped}");
+    }
+}

@@ -1,0 +1,876 @@
+//! `bookshelf migrate diff`: a matrix of schema changes, each made by editing
+//! a copy of src/schema.rs and generating the migration from the repository's
+//! own migrations, on SQLite always and on PostgreSQL when TEST_DATABASE_URL
+//! is set. Each change is applied to a database holding rows: the rows keep
+//! their values, the schema then matches src/schema.rs (no drift), down.sql
+//! restores the catalog exactly, and a second diff finds nothing. Every
+//! refusal is tested with its message, and nothing is written for it.
+
+use std::path::{Path, PathBuf};
+
+use bookshelf::db::{Backend, DbConn};
+use bookshelf::migrate::diff::Options;
+use bookshelf::migrate::generate::{self, Request};
+use bookshelf::migrate::{catalog, diff, model};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+
+use crate::helpers::{connect, postgres_url, TestDb};
+
+/// The backends the matrix runs on: SQLite, and PostgreSQL when named.
+fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if postgres_url().is_some() {
+        all.push(Backend::Postgres);
+    } else {
+        eprintln!("SKIPPED the PostgreSQL half of the diff matrix: TEST_DATABASE_URL is not set");
+    }
+    all
+}
+
+/// A copy of the repository's migrations and src/schema.rs to change.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_tree(&root.join("migrations"), &dir.path().join("migrations"));
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::copy(root.join("src/schema.rs"), dir.path().join("src/schema.rs")).unwrap();
+        Project { dir }
+    }
+
+    fn schema_path(&self) -> PathBuf {
+        self.dir.path().join("src/schema.rs")
+    }
+
+    fn schema(&self) -> String {
+        std::fs::read_to_string(self.schema_path()).unwrap()
+    }
+
+    /// Replaces `from` with `to` in src/schema.rs (which must contain it).
+    fn edit(&self, from: &str, to: &str) {
+        let text = self.schema();
+        assert!(text.contains(from), "src/schema.rs has no {from:?}");
+        std::fs::write(self.schema_path(), text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn request(&self, name: &str, hints: &[&str], backend: Backend) -> Request {
+        let mut options = Options::default();
+        for hint in hints {
+            match hint.split_once(' ') {
+                Some(("--rename", h)) => options.rename(h).unwrap(),
+                Some(("--default", h)) => options.default_value(h).unwrap(),
+                Some(("--on-delete", h)) => options.on_delete(h).unwrap(),
+                None if *hint == "--allow-data-loss" => options.allow_data_loss = true,
+                _ => panic!("unknown hint {hint}"),
+            }
+        }
+        Request {
+            dir: self.dir.path().join("migrations"),
+            schema: self.schema_path(),
+            name: name.to_string(),
+            options,
+            postgres: postgres_url(),
+            backends: vec![backend],
+        }
+    }
+
+    fn migrations(&self, backend: Backend) -> FileBasedMigrations {
+        FileBasedMigrations::from_path(self.dir.path().join("migrations").join(backend.name()))
+            .unwrap()
+    }
+
+    /// A hand-written migration (the same SQL on both backends) and the
+    /// src/schema.rs edit that matches it.
+    fn migration(&self, folder: &str, up: &str, down: &str, edit: (&str, &str)) {
+        for backend in ["sqlite", "postgres"] {
+            let path = self
+                .dir
+                .path()
+                .join("migrations")
+                .join(backend)
+                .join(folder);
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(path.join("up.sql"), up).unwrap();
+            std::fs::write(path.join("down.sql"), down).unwrap();
+        }
+        self.edit(edit.0, edit.1);
+    }
+
+    /// books.code: text with no CHECK, holding '7', NULL and `third`.
+    fn with_code_column(&self, conn: &mut DbConn, third: &str) {
+        self.migration(
+            "2026-11-23-000004_add_code",
+            "ALTER TABLE books ADD COLUMN code TEXT;",
+            "ALTER TABLE books DROP COLUMN code;",
+            (
+                DESCRIPTION,
+                "        description -> Nullable<Text>,\n        code -> Nullable<Text>,\n",
+            ),
+        );
+        conn.run_pending_migrations(self.migrations(crate::helpers::backend_of(conn)))
+            .unwrap();
+        conn.batch_execute(&format!(
+            "UPDATE books SET code = '7' WHERE id = 1; UPDATE books SET code = '{third}' WHERE id = 3;"
+        ))
+        .unwrap();
+    }
+
+    /// The migration folders of a backend, by name.
+    fn folders(&self, backend: Backend) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(self.dir.path().join("migrations").join(backend.name()))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A database on `backend` with the project's migrations and a few rows:
+/// three books (one deleted, so the id counter is ahead of the rows) and
+/// two reviews.
+fn database(project: &Project, backend: Backend) -> (TestDb, DbConn) {
+    let db = match backend {
+        Backend::Sqlite => TestDb::sqlite(),
+        Backend::Postgres => TestDb::postgres(&postgres_url().unwrap()),
+    };
+    let mut conn = connect(&db);
+    conn.run_pending_migrations(project.migrations(backend))
+        .unwrap();
+    conn.batch_execute(
+        "INSERT INTO books (title, author, price, rating, published, description) VALUES \
+           ('Dune', 'Frank Herbert', 9.5, 5, TRUE, 'Spice'), \
+           ('Emma', 'Jane Austen', 4.25, 4, FALSE, NULL), \
+           ('Solaris', 'Stanislaw Lem', 7, 3, TRUE, '42'), \
+           ('Gone', 'Nobody', 1, 1, FALSE, NULL); \
+         DELETE FROM books WHERE title = 'Gone'; \
+         INSERT INTO reviews (book_id, author, content) VALUES (1, 'Ada', 'A classic.'), (2, 'Bob', '17');",
+    )
+    .unwrap();
+    (db, conn)
+}
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Nullable<Text>)]
+    line: Option<String>,
+}
+
+/// The values of one column, in key order, as text (`NULL` for none).
+fn values(conn: &mut DbConn, table: &str, column: &str) -> Vec<String> {
+    diesel::sql_query(format!(
+        "SELECT CAST({column} AS TEXT) AS line FROM {table} ORDER BY {}",
+        if table == "shelf" {
+            "book_id, slot"
+        } else {
+            "id"
+        }
+    ))
+    .load::<Line>(conn)
+    .unwrap_or_else(|e| panic!("read {table}.{column}: {e}"))
+    .into_iter()
+    .map(|l| l.line.unwrap_or_else(|| "NULL".into()))
+    .collect()
+}
+
+/// Every (table, column, values) of the database, for columns of a known type.
+fn all_values(conn: &mut DbConn) -> Vec<(String, String, model::SqlType, Vec<String>)> {
+    let schema = catalog::read(conn).unwrap();
+    let mut out = Vec::new();
+    for table in &schema.tables {
+        for column in &table.columns {
+            let values = values(conn, &table.name, &column.name);
+            out.push((
+                table.name.clone(),
+                column.name.clone(),
+                column.sql_type,
+                values,
+            ));
+        }
+    }
+    out
+}
+
+/// Generates the migration for the edits already made, checks the changes it
+/// lists, applies it to a database holding rows, and checks: every column
+/// kept with its type kept its values, no drift from src/schema.rs,
+/// `after_up` (the case's own checks), down restores the catalog exactly,
+/// and a second diff finds nothing.
+fn generate_and_apply(
+    project: &Project,
+    backend: Backend,
+    conn: &mut DbConn,
+    hints: &[&str],
+    expected: &[&str],
+    after_up: impl FnOnce(&mut DbConn),
+) {
+    let before = catalog::snapshot(conn).unwrap();
+    let values_before = all_values(conn);
+    let outcome = generate::diff(
+        &project.request("change", hints, backend),
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap_or_else(|e| panic!("{}: diff failed: {e}", backend.name()));
+    let listed: Vec<String> = outcome.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(listed, expected, "{}", backend.name());
+    assert_eq!(outcome.created.len(), 1);
+
+    let applied = conn
+        .run_pending_migrations(project.migrations(backend))
+        .unwrap_or_else(|e| panic!("{}: the new migration does not apply: {e}", backend.name()));
+    assert_eq!(applied.len(), 1);
+    let after = all_values(conn);
+    let altered = |table: &str, column: &str| {
+        outcome.changes.iter().any(|c| {
+            matches!(c, bookshelf::migrate::diff::Change::AlterColumn { table: t, to, .. }
+                if t == table && to.name == column)
+        })
+    };
+    for (table, column, sql_type, kept) in &values_before {
+        if altered(table, column) {
+            continue;
+        }
+        if let Some((.., new_type, now)) = after.iter().find(|(t, c, ..)| t == table && c == column)
+        {
+            if new_type == sql_type {
+                assert_eq!(
+                    now,
+                    kept,
+                    "{}: {table}.{column} lost values",
+                    backend.name()
+                );
+            }
+        }
+    }
+    let model = model::parse(&project.schema()).unwrap();
+    let drift = diff::differences(&catalog::read(conn).unwrap(), &model);
+    assert!(
+        drift.is_empty(),
+        "{}: drift after up: {drift:?}",
+        backend.name()
+    );
+    after_up(conn);
+
+    conn.revert_last_migration(project.migrations(backend))
+        .unwrap_or_else(|e| panic!("{}: down.sql fails: {e}", backend.name()));
+    assert_eq!(
+        catalog::snapshot(conn).unwrap(),
+        before,
+        "{}: down.sql does not restore the catalog",
+        backend.name()
+    );
+    conn.run_pending_migrations(project.migrations(backend))
+        .unwrap();
+    let again = generate::check(&project.request("again", &[], backend)).unwrap();
+    assert!(
+        again.is_empty(),
+        "{}: a second diff finds {again:?}",
+        backend.name()
+    );
+}
+
+/// One case of the matrix on every backend: `edits` to src/schema.rs, the
+/// hints given, the changes expected, and the case's own checks after up.
+fn case(
+    edits: &[(&str, &str)],
+    hints: &[&str],
+    expected: &[&str],
+    after_up: impl Fn(&mut DbConn, Backend),
+) {
+    for backend in backends() {
+        let project = Project::new();
+        let (_db, mut conn) = database(&project, backend);
+        for (from, to) in edits {
+            project.edit(from, to);
+        }
+        generate_and_apply(&project, backend, &mut conn, hints, expected, |conn| {
+            after_up(conn, backend)
+        });
+    }
+}
+
+/// A change that must be refused: the message says why, and nothing is written.
+fn refused(edits: &[(&str, &str)], hints: &[&str], message: &str) {
+    for backend in backends() {
+        let project = Project::new();
+        for (from, to) in edits {
+            project.edit(from, to);
+        }
+        let folders = project.folders(backend);
+        let error = generate::diff(
+            &project.request("refused", hints, backend),
+            chrono::Utc::now().naive_utc(),
+        )
+        .expect_err("the change is refused")
+        .to_string();
+        assert!(error.contains(message), "{}: {error}", backend.name());
+        assert_eq!(project.folders(backend), folders, "nothing is written");
+        let check = generate::check(&project.request("refused", hints, backend));
+        assert!(
+            check.is_err() || !check.unwrap().is_empty(),
+            "--check disagrees too"
+        );
+    }
+}
+
+const DESCRIPTION: &str = "        description -> Nullable<Text>,\n";
+const REVIEWS_TABLE: &str = "diesel::table! {\n    reviews (id) {\n        id -> Integer,\n        book_id -> Integer,\n        author -> Text,\n        content -> Text,\n        created_at -> Timestamp,\n    }\n}\n";
+const TAGS_TABLE: &str = "diesel::table! {\n    tags (id) {\n        id -> Integer,\n        book_id -> Integer,\n        name -> Text,\n    }\n}\n\n";
+
+#[test]
+fn no_change_writes_nothing() {
+    for backend in backends() {
+        let project = Project::new();
+        let folders = project.folders(backend);
+        let outcome = generate::diff(
+            &project.request("nothing", &[], backend),
+            chrono::Utc::now().naive_utc(),
+        )
+        .unwrap();
+        assert!(outcome.changes.is_empty() && outcome.created.is_empty());
+        assert_eq!(project.folders(backend), folders);
+    }
+}
+
+#[test]
+fn add_a_nullable_column() {
+    case(
+        &[(
+            DESCRIPTION,
+            "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+        )],
+        &[],
+        &["add column books.isbn Nullable<Text>"],
+        |conn, _| assert_eq!(values(conn, "books", "isbn"), ["NULL", "NULL", "NULL"]),
+    );
+}
+
+#[test]
+fn add_a_not_null_column_with_a_value_for_existing_rows() {
+    case(
+        &[(
+            DESCRIPTION,
+            "        description -> Nullable<Text>,\n        isbn -> Text,\n",
+        )],
+        &["--default books.isbn='unknown'"],
+        &["add column books.isbn Text (existing rows: 'unknown')"],
+        |conn, _| assert_eq!(values(conn, "books", "isbn"), ["unknown"; 3]),
+    );
+}
+
+#[test]
+fn add_a_not_null_bool_column_with_a_value() {
+    case(
+        &[(
+            DESCRIPTION,
+            "        description -> Nullable<Text>,\n        in_print -> Bool,\n",
+        )],
+        &["--default books.in_print=TRUE"],
+        &["add column books.in_print Bool (existing rows: TRUE)"],
+        |conn, _| assert_eq!(values(conn, "books", "in_print").len(), 3),
+    );
+}
+
+#[test]
+fn a_new_not_null_column_without_a_value_is_refused() {
+    refused(
+        &[(DESCRIPTION, "        description -> Nullable<Text>,\n        isbn -> Text,\n")],
+        &[],
+        "books.isbn is new and NOT NULL: the rows already in books need a value; give one with --default books.isbn=VALUE",
+    );
+}
+
+#[test]
+fn drop_a_column_only_when_data_loss_is_allowed() {
+    refused(&[(DESCRIPTION, "")], &[], "drop column books.description would lose every value of books.description; if that is meant, run again with --allow-data-loss");
+    case(
+        &[(DESCRIPTION, "")],
+        &["--allow-data-loss"],
+        &["drop column books.description"],
+        |conn, _| assert_eq!(values(conn, "books", "title"), ["Dune", "Emma", "Solaris"]),
+    );
+}
+
+#[test]
+fn drop_an_indexed_not_null_column() {
+    case(
+        &[("        author -> Text,\n        price", "        price")],
+        &["--allow-data-loss"],
+        &["drop column books.author"],
+        |conn, _| assert_eq!(values(conn, "books", "price").len(), 3),
+    );
+}
+
+#[test]
+fn rename_a_column_from_a_hint() {
+    refused(
+        &[(DESCRIPTION, "        summary -> Nullable<Text>,\n")],
+        &[],
+        "if it was renamed, say so (--rename books.description=summary)",
+    );
+    case(
+        &[(DESCRIPTION, "        summary -> Nullable<Text>,\n")],
+        &["--rename books.description=summary"],
+        &["rename column books.description to summary"],
+        |conn, _| assert_eq!(values(conn, "books", "summary"), ["Spice", "NULL", "42"]),
+    );
+}
+
+#[test]
+fn rename_a_table_from_a_hint() {
+    let edits = [
+        ("    reviews (id) {", "    critiques (id) {"),
+        ("joinable!(reviews -> books", "joinable!(critiques -> books"),
+        ("(books, reviews,)", "(books, critiques,)"),
+    ];
+    refused(&edits, &[], "(--rename reviews=critiques)");
+    case(
+        &edits,
+        &["--rename reviews=critiques"],
+        &["rename table reviews to critiques"],
+        |conn, _| assert_eq!(values(conn, "critiques", "content"), ["A classic.", "17"]),
+    );
+}
+
+#[test]
+fn rename_a_table_and_add_a_column_to_it() {
+    case(
+        &[
+            ("    reviews (id) {", "    critiques (id) {"),
+            (
+                "        content -> Text,\n",
+                "        content -> Text,\n        stars -> Nullable<Integer>,\n",
+            ),
+            ("joinable!(reviews -> books", "joinable!(critiques -> books"),
+            ("(books, reviews,)", "(books, critiques,)"),
+        ],
+        &["--rename reviews=critiques"],
+        &[
+            "rename table reviews to critiques",
+            "add column critiques.stars Nullable<Integer>",
+        ],
+        |conn, _| assert_eq!(values(conn, "critiques", "author"), ["Ada", "Bob"]),
+    );
+}
+
+#[test]
+fn create_a_table_joined_to_books() {
+    case(
+        &[
+            (
+                "diesel::joinable!(reviews",
+                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
+            ),
+            (
+                "(reviews -> books (book_id));",
+                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
+            ),
+            ("(books, reviews,)", "(books, reviews, tags,)"),
+        ],
+        &[],
+        &["create table tags (id Integer, book_id Integer, name Text), book_id -> books"],
+        |conn, _| {
+            // The foreign key holds and cascades, as documented.
+            conn.batch_execute("INSERT INTO tags (book_id, name) VALUES (1, 'sf')")
+                .unwrap();
+            assert!(conn
+                .batch_execute("INSERT INTO tags (book_id, name) VALUES (99, 'x')")
+                .is_err());
+            conn.batch_execute("DELETE FROM books WHERE id = 1")
+                .unwrap();
+            assert!(values(conn, "tags", "name").is_empty());
+        },
+    );
+}
+
+#[test]
+fn create_a_table_whose_foreign_key_restricts() {
+    case(
+        &[
+            (
+                "diesel::joinable!(reviews",
+                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
+            ),
+            (
+                "(reviews -> books (book_id));",
+                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
+            ),
+            ("(books, reviews,)", "(books, reviews, tags,)"),
+        ],
+        &["--on-delete tags.book_id=restrict"],
+        &["create table tags (id Integer, book_id Integer, name Text), book_id -> books"],
+        |conn, _| {
+            conn.batch_execute("INSERT INTO tags (book_id, name) VALUES (2, 'classic')")
+                .unwrap();
+            assert!(conn
+                .batch_execute("DELETE FROM books WHERE id = 2")
+                .is_err());
+        },
+    );
+}
+
+#[test]
+fn create_a_table_with_a_composite_key_and_every_type() {
+    let table = "diesel::table! {\n    shelf (book_id, slot) {\n        book_id -> Integer,\n        slot -> SmallInt,\n        big -> Nullable<BigInt>,\n        weight -> Nullable<Float>,\n        added -> Nullable<Date>,\n        opens -> Nullable<Time>,\n        scan -> Nullable<Binary>,\n        seen -> Nullable<Timestamp>,\n    }\n}\n\n";
+    case(
+        &[
+            ("diesel::joinable!(reviews", &format!("{table}diesel::joinable!(reviews")),
+            ("(books, reviews,)", "(books, reviews, shelf,)"),
+        ],
+        &[],
+        &["create table shelf (book_id Integer, slot SmallInt, big Nullable<BigInt>, weight Nullable<Float>, added Nullable<Date>, opens Nullable<Time>, scan Nullable<Binary>, seen Nullable<Timestamp>)"],
+        |conn, _| {
+            conn.batch_execute("INSERT INTO shelf (book_id, slot) VALUES (1, 1)").unwrap();
+            assert!(conn.batch_execute("INSERT INTO shelf (book_id, slot) VALUES (1, 1)").is_err());
+        },
+    );
+}
+
+#[test]
+fn drop_a_table_only_when_data_loss_is_allowed() {
+    let edits = [
+        (REVIEWS_TABLE, ""),
+        ("diesel::joinable!(reviews -> books (book_id));\n", ""),
+        ("(books, reviews,)", "(books,)"),
+    ];
+    refused(
+        &edits,
+        &[],
+        "drop table reviews would lose every row of reviews",
+    );
+    case(
+        &edits,
+        &["--allow-data-loss"],
+        &["drop table reviews"],
+        |conn, _| {
+            assert_eq!(values(conn, "books", "title").len(), 3);
+        },
+    );
+}
+
+#[test]
+fn make_a_column_not_null_filling_its_nulls() {
+    case(
+        &[(DESCRIPTION, "        description -> Text,\n")],
+        &["--default books.description='none'"],
+        &["alter column books.description: Nullable<Text> -> Text (NULLs become 'none')"],
+        |conn, _| {
+            assert_eq!(
+                values(conn, "books", "description"),
+                ["Spice", "none", "42"]
+            )
+        },
+    );
+}
+
+#[test]
+fn make_a_column_not_null_fails_on_nulls_without_a_value_and_loses_nothing() {
+    for backend in backends() {
+        let project = Project::new();
+        let (_db, mut conn) = database(&project, backend);
+        project.edit(DESCRIPTION, "        description -> Text,\n");
+        generate::diff(
+            &project.request("strict", &[], backend),
+            chrono::Utc::now().naive_utc(),
+        )
+        .unwrap();
+        let result = conn.run_pending_migrations(project.migrations(backend));
+        assert!(
+            result.is_err(),
+            "{}: a NULL cannot become NOT NULL",
+            backend.name()
+        );
+        if let DbConn::Sqlite(_) = conn {
+            // The script's own transaction is left open by the failure; diesel CLI closes the connection.
+            let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+        }
+        assert_eq!(
+            values(&mut conn, "books", "description"),
+            ["Spice", "NULL", "42"]
+        );
+        assert_eq!(
+            values(&mut conn, "reviews", "content"),
+            ["A classic.", "17"]
+        );
+    }
+}
+
+#[test]
+fn make_a_column_nullable() {
+    case(
+        &[(
+            "        price -> Double,",
+            "        price -> Nullable<Double>,",
+        )],
+        &[],
+        &["alter column books.price: Double -> Nullable<Double>"],
+        |conn, _| {
+            // The rebuilt parent kept its children (no cascade on SQLite's DROP TABLE).
+            assert_eq!(values(conn, "reviews", "author"), ["Ada", "Bob"]);
+            conn.batch_execute("UPDATE books SET price = NULL WHERE id = 1; UPDATE books SET price = 9.5 WHERE id = 1")
+                .unwrap();
+        },
+    );
+}
+
+#[test]
+fn widen_integer_to_bigint_keeping_values() {
+    case(
+        &[("        rating -> Integer,", "        rating -> BigInt,")],
+        &[],
+        &["alter column books.rating: Integer -> BigInt"],
+        |conn, _| assert_eq!(values(conn, "books", "rating"), ["5", "4", "3"]),
+    );
+}
+
+#[test]
+fn narrow_double_to_float_only_when_data_loss_is_allowed() {
+    let edits = [("        price -> Double,", "        price -> Float,")];
+    refused(
+        &edits,
+        &[],
+        "alter column books.price: Double -> Float would lose values of books.price",
+    );
+    case(
+        &edits,
+        &["--allow-data-loss"],
+        &["alter column books.price: Double -> Float"],
+        |conn, _| {
+            let prices: Vec<f64> = values(conn, "books", "price")
+                .iter()
+                .map(|p| p.parse().unwrap())
+                .collect();
+            assert_eq!(prices, [9.5, 4.25, 7.0]);
+        },
+    );
+}
+
+#[test]
+fn text_to_integer_with_an_explicit_cast() {
+    for backend in backends() {
+        let project = Project::new();
+        let (_db, mut conn) = database(&project, backend);
+        project.with_code_column(&mut conn, "42");
+        project.edit(
+            "        code -> Nullable<Text>,",
+            "        code -> Nullable<Integer>,",
+        );
+        generate_and_apply(
+            &project,
+            backend,
+            &mut conn,
+            &["--allow-data-loss"],
+            &["alter column books.code: Nullable<Text> -> Nullable<Integer>"],
+            |conn| assert_eq!(values(conn, "books", "code"), ["7", "NULL", "42"]),
+        );
+    }
+}
+
+#[test]
+fn text_to_integer_stops_on_a_value_that_does_not_convert_and_loses_nothing() {
+    for backend in backends() {
+        let project = Project::new();
+        let (_db, mut conn) = database(&project, backend);
+        project.with_code_column(&mut conn, "x12");
+        project.edit(
+            "        code -> Nullable<Text>,",
+            "        code -> Nullable<Integer>,",
+        );
+        generate::diff(
+            &project.request("cast", &["--allow-data-loss"], backend),
+            chrono::Utc::now().naive_utc(),
+        )
+        .unwrap();
+        let result = conn.run_pending_migrations(project.migrations(backend));
+        assert!(
+            result.is_err(),
+            "{}: 'x12' is not an integer",
+            backend.name()
+        );
+        if let DbConn::Sqlite(_) = conn {
+            let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+        }
+        assert_eq!(values(&mut conn, "books", "code"), ["7", "NULL", "x12"]);
+    }
+}
+
+#[test]
+fn several_changes_to_one_table_in_one_migration() {
+    case(
+        &[
+            (
+                "        price -> Double,",
+                "        price -> Nullable<Double>,",
+            ),
+            ("        rating -> Integer,", "        rating -> BigInt,"),
+            (
+                DESCRIPTION,
+                "        summary -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+            ),
+        ],
+        &["--rename books.description=summary"],
+        &[
+            "rename column books.description to summary",
+            "add column books.isbn Nullable<Text>",
+            "alter column books.price: Double -> Nullable<Double>",
+            "alter column books.rating: Integer -> BigInt",
+        ],
+        |conn, _| {
+            assert_eq!(values(conn, "books", "summary"), ["Spice", "NULL", "42"]);
+            assert_eq!(values(conn, "books", "rating"), ["5", "4", "3"]);
+        },
+    );
+}
+
+#[test]
+fn the_issue_example_isbn_and_tags() {
+    case(
+        &[
+            (
+                DESCRIPTION,
+                "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+            ),
+            (
+                "diesel::joinable!(reviews",
+                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
+            ),
+            (
+                "(reviews -> books (book_id));",
+                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
+            ),
+            ("(books, reviews,)", "(books, reviews, tags,)"),
+        ],
+        &[],
+        &[
+            "create table tags (id Integer, book_id Integer, name Text), book_id -> books",
+            "add column books.isbn Nullable<Text>",
+        ],
+        |conn, _| assert_eq!(values(conn, "books", "title"), ["Dune", "Emma", "Solaris"]),
+    );
+}
+
+#[test]
+fn a_type_change_that_a_check_constraint_forbids_is_reported_not_written() {
+    // PostgreSQL's CHECK (length(description) <= 2000) has no meaning for an
+    // integer: the SQL is tried on the scratch database and the error shown.
+    if postgres_url().is_some() {
+        let project = Project::new();
+        project.edit(DESCRIPTION, "        description -> Nullable<Integer>,\n");
+        let folders = project.folders(Backend::Postgres);
+        let error = generate::diff(
+            &project.request("cast", &["--allow-data-loss"], Backend::Postgres),
+            chrono::Utc::now().naive_utc(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("does not run: function length(integer) does not exist"),
+            "{error}"
+        );
+        assert_eq!(project.folders(Backend::Postgres), folders);
+    }
+}
+
+#[test]
+fn a_primary_key_change_is_refused() {
+    refused(
+        &[("    books (id) {", "    books (title) {")],
+        &[],
+        "books: the primary key changes from (id) to (title)",
+    );
+}
+
+#[test]
+fn a_foreign_key_removed_from_schema_rs_is_refused() {
+    refused(
+        &[("diesel::joinable!(reviews -> books (book_id));\n", "")],
+        &[],
+        "reviews.book_id refers to books in the database but src/schema.rs has no joinable!(reviews -> books (book_id))",
+    );
+}
+
+#[test]
+fn an_unknown_type_is_refused_with_its_line() {
+    refused(
+        &[("        price -> Double,", "        price -> Money,")],
+        &[],
+        "schema.rs: line 8, column 18: type Money is not one migrate diff knows",
+    );
+}
+
+#[test]
+fn the_sqlite_rebuild_keeps_what_schema_rs_does_not_describe() {
+    // CHECKs, defaults, an index, a foreign key to books, AUTOINCREMENT and a
+    // trigger: after changing one column's type, the catalog is the same
+    // except that column (and the table's SQL only in that column's type).
+    let project = Project::new();
+    let trigger = project
+        .dir
+        .path()
+        .join("migrations/sqlite/2026-11-23-000004_touch_books");
+    std::fs::create_dir_all(&trigger).unwrap();
+    std::fs::write(
+        trigger.join("up.sql"),
+        "CREATE TRIGGER books_touch AFTER UPDATE OF title ON books \
+         BEGIN UPDATE books SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id; END;",
+    )
+    .unwrap();
+    std::fs::write(trigger.join("down.sql"), "DROP TRIGGER books_touch;").unwrap();
+    let (_db, mut conn) = database(&project, Backend::Sqlite);
+    let before = catalog::snapshot(&mut conn).unwrap();
+    project.edit("        rating -> Integer,", "        rating -> BigInt,");
+    generate::diff(
+        &project.request("wider", &[], Backend::Sqlite),
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap();
+    conn.run_pending_migrations(project.migrations(Backend::Sqlite))
+        .unwrap();
+    let after = catalog::snapshot(&mut conn).unwrap();
+    let expected: Vec<String> = before
+        .iter()
+        .map(|line| {
+            if line.starts_with("column books.rating ") {
+                line.replace(" INTEGER ", " BIGINT ")
+            } else if line.starts_with("table books on books: ") {
+                line.replace("rating INTEGER NOT NULL", "rating BIGINT NOT NULL")
+            } else {
+                line.clone()
+            }
+        })
+        .collect();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(after, expected);
+    assert!(after
+        .iter()
+        .any(|l| l.starts_with("trigger books_touch on books")));
+    // AUTOINCREMENT kept its counter: the deleted book's id is not reused.
+    conn.batch_execute(
+        "INSERT INTO books (title, author, price, rating, published) VALUES ('New', 'A', 1, 1, FALSE)",
+    )
+    .unwrap();
+    assert_eq!(values(&mut conn, "books", "id"), ["1", "2", "3", "5"]);
+    assert_eq!(values(&mut conn, "reviews", "book_id"), ["1", "2"]);
+}
