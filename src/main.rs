@@ -381,5 +381,8 @@ fn run_diff(request: &generate::Request, check: bool) -> Result<(), StartupError
     for folder in &outcome.created {
         println!("created {}/{{up.sql,down.sql}}", folder.display());
     }
+    for note in &outcome.notes {
+        println!("note: {note}");
+    }
     Ok(())
 }

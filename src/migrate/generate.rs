@@ -40,6 +40,9 @@ pub struct Request {
 pub struct Outcome {
     pub changes: Vec<Change>,
     pub created: Vec<PathBuf>,
+    /// What to do about src/schema.rs so that `diesel print-schema` writes it
+    /// as it is (the order of columns).
+    pub notes: Vec<String>,
 }
 
 /// The changes src/schema.rs needs beyond the migrations, the same on both
@@ -62,10 +65,11 @@ pub fn check(request: &Request) -> Result<Vec<Change>, StartupError> {
 /// src/schema.rs, or nothing when they already agree.
 pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupError> {
     let target = read_model(&request.schema)?;
-    let folder = super::folder_name(&request.name, now)?;
+    let folder = super::folder_name(&request.dir, &request.name, now)?;
     let mut agreed: Option<Vec<Change>> = None;
     let mut files = Vec::new();
     let mut scratches = Vec::new();
+    let mut notes = Vec::new();
     for &backend in &request.backends {
         let mut scratch = Scratch::open(backend, request)?;
         let mut conn = scratch.replayed(&request.dir, None)?;
@@ -83,17 +87,22 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
             continue;
         }
         let mut steps = Vec::new();
-        for change in &changes {
-            let step = sql::render(&mut conn, change)?;
+        for group in sql::groups(backend, &changes) {
+            let step = sql::render_group(&mut conn, &group)?;
             for statement in &step.up {
                 conn.batch_execute(statement).map_err(|e| {
+                    let what: Vec<String> = group.iter().map(ToString::to_string).collect();
                     StartupError::Target(format!(
-                        "{} SQL for `{change}` does not run: {e}\n{statement}",
-                        backend.name()
+                        "{} SQL for `{}` does not run: {e}\n{statement}",
+                        backend.name(),
+                        what.join("`, `")
                     ))
                 })?;
             }
             steps.push(step);
+        }
+        if backend == Backend::Sqlite {
+            notes = column_order_notes(&catalog::read(&mut conn)?, &target);
         }
         files.push((backend, migration_files(backend, &folder, &changes, &steps)));
         scratches.push(scratch);
@@ -117,7 +126,33 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
             return Err(error);
         }
     }
-    Ok(Outcome { changes, created })
+    Ok(Outcome {
+        changes,
+        created,
+        notes,
+    })
+}
+
+/// Where the database's column order (which `diesel print-schema` follows:
+/// new columns come last) differs from src/schema.rs's.
+fn column_order_notes(live: &Schema, target: &Schema) -> Vec<String> {
+    let mut notes = Vec::new();
+    for table in &target.tables {
+        let Some(found) = live.table(&table.name) else {
+            continue;
+        };
+        let wanted: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        let order: Vec<&str> = found.columns.iter().map(|c| c.name.as_str()).collect();
+        if wanted != order {
+            notes.push(format!(
+                "the columns of {} are in this order in the database: {}; diesel print-schema \
+                 lists them so, so put them in that order in src/schema.rs",
+                table.name,
+                order.join(", ")
+            ));
+        }
+    }
+    notes
 }
 
 fn read_model(path: &Path) -> Result<Schema, StartupError> {

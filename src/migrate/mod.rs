@@ -672,9 +672,11 @@ pub fn sql(backend: Backend, direction: Direction, to: Option<&'static str>) -> 
     out
 }
 
-/// The folder name of a new migration: `<version>_<name>`, the version from
-/// `now` (as diesel CLI writes it).
-pub fn folder_name(name: &str, now: NaiveDateTime) -> Result<String, StartupError> {
+/// The folder name of a new migration in `dir`: `<version>_<name>`, the
+/// version from `now` (as diesel CLI writes it), or one second after the
+/// newest migration there if that is later, so versions stay unique and in
+/// order.
+pub fn folder_name(dir: &Path, name: &str, now: NaiveDateTime) -> Result<String, StartupError> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -684,14 +686,28 @@ pub fn folder_name(name: &str, now: NaiveDateTime) -> Result<String, StartupErro
             "invalid migration name {name:?}: use lowercase letters, digits and _"
         )));
     }
-    Ok(format!("{}_{name}", now.format("%Y-%m-%d-%H%M%S")))
+    let newest = ["sqlite", "postgres"]
+        .iter()
+        .filter_map(|backend| std::fs::read_dir(dir.join(backend)).ok())
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let version = name.split('_').next()?.to_string();
+            NaiveDateTime::parse_from_str(&version, "%Y-%m-%d-%H%M%S").ok()
+        })
+        .max();
+    let version = match newest {
+        Some(newest) if newest >= now => newest + chrono::Duration::seconds(1),
+        _ => now,
+    };
+    Ok(format!("{}_{name}", version.format("%Y-%m-%d-%H%M%S")))
 }
 
 /// Creates `<version>_<name>/{up.sql,down.sql}` in every backend's folder
 /// under `dir` (normally `migrations`), with one version for all, and returns
 /// the folders created.
 pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, StartupError> {
-    let folder = folder_name(name, now)?;
+    let folder = folder_name(dir, name, now)?;
     let mut created = Vec::new();
     for backend in ["sqlite", "postgres"] {
         let parent = dir.join(backend);

@@ -235,6 +235,7 @@ fn generate_and_apply(
     let listed: Vec<String> = outcome.changes.iter().map(ToString::to_string).collect();
     assert_eq!(listed, expected, "{}", backend.name());
     assert_eq!(outcome.created.len(), 1);
+    assert_eq!(outcome.notes, Vec::<String>::new(), "{}", backend.name());
 
     let applied = conn
         .run_pending_migrations(project.migrations(backend))
@@ -459,8 +460,8 @@ fn rename_a_table_and_add_a_column_to_it() {
         &[
             ("    reviews (id) {", "    critiques (id) {"),
             (
-                "        content -> Text,\n",
-                "        content -> Text,\n        stars -> Nullable<Integer>,\n",
+                "        created_at -> Timestamp,\n    }\n}\n\ndiesel::joinable",
+                "        created_at -> Timestamp,\n        stars -> Nullable<Integer>,\n    }\n}\n\ndiesel::joinable",
             ),
             ("joinable!(reviews -> books", "joinable!(critiques -> books"),
             ("(books, reviews,)", "(books, critiques,)"),
@@ -744,6 +745,42 @@ fn several_changes_to_one_table_in_one_migration() {
 }
 
 #[test]
+fn every_column_change_of_a_sqlite_table_is_one_rebuild() {
+    let project = Project::new();
+    let (_db, mut conn) = database(&project, Backend::Sqlite);
+    project.edit(
+        "        price -> Double,",
+        "        price -> Nullable<Double>,",
+    );
+    project.edit("        rating -> Integer,", "        rating -> BigInt,");
+    project.edit(DESCRIPTION, "");
+    generate_and_apply(
+        &project,
+        Backend::Sqlite,
+        &mut conn,
+        &["--allow-data-loss"],
+        &[
+            "alter column books.price: Double -> Nullable<Double>",
+            "alter column books.rating: Integer -> BigInt",
+            "drop column books.description",
+        ],
+        |conn| assert_eq!(values(conn, "books", "rating"), ["5", "4", "3"]),
+    );
+    let folder = project.folders(Backend::Sqlite).pop().unwrap();
+    let dir = project.dir.path().join("migrations/sqlite").join(folder);
+    for script in ["up.sql", "down.sql"] {
+        let text = std::fs::read_to_string(dir.join(script)).unwrap();
+        assert_eq!(
+            text.matches("-- Rebuild books").count(),
+            1,
+            "{script}:\n{text}"
+        );
+    }
+    let metadata = std::fs::read_to_string(dir.join("metadata.toml")).unwrap();
+    assert!(metadata.contains("run_in_transaction = false"));
+}
+
+#[test]
 fn the_issue_example_isbn_and_tags() {
     case(
         &[
@@ -790,6 +827,28 @@ fn a_type_change_that_a_check_constraint_forbids_is_reported_not_written() {
         );
         assert_eq!(project.folders(Backend::Postgres), folders);
     }
+}
+
+#[test]
+fn a_column_added_in_the_middle_of_schema_rs_gets_a_note_on_the_order() {
+    let project = Project::new();
+    project.edit(
+        "        title -> Text,\n",
+        "        title -> Text,\n        isbn -> Nullable<Text>,\n",
+    );
+    let outcome = generate::diff(
+        &project.request("isbn", &[], Backend::Sqlite),
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap();
+    assert_eq!(
+        outcome.notes,
+        [
+            "the columns of books are in this order in the database: id, title, author, price, \
+          rating, published, created_at, updated_at, description, isbn; diesel print-schema \
+          lists them so, so put them in that order in src/schema.rs"
+        ]
+    );
 }
 
 #[test]

@@ -175,6 +175,13 @@ fn new_creates_one_version_in_every_backend_folder() {
     }
     assert!(migrate::new(dir.path(), "Add ISBN!", now).is_err());
     assert!(migrate::new(&dir.path().join("nowhere"), "ok", now).is_err());
+    // Made in the same second (or with a clock behind the newest version):
+    // the next version still comes after it.
+    let created = migrate::new(dir.path(), "add_tags", now).unwrap();
+    assert!(
+        created[0].ends_with("2027-01-02-030406_add_tags"),
+        "{created:?}"
+    );
 }
 
 #[test]

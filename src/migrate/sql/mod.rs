@@ -30,6 +30,57 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
     }
 }
 
+/// The changes grouped into steps, in order: on SQLite every column change
+/// and drop of one table is one group (one table rebuild, one copy of its
+/// rows); everything else is a group of its own.
+pub fn groups(backend: Backend, changes: &[Change]) -> Vec<Vec<&Change>> {
+    let mut groups: Vec<Vec<&Change>> = Vec::new();
+    for change in changes {
+        let rebuilt = match change {
+            Change::AlterColumn { table, .. } | Change::DropColumn { table, .. }
+                if backend == Backend::Sqlite =>
+            {
+                Some(table)
+            }
+            _ => None,
+        };
+        let same_table = |group: &&mut Vec<&Change>| {
+            matches!(group.first(),
+                Some(Change::AlterColumn { table, .. } | Change::DropColumn { table, .. })
+                    if Some(table) == rebuilt)
+        };
+        match groups
+            .iter_mut()
+            .find(|g| rebuilt.is_some() && same_table(g))
+        {
+            Some(group) => group.push(change),
+            None => groups.push(vec![change]),
+        }
+    }
+    groups
+}
+
+/// The SQL of a group from [`groups`] on the database `conn` holds now.
+pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, StartupError> {
+    let [Change::AlterColumn { table, .. } | Change::DropColumn { table, .. }, _, ..] = group
+    else {
+        return render(conn, group[0]);
+    };
+    let mut changes = sqlite::ColumnChanges::default();
+    for change in group {
+        match change {
+            Change::AlterColumn { from, to, fill, .. } => {
+                changes.alters.push((from, to, fill.as_deref()))
+            }
+            Change::DropColumn { column, .. } => changes.drops.push(column),
+            _ => unreachable!("groups() puts only column changes together"),
+        }
+    }
+    sqlite::rebuild_columns(conn, table, &changes).map_err(|source| StartupError::Catalog {
+        source: Box::new(source),
+    })
+}
+
 /// A migration file: a header, then the statements. On SQLite, when a step
 /// rebuilds a table, the file runs the rebuild as SQLite documents it
 /// (<https://www.sqlite.org/lang_altertable.html#otheralter>): foreign keys

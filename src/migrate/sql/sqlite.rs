@@ -79,13 +79,25 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 ),
             )
         }
-        Change::DropColumn { table, column } => drop_column(conn, table, column)?,
+        Change::DropColumn { table, column } => {
+            let changes = ColumnChanges {
+                drops: vec![column],
+                ..ColumnChanges::default()
+            };
+            rebuild_columns(conn, table, &changes)?
+        }
         Change::AlterColumn {
             table,
             from,
             to,
             fill,
-        } => alter_column(conn, table, from, to, fill.as_deref())?,
+        } => {
+            let changes = ColumnChanges {
+                alters: vec![(from, to, fill.as_deref())],
+                ..ColumnChanges::default()
+            };
+            rebuild_columns(conn, table, &changes)?
+        }
     })
 }
 
@@ -100,106 +112,98 @@ pub(super) fn expect_none(what: &str, count_sql: &str) -> String {
     )
 }
 
-fn drop_column(conn: &mut DbConn, table: &str, column: &Column) -> QueryResult<Step> {
-    let objects = catalog::sqlite_objects(conn, table)?;
-    let original = &objects[0];
-    let definition = Definition::parse(&original.sql);
-    let columns = definition.columns();
-    let edited = definition.without_column(&column.name);
-    let kept: Vec<(String, String)> = columns
-        .iter()
-        .filter(|c| **c != column.name)
-        .map(|c| (c.clone(), name(c)))
-        .collect();
-    let (dependents, skipped): (Vec<&SqliteObject>, Vec<&SqliteObject>) = objects[1..]
-        .iter()
-        .partition(|o| !o.columns.split(',').any(|c| c == column.name));
-    let mut up = Vec::new();
-    for index in skipped {
-        up.push(format!(
-            "-- Index {} is on {table}.{}; it goes with the column (down.sql puts it back).",
-            index.name, column.name
-        ));
-    }
-    up.extend(rebuild(table, &edited, &kept, &dependents, &original.sql));
-    // Down: the table exactly as it was; the dropped column's rows get its
-    // default, or NULL, or (NOT NULL without a default) a placeholder.
-    let mut back: Vec<(String, String)> = Vec::new();
-    for c in &columns {
-        if *c != column.name {
-            back.push((c.clone(), name(c)));
-        } else if !column.nullable && !definition.has_default(c) {
-            back.push((
-                c.clone(),
-                column.sql_type.placeholder(Backend::Sqlite).to_string(),
-            ));
-        }
-    }
-    let all: Vec<&SqliteObject> = objects[1..].iter().collect();
-    Ok(Step {
-        up,
-        down: rebuild(table, &original.sql, &back, &all, &original.sql),
-        rebuild: true,
-    })
+/// What one table rebuild changes: columns altered (from, to, the value
+/// for NULLs) and columns dropped.
+#[derive(Default)]
+pub(super) struct ColumnChanges<'a> {
+    pub alters: Vec<(&'a Column, &'a Column, Option<&'a str>)>,
+    pub drops: Vec<&'a Column>,
 }
 
-fn alter_column(
+/// One rebuild of `table` for all its column changes: up.sql fills NULLs,
+/// checks that narrowed values convert, and rebuilds with the edited
+/// definition; down.sql rebuilds with the original definition, casting back,
+/// and gives a dropped NOT NULL column without a default a placeholder.
+pub(super) fn rebuild_columns(
     conn: &mut DbConn,
     table: &str,
-    from: &Column,
-    to: &Column,
-    fill: Option<&str>,
+    changes: &ColumnChanges,
 ) -> QueryResult<Step> {
     let objects = catalog::sqlite_objects(conn, table)?;
     let original = &objects[0];
     let definition = Definition::parse(&original.sql);
-    let edited = definition.with_column(
-        &to.name,
-        (from.sql_type != to.sql_type).then_some(to.sql_type),
-        to.nullable,
-    );
-    let copy = |target: &Column| -> Vec<(String, String)> {
-        definition
-            .columns()
-            .into_iter()
-            .map(|c| {
-                let expr = if c == target.name && from.sql_type != to.sql_type {
-                    format!(
-                        "CAST({} AS {})",
-                        name(&c),
-                        target.sql_type.sql(Backend::Sqlite)
-                    )
-                } else {
-                    name(&c)
-                };
-                (c, expr)
-            })
-            .collect()
+    let dropped = |c: &str| changes.drops.iter().any(|d| d.name == c);
+    let altered = |c: &str| changes.alters.iter().find(|(_, to, _)| to.name == c);
+    let mut edited = definition.clone();
+    for (from, to, _) in &changes.alters {
+        let sql_type = (from.sql_type != to.sql_type).then_some(to.sql_type);
+        edited = edited.with_column(&to.name, sql_type, to.nullable);
+    }
+    for column in &changes.drops {
+        edited = edited.without_column(&column.name);
+    }
+    // Each kept column, cast to its new type (up) or back to its old (down).
+    let copy = |up: bool| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for c in definition.columns() {
+            let expr = match altered(&c) {
+                Some((from, to, _)) if from.sql_type != to.sql_type => {
+                    let target = if up { to.sql_type } else { from.sql_type };
+                    format!("CAST({} AS {})", name(&c), target.sql(Backend::Sqlite))
+                }
+                _ => name(&c),
+            };
+            match changes.drops.iter().find(|d| d.name == c) {
+                None => out.push((c, expr)),
+                Some(_) if up => {}
+                Some(d) if !d.nullable && !definition.has_default(&c) => {
+                    let placeholder = d.sql_type.placeholder(Backend::Sqlite).to_string();
+                    out.push((c, placeholder));
+                }
+                // Nullable or with a default: the column's own fills it.
+                Some(_) => {}
+            }
+        }
+        out
     };
-    let dependents: Vec<&SqliteObject> = objects[1..].iter().collect();
+    let (dependents, skipped): (Vec<&SqliteObject>, Vec<&SqliteObject>) = objects[1..]
+        .iter()
+        .partition(|o| !o.columns.split(',').any(dropped));
     let mut up = Vec::new();
-    if let Some(value) = fill {
+    for index in skipped {
         up.push(format!(
-            "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
-            name(table),
-            name(&to.name),
-            name(&to.name)
+            "-- Index {} is on a dropped column of {table}; it goes with it (down.sql puts it back).",
+            index.name
         ));
     }
-    up.extend(guard(table, from, to));
+    for (_, to, fill) in &changes.alters {
+        if let Some(value) = fill {
+            up.push(format!(
+                "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
+                name(table),
+                name(&to.name),
+                name(&to.name)
+            ));
+        }
+    }
+    let mut down = Vec::new();
+    for (from, to, _) in &changes.alters {
+        up.extend(guard(table, from, to));
+        down.extend(guard(table, to, from));
+    }
     up.extend(rebuild(
         table,
-        &edited,
-        &copy(to),
+        &edited.text(),
+        &copy(true),
         &dependents,
         &original.sql,
     ));
-    let mut down = guard(table, to, from);
+    let all: Vec<&SqliteObject> = objects[1..].iter().collect();
     down.extend(rebuild(
         table,
         &original.sql,
-        &copy(from),
-        &dependents,
+        &copy(false),
+        &all,
         &original.sql,
     ));
     Ok(Step {
@@ -373,24 +377,27 @@ impl Definition {
         })
     }
 
-    fn text(&self, items: &[String]) -> String {
-        format!("{}({}){}", self.head, items.join(","), self.tail)
+    fn text(&self) -> String {
+        format!("{}({}){}", self.head, self.items.join(","), self.tail)
     }
 
-    fn without_column(&self, column: &str) -> String {
-        let items: Vec<String> = self
+    fn without_column(&self, column: &str) -> Definition {
+        let items = self
             .items
             .iter()
             .filter(|i| Self::column_of(i).as_deref() != Some(column))
             .cloned()
             .collect();
-        self.text(&items)
+        Definition {
+            items,
+            ..self.clone()
+        }
     }
 
     /// The statement with one column's type replaced (when `sql_type` is
     /// given) and NOT NULL added or removed; everything else is kept.
-    fn with_column(&self, column: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
-        let items: Vec<String> = self
+    fn with_column(&self, column: &str, sql_type: Option<SqlType>, nullable: bool) -> Definition {
+        let items = self
             .items
             .iter()
             .map(|item| {
@@ -401,7 +408,10 @@ impl Definition {
                 }
             })
             .collect();
-        self.text(&items)
+        Definition {
+            items,
+            ..self.clone()
+        }
     }
 }
 
@@ -598,20 +608,24 @@ mod tests {
     #[test]
     fn a_column_changes_type_and_nullability_and_keeps_the_rest() {
         let definition = Definition::parse(BOOKS);
-        let edited = definition.with_column("title", Some(SqlType::Text), true);
+        let edited = definition
+            .with_column("title", Some(SqlType::Text), true)
+            .text();
         assert!(
             edited
                 .contains("\"title\" TEXT CHECK (length(title) BETWEEN 1 AND 200), -- a, comment"),
             "{edited}"
         );
-        let edited = definition.with_column("note", Some(SqlType::Integer), false);
+        let edited = definition
+            .with_column("note", Some(SqlType::Integer), false)
+            .text();
         assert!(
             edited.contains("note INTEGER NOT NULL COLLATE NOCASE"),
             "{edited}"
         );
-        let edited = definition.with_column("price", None, true);
+        let edited = definition.with_column("price", None, true).text();
         assert!(edited.contains("price DOUBLE DEFAULT 0,"), "{edited}");
-        let dropped = definition.without_column("note");
+        let dropped = definition.without_column("note").text();
         assert!(!dropped.contains("note"), "{dropped}");
         assert!(dropped.contains("CHECK (price < 1000000)"), "{dropped}");
     }
