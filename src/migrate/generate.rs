@@ -434,10 +434,15 @@ fn masked(url: &str) -> String {
 
 fn connect(url: &str) -> Result<PgConnection, StartupError> {
     PgConnection::establish(url).map_err(|e| {
+        let reason: Vec<String> = e
+            .to_string()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         StartupError::Target(format!(
             "cannot reach PostgreSQL at {}: {}",
             masked(url),
-            e.to_string().trim()
+            reason.join(" ")
         ))
     })
 }

@@ -933,3 +933,138 @@ fn the_sqlite_rebuild_keeps_what_schema_rs_does_not_describe() {
     assert_eq!(values(&mut conn, "books", "id"), ["1", "2", "3", "5"]);
     assert_eq!(values(&mut conn, "reviews", "book_id"), ["1", "2"]);
 }
+
+/// `bookshelf migrate diff ARGS` in the project, with only `env` naming
+/// databases: exit code, stdout, stderr.
+fn run_binary(project: &Project, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bookshelf"));
+    command
+        .arg("migrate")
+        .arg("diff")
+        .args(args)
+        .current_dir(project.dir.path())
+        .env_remove("TEST_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("ROCKET_DATABASE_URL");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn without_a_postgresql_server_diff_says_so_in_one_line_and_exits_1() {
+    let project = Project::new();
+    project.edit(
+        DESCRIPTION,
+        "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+    );
+    let folders = project.folders(Backend::Sqlite);
+    let (code, stdout, stderr) = run_binary(&project, &["add_isbn"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "error: migrate diff replays migrations/postgres on a PostgreSQL server, and none is \
+         named: give --postgres postgres://USER@HOST/DB (or set TEST_DATABASE_URL)\n"
+    );
+    let (code, _, stderr) = run_binary(
+        &project,
+        &[
+            "add_isbn",
+            "--postgres",
+            "postgres://bookshelf:secret@127.0.0.1:1/none",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: cannot reach PostgreSQL at postgres://bookshelf:***@127.0.0.1:1/none: "
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+    assert_eq!(
+        project.folders(Backend::Sqlite),
+        folders,
+        "nothing is written"
+    );
+}
+
+#[test]
+fn the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference() {
+    let Some(server) = postgres_url() else {
+        eprintln!("SKIPPED the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let env = [("TEST_DATABASE_URL", server.as_str())];
+    let project = Project::new();
+    let (code, stdout, _) = run_binary(&project, &["--check"], &env);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (
+            0,
+            "ok: src/schema.rs matches the migrations (sqlite and postgres)\n"
+        )
+    );
+    let (code, stdout, _) = run_binary(&project, &["nothing"], &env);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("no changes: "), "{stdout}");
+
+    project.edit(
+        DESCRIPTION,
+        "        description -> Nullable<Text>,\n        isbn -> Text,\n",
+    );
+    let (code, stdout, stderr) = run_binary(&project, &["--check"], &env);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("books.isbn is new and NOT NULL"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_binary(&project, &["add_isbn"], &env);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error: books.isbn is new and NOT NULL"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = run_binary(
+        &project,
+        &["add_isbn", "--default", "books.isbn='none'"],
+        &env,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().next(),
+        Some("add column books.isbn Text (existing rows: 'none')")
+    );
+    let (code, stdout, _) = run_binary(&project, &["--check"], &env);
+    assert_eq!(code, 0, "{stdout}");
+
+    project.edit(
+        "        isbn -> Text,\n",
+        "        isbn -> Text,\n        pages -> Nullable<Integer>,\n",
+    );
+    let (code, stdout, stderr) = run_binary(&project, &["--check"], &env);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "add column books.pages Nullable<Integer>\n");
+    assert!(
+        stderr.starts_with("error: src/schema.rs and the migrations disagree (1 change(s) above)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_binary(&project, &["Bad Name"], &env);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid migration name"), "{stderr}");
+    let (code, _, stderr) = run_binary(&project, &["x", "--rename", "books.pages"], &env);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("write TABLE.OLD=NEW for a column or OLD=NEW for a table"),
+        "{stderr}"
+    );
+}
