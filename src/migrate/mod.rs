@@ -696,6 +696,8 @@ pub fn folder_name(dir: &Path, name: &str, now: NaiveDateTime) -> Result<String,
             NaiveDateTime::parse_from_str(&version, "%Y-%m-%d-%H%M%S").ok()
         })
         .max();
+    // Versions name whole seconds.
+    let now = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
     let version = match newest {
         Some(newest) if newest >= now => newest + chrono::Duration::seconds(1),
         _ => now,
