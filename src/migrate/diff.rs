@@ -448,16 +448,17 @@ pub fn changes(
                     .iter()
                     .map(|c| format!("--rename {}.{}={}", wanted.name, column.name, c.name))
                     .collect();
+                let new_names: Vec<String> = new_columns
+                    .iter()
+                    .map(|c| format!("{}.{}", wanted.name, c.name))
+                    .collect();
                 refusals.push(format!(
-                    "{}.{} is gone from src/schema.rs while {} is new: if it was renamed, say \
+                    "{}.{} is gone from src/schema.rs while {} {} new: if it was renamed, say \
                      so ({}); a rename keeps the data, a drop does not",
                     wanted.name,
                     column.name,
-                    new_columns
-                        .iter()
-                        .map(|c| format!("{}.{}", wanted.name, c.name))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    new_names.join(", "),
+                    if new_names.len() == 1 { "is" } else { "are" },
                     candidates.join(" or ")
                 ));
             }
@@ -491,7 +492,7 @@ pub fn changes(
     if !dropped.is_empty() && !created.is_empty() && !options.allow_data_loss {
         for table in &dropped {
             refusals.push(format!(
-                "table {} is gone from src/schema.rs while {} is new: if it was renamed, say so \
+                "table {} is gone from src/schema.rs while {} {} new: if it was renamed, say so \
                  (--rename {}={}); a rename keeps the rows, a drop does not",
                 table.name,
                 created
@@ -499,6 +500,7 @@ pub fn changes(
                     .map(|t| t.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
+                if created.len() == 1 { "is" } else { "are" },
                 table.name,
                 created[0].name
             ));
