@@ -12,3 +12,4 @@ mod migrations;
 mod openapi;
 mod reviews;
 mod startup;
+mod tutorial;
