@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 use log::info;
 
-use crate::db::{write, Backend, DatabaseUrl, DbConn, StartupError};
+use crate::db::{write, Backend, DatabaseUrl, DbBackend, DbConn, StartupError};
 
 pub mod catalog;
 pub mod diff;
@@ -372,6 +373,20 @@ pub enum UpTo {
 /// `run_in_transaction = false` runs on its own, outside the transaction
 /// (see [`alone`]).
 pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, StartupError> {
+    up_from(conn, url, to, &url.backend().migrations())
+}
+
+/// [`up`] with the migrations of `source` (the compiled-in ones, or in
+/// tests files on disk).
+pub fn up_from<S>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    to: UpTo,
+    source: &S,
+) -> Result<Vec<String>, StartupError>
+where
+    S: MigrationSource<DbBackend>,
+{
     let mut applied = Vec::new();
     // How many are still to apply, fixed by the first look under the lock.
     let mut remaining: Option<usize> = None;
@@ -380,7 +395,7 @@ pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>,
         let mut next_alone = None;
         let batch = locked(conn, url, |conn| {
             let pending = conn
-                .pending_migrations(url.backend().migrations())
+                .pending_migrations(Borrowed(source))
                 .map_err(|source| StartupError::MigrationState {
                     url: url.to_string(),
                     source,
@@ -430,7 +445,7 @@ pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>,
         let Some(name) = next_alone else {
             return Ok(applied);
         };
-        if alone(conn, url, &name, Direction::Up)? {
+        if alone(conn, url, &name, Direction::Up, source)? {
             info!("applied migration {name} (in its own transaction)");
             applied.push(name);
         }
@@ -448,13 +463,13 @@ pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>,
 /// own `BEGIN IMMEDIATE` is the lock, and a migrator that ran it first makes
 /// this one a no-op. Returns whether it ran (false: another process had
 /// already done it).
-fn alone(
+fn alone<S: MigrationSource<DbBackend>>(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     name: &str,
     direction: Direction,
+    source: &S,
 ) -> Result<bool, StartupError> {
-    use diesel::migration::MigrationSource;
     let lock_error = |source| StartupError::MigrationLock { source };
     let state_error = |source| StartupError::MigrationState {
         url: url.to_string(),
@@ -465,9 +480,7 @@ fn alone(
             .map_err(lock_error)?;
     }
     let result = (|| {
-        let migrations =
-            MigrationSource::<crate::db::DbBackend>::migrations(&url.backend().migrations())
-                .map_err(state_error)?;
+        let migrations = source.migrations().map_err(state_error)?;
         let migration = migrations
             .into_iter()
             .find(|m| m.name().to_string() == name)
@@ -527,11 +540,23 @@ fn alone(
     result
 }
 
-/// Whether the compiled migration `name` runs inside a transaction (its
+/// A borrowed migration source, for diesel's harness, which takes sources by
+/// value.
+struct Borrowed<'a, S>(&'a S);
+
+impl<S: MigrationSource<DbBackend>> MigrationSource<DbBackend> for Borrowed<'_, S> {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DbBackend>>>> {
+        self.0.migrations()
+    }
+}
+
+/// Whether the migration `name` of `source` runs inside a transaction (its
 /// metadata.toml does not say `run_in_transaction = false`).
-fn in_transaction(backend: Backend, name: &str) -> bool {
-    use diesel::migration::MigrationSource;
-    MigrationSource::<crate::db::DbBackend>::migrations(&backend.migrations())
+fn in_transaction<S: MigrationSource<DbBackend>>(source: &S, name: &str) -> bool {
+    source
+        .migrations()
         .map(|all| {
             all.iter()
                 .find(|m| m.name().to_string() == name)
@@ -555,18 +580,40 @@ pub enum DownTo {
 /// returns their names. Asking for more than is applied changes nothing. A
 /// migration that runs outside a transaction is reverted on its own.
 pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<String>, StartupError> {
+    down_from(conn, url, to, &url.backend().migrations())
+}
+
+/// [`down`] with the migrations of `source`.
+pub fn down_from<S>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    to: DownTo,
+    source: &S,
+) -> Result<Vec<String>, StartupError>
+where
+    S: MigrationSource<DbBackend>,
+{
+    let state_error = |source| StartupError::MigrationState {
+        url: url.to_string(),
+        source,
+    };
     let mut reverted = Vec::new();
     let mut remaining: Option<usize> = None;
     loop {
         let mut failure = None;
         let mut next_alone = None;
         let batch = locked(conn, url, |conn| {
-            let applied: Vec<&'static str> = history(conn, url)?
-                .into_iter()
-                .rev()
-                .filter(|m| m.applied_at.is_some())
-                .map(|m| m.name)
+            // Reading the state creates diesel's table, as `history` would not.
+            let done = conn.applied_migrations().map_err(state_error)?;
+            let mut applied: Vec<String> = source
+                .migrations()
+                .map_err(state_error)?
+                .iter()
+                .filter(|m| done.contains(&m.name().version()))
+                .map(|m| m.name().to_string())
                 .collect();
+            // Newest first (a source on disk lists them in directory order).
+            applied.sort_by_key(|name| std::cmp::Reverse(version_of(name)));
             let count = match (remaining, to) {
                 (Some(n), _) => n.min(applied.len()),
                 (None, DownTo::All) => applied.len(),
@@ -578,7 +625,7 @@ pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<Stri
                     )))
                 }
                 (None, DownTo::Version(target)) => {
-                    match applied.iter().position(|name| *name == target) {
+                    match applied.iter().position(|name| name == target) {
                         Some(i) => i,
                         None => {
                             return Err(StartupError::Target(format!(
@@ -591,19 +638,19 @@ pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<Stri
             remaining = Some(count);
             let mut batch = Vec::new();
             for name in applied.into_iter().take(count) {
-                if !in_transaction(url.backend(), name) {
-                    next_alone = Some(name.to_string());
+                if !in_transaction(source, &name) {
+                    next_alone = Some(name);
                     break;
                 }
-                if let Err(source) = conn.revert_last_migration(url.backend().migrations()) {
+                if let Err(error) = conn.revert_last_migration(Borrowed(source)) {
                     failure = Some(StartupError::Revert {
                         name: name.to_string(),
                         url: url.to_string(),
-                        source,
+                        source: error,
                     });
                     break;
                 }
-                diesel::delete(bookshelf_migrations::table.find(version_of(name)))
+                diesel::delete(bookshelf_migrations::table.find(version_of(&name)))
                     .execute(conn)
                     .map_err(bookkeeping)?;
                 info!("reverted migration {name}");
@@ -619,7 +666,7 @@ pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<Stri
         let Some(name) = next_alone else {
             return Ok(reverted);
         };
-        if alone(conn, url, &name, Direction::Down)? {
+        if alone(conn, url, &name, Direction::Down, source)? {
             info!("reverted migration {name} (in its own transaction)");
             reverted.push(name);
         }

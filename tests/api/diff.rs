@@ -1068,3 +1068,128 @@ fn the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference() {
         "{stderr}"
     );
 }
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+fn count(conn: &mut DbConn, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .count
+}
+
+#[test]
+fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() {
+    use bookshelf::migrate::{down_from, up_from, DownTo, UpTo};
+    for backend in backends() {
+        let project = Project::new();
+        let (db, mut conn) = database(&project, backend);
+        let url = bookshelf::db::DatabaseUrl::parse(&db.url(), std::time::Duration::from_secs(3))
+            .unwrap();
+        let before = catalog::snapshot(&mut conn).unwrap();
+        let name = match backend {
+            // A generated rebuild of books, the parent of reviews.
+            Backend::Sqlite => {
+                project.edit(
+                    "        price -> Double,",
+                    "        price -> Nullable<Double>,",
+                );
+                let outcome = generate::diff(
+                    &project.request("nullable_price", &[], backend),
+                    chrono::Utc::now().naive_utc(),
+                )
+                .unwrap();
+                outcome.created[0]
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            // CREATE INDEX CONCURRENTLY fails inside a transaction.
+            Backend::Postgres => {
+                let name = "2026-11-23-000004_index_titles";
+                let dir = project.dir.path().join("migrations/postgres").join(name);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(
+                    dir.join("up.sql"),
+                    "CREATE INDEX CONCURRENTLY books_title_idx ON books (title);",
+                )
+                .unwrap();
+                std::fs::write(
+                    dir.join("down.sql"),
+                    "DROP INDEX CONCURRENTLY books_title_idx;",
+                )
+                .unwrap();
+                std::fs::write(dir.join("metadata.toml"), "run_in_transaction = false\n").unwrap();
+                name.to_string()
+            }
+        };
+        let source = project.migrations(backend);
+        let applied = up_from(&mut conn, &url, UpTo::Latest, &source).unwrap();
+        assert_eq!(applied, std::slice::from_ref(&name), "{}", backend.name());
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM reviews"),
+            2,
+            "{}: children kept",
+            backend.name()
+        );
+        assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM books"), 3);
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!(
+                    "SELECT count(*) AS count FROM bookshelf_migrations WHERE name = '{name}'"
+                )
+            ),
+            1,
+            "{}: recorded",
+            backend.name()
+        );
+        if backend == Backend::Sqlite {
+            assert_eq!(
+                count(
+                    &mut conn,
+                    "SELECT foreign_keys AS count FROM pragma_foreign_keys"
+                ),
+                1,
+                "foreign keys are back on"
+            );
+        }
+        assert_eq!(
+            up_from(&mut conn, &url, UpTo::Latest, &source).unwrap(),
+            Vec::<String>::new()
+        );
+        let reverted = down_from(&mut conn, &url, DownTo::Steps(1), &source).unwrap();
+        assert_eq!(reverted, std::slice::from_ref(&name), "{}", backend.name());
+        assert_eq!(
+            catalog::snapshot(&mut conn).unwrap(),
+            before,
+            "{}",
+            backend.name()
+        );
+        assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM reviews"), 2);
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!(
+                    "SELECT count(*) AS count FROM bookshelf_migrations WHERE name = '{name}'"
+                )
+            ),
+            0
+        );
+        // Between transactional ones, in order, with a step count across them.
+        assert_eq!(
+            down_from(&mut conn, &url, DownTo::Steps(2), &source)
+                .unwrap()
+                .len(),
+            2
+        );
+        let applied = up_from(&mut conn, &url, UpTo::Steps(3), &source).unwrap();
+        assert_eq!(applied.len(), 3, "{}: {applied:?}", backend.name());
+        assert_eq!(applied[2], name);
+    }
+}
