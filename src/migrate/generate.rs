@@ -51,14 +51,25 @@ pub fn check(request: &Request) -> Result<Vec<Change>, StartupError> {
     let target = read_model(&request.schema)?;
     let mut agreed: Option<Vec<Change>> = None;
     for &backend in &request.backends {
-        let mut scratch = Scratch::open(backend, request)?;
-        let mut conn = scratch.replayed(&request.dir, None)?;
-        let current = catalog::read(&mut conn)?;
-        let changes = diff::changes(&current, &target, &request.options)
-            .map_err(|refused| StartupError::Target(refused.to_string()))?;
+        let (_, _, changes) = compare(backend, request, &target)?;
         agree(&mut agreed, backend, changes)?;
     }
     Ok(agreed.unwrap_or_default())
+}
+
+/// A scratch database of `backend` with its migrations replayed, and the
+/// changes that take it to `target` (refused changes are an error).
+fn compare(
+    backend: Backend,
+    request: &Request,
+    target: &Schema,
+) -> Result<(Scratch, DbConn, Vec<Change>), StartupError> {
+    let mut scratch = Scratch::open(backend, request)?;
+    let mut conn = scratch.replayed(&request.dir, None)?;
+    let current = catalog::read(&mut conn)?;
+    let changes = diff::changes(&current, target, &request.options)
+        .map_err(|refused| StartupError::Target(refused.to_string()))?;
+    Ok((scratch, conn, changes))
 }
 
 /// Writes the migration that takes both backends from their migrations to
@@ -71,11 +82,7 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
     let mut scratches = Vec::new();
     let mut notes = Vec::new();
     for &backend in &request.backends {
-        let mut scratch = Scratch::open(backend, request)?;
-        let mut conn = scratch.replayed(&request.dir, None)?;
-        let current = catalog::read(&mut conn)?;
-        let changes = diff::changes(&current, &target, &request.options)
-            .map_err(|refused| StartupError::Target(refused.to_string()))?;
+        let (scratch, mut conn, changes) = compare(backend, request, &target)?;
         agree(&mut agreed, backend, changes.clone())?;
         if let DbConn::Sqlite(sqlite) = &mut conn {
             // As the generated file runs a rebuild: foreign keys off.

@@ -387,72 +387,101 @@ pub fn up_from<S>(
 where
     S: MigrationSource<DbBackend>,
 {
-    let mut applied = Vec::new();
-    // How many are still to apply, fixed by the first look under the lock.
-    let mut remaining: Option<usize> = None;
-    loop {
-        let mut failure = None;
-        let mut next_alone = None;
-        let batch = locked(conn, url, |conn| {
-            let pending = conn
-                .pending_migrations(Borrowed(source))
-                .map_err(|source| StartupError::MigrationState {
-                    url: url.to_string(),
-                    source,
-                })?;
-            let count = match (remaining, to) {
-                (Some(n), _) => n.min(pending.len()),
-                (None, UpTo::Latest) => pending.len(),
-                (None, UpTo::Steps(n)) => n.min(pending.len()),
-                (None, UpTo::Version(target)) => {
-                    match pending.iter().position(|m| m.name().to_string() == target) {
-                        Some(i) => i + 1,
-                        None => {
-                            return Err(StartupError::Target(format!(
-                                "{target} is already applied; `up` only moves forward (use `down --to`)"
-                            )))
-                        }
+    in_batches(conn, url, Direction::Up, source, |conn, remaining| {
+        let pending = conn
+            .pending_migrations(Borrowed(source))
+            .map_err(|source| StartupError::MigrationState {
+                url: url.to_string(),
+                source,
+            })?;
+        let planned = match (remaining, to) {
+            (Some(n), _) => n.min(pending.len()),
+            (None, UpTo::Latest) => pending.len(),
+            (None, UpTo::Steps(n)) => n.min(pending.len()),
+            (None, UpTo::Version(target)) => {
+                match pending.iter().position(|m| m.name().to_string() == target) {
+                    Some(i) => i + 1,
+                    None => {
+                        return Err(StartupError::Target(format!(
+                            "{target} is already applied; `up` only moves forward (use `down --to`)"
+                        )))
                     }
                 }
-            };
-            remaining = Some(count);
-            let mut batch = Vec::new();
-            for migration in pending.into_iter().take(count) {
-                let name = migration.name().to_string();
-                if !migration.metadata().run_in_transaction() {
-                    next_alone = Some(name);
-                    break;
-                }
-                if let Err(source) = conn.run_migration(&*migration) {
-                    failure = Some(StartupError::Migration {
-                        name,
-                        url: url.to_string(),
-                        source,
-                    });
-                    break;
-                }
-                record(conn, url.backend(), &name).map_err(bookkeeping)?;
-                info!("applied migration {name}");
-                batch.push(name);
             }
-            Ok(batch)
-        })?;
-        let left = remaining.unwrap_or(0) - batch.len();
-        applied.extend(batch);
-        if let Some(error) = failure {
+        };
+        let mut batch = Batch {
+            planned,
+            ..Batch::default()
+        };
+        for migration in pending.into_iter().take(planned) {
+            let name = migration.name().to_string();
+            if !migration.metadata().run_in_transaction() {
+                batch.alone = Some(name);
+                break;
+            }
+            if let Err(source) = conn.run_migration(&*migration) {
+                batch.failure = Some(StartupError::Migration {
+                    name,
+                    url: url.to_string(),
+                    source,
+                });
+                break;
+            }
+            record(conn, url.backend(), &name).map_err(bookkeeping)?;
+            info!("applied migration {name}");
+            batch.done.push(name);
+        }
+        Ok(batch)
+    })
+}
+
+/// What one turn under the migration lock did.
+#[derive(Default)]
+struct Batch {
+    /// How many migrations the whole command moves (its first turn decides).
+    planned: usize,
+    /// The migrations applied or reverted in this turn.
+    done: Vec<String>,
+    /// The one that failed, after which nothing more is done.
+    failure: Option<StartupError>,
+    /// The next one, which must run outside the lock's transaction.
+    alone: Option<String>,
+}
+
+/// Runs `turn` under the migration lock (given how many are still to move,
+/// `None` the first time) until the plan is done, a migration fails, or it
+/// stops before one that must run on its own, which [`alone`] then runs.
+fn in_batches<S: MigrationSource<DbBackend>>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    direction: Direction,
+    source: &S,
+    mut turn: impl FnMut(&mut DbConn, Option<usize>) -> Result<Batch, StartupError>,
+) -> Result<Vec<String>, StartupError> {
+    let mut done = Vec::new();
+    let mut remaining = None;
+    loop {
+        let batch = locked(conn, url, |conn| turn(conn, remaining))?;
+        let left = batch.planned - batch.done.len();
+        done.extend(batch.done);
+        if let Some(error) = batch.failure {
             return Err(error);
         }
-        let Some(name) = next_alone else {
-            return Ok(applied);
+        let Some(name) = batch.alone else {
+            return Ok(done);
         };
-        if alone(conn, url, &name, Direction::Up, source)? {
-            info!("applied migration {name} (in its own transaction)");
-            applied.push(name);
+        if alone(conn, url, &name, direction, source)? {
+            let verb = match direction {
+                Direction::Up => "applied",
+                Direction::Down => "reverted",
+            };
+            info!("{verb} migration {name} (in its own transaction)");
+            done.push(name);
+        }
+        if left <= 1 {
+            return Ok(done);
         }
         remaining = Some(left - 1);
-        if left == 1 {
-            return Ok(applied);
-        }
     }
 }
 
@@ -597,84 +626,64 @@ where
         url: url.to_string(),
         source,
     };
-    let mut reverted = Vec::new();
-    let mut remaining: Option<usize> = None;
-    loop {
-        let mut failure = None;
-        let mut next_alone = None;
-        let batch = locked(conn, url, |conn| {
-            // Reading the state creates diesel's table, as `history` would not.
-            let done = conn.applied_migrations().map_err(state_error)?;
-            let mut applied: Vec<String> = source
-                .migrations()
-                .map_err(state_error)?
-                .iter()
-                .filter(|m| done.contains(&m.name().version()))
-                .map(|m| m.name().to_string())
-                .collect();
-            // Newest first (a source on disk lists them in directory order).
-            applied.sort_by_key(|name| std::cmp::Reverse(version_of(name)));
-            let count = match (remaining, to) {
-                (Some(n), _) => n.min(applied.len()),
-                (None, DownTo::All) => applied.len(),
-                (None, DownTo::Steps(n)) if n <= applied.len() => n,
-                (None, DownTo::Steps(n)) => {
-                    return Err(StartupError::Target(format!(
-                        "cannot revert {n} migrations: {} applied",
-                        applied.len()
-                    )))
-                }
-                (None, DownTo::Version(target)) => {
-                    match applied.iter().position(|name| name == target) {
-                        Some(i) => i,
-                        None => {
-                            return Err(StartupError::Target(format!(
-                                "{target} is not applied; `down --to` names a migration to keep"
-                            )))
-                        }
+    in_batches(conn, url, Direction::Down, source, |conn, remaining| {
+        // Reading the state creates diesel's table, as `history` would not.
+        let done = conn.applied_migrations().map_err(state_error)?;
+        let mut applied: Vec<String> = source
+            .migrations()
+            .map_err(state_error)?
+            .iter()
+            .filter(|m| done.contains(&m.name().version()))
+            .map(|m| m.name().to_string())
+            .collect();
+        // Newest first (a source on disk lists them in directory order).
+        applied.sort_by_key(|name| std::cmp::Reverse(version_of(name)));
+        let planned = match (remaining, to) {
+            (Some(n), _) => n.min(applied.len()),
+            (None, DownTo::All) => applied.len(),
+            (None, DownTo::Steps(n)) if n <= applied.len() => n,
+            (None, DownTo::Steps(n)) => {
+                return Err(StartupError::Target(format!(
+                    "cannot revert {n} migrations: {} applied",
+                    applied.len()
+                )))
+            }
+            (None, DownTo::Version(target)) => {
+                match applied.iter().position(|name| name == target) {
+                    Some(i) => i,
+                    None => {
+                        return Err(StartupError::Target(format!(
+                            "{target} is not applied; `down --to` names a migration to keep"
+                        )))
                     }
                 }
-            };
-            remaining = Some(count);
-            let mut batch = Vec::new();
-            for name in applied.into_iter().take(count) {
-                if !in_transaction(source, &name) {
-                    next_alone = Some(name);
-                    break;
-                }
-                if let Err(error) = conn.revert_last_migration(Borrowed(source)) {
-                    failure = Some(StartupError::Revert {
-                        name: name.to_string(),
-                        url: url.to_string(),
-                        source: error,
-                    });
-                    break;
-                }
-                diesel::delete(bookshelf_migrations::table.find(version_of(&name)))
-                    .execute(conn)
-                    .map_err(bookkeeping)?;
-                info!("reverted migration {name}");
-                batch.push(name.to_string());
             }
-            Ok(batch)
-        })?;
-        let left = remaining.unwrap_or(0) - batch.len();
-        reverted.extend(batch);
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        let Some(name) = next_alone else {
-            return Ok(reverted);
         };
-        if alone(conn, url, &name, Direction::Down, source)? {
-            info!("reverted migration {name} (in its own transaction)");
-            reverted.push(name);
+        let mut batch = Batch {
+            planned,
+            ..Batch::default()
+        };
+        for name in applied.into_iter().take(planned) {
+            if !in_transaction(source, &name) {
+                batch.alone = Some(name);
+                break;
+            }
+            if let Err(error) = conn.revert_last_migration(Borrowed(source)) {
+                batch.failure = Some(StartupError::Revert {
+                    name,
+                    url: url.to_string(),
+                    source: error,
+                });
+                break;
+            }
+            diesel::delete(bookshelf_migrations::table.find(version_of(&name)))
+                .execute(conn)
+                .map_err(bookkeeping)?;
+            info!("reverted migration {name}");
+            batch.done.push(name);
         }
-        remaining = Some(left - 1);
-        if left == 1 {
-            return Ok(reverted);
-        }
-    }
+        Ok(batch)
+    })
 }
 
 /// Which way `sql` goes.

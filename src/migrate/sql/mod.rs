@@ -19,15 +19,77 @@ pub struct Step {
     pub rebuild: bool,
 }
 
-/// The SQL of `change` on the database `conn` holds now.
+/// The SQL of `change` on the database `conn` holds now: the changes both
+/// dialects write alike here, the rest in each dialect's module.
 pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> {
-    let read_error = |source: diesel::result::Error| StartupError::Catalog {
-        source: Box::new(source),
+    let backend = super::catalog::backend_of(conn);
+    let simple = |up: String, down: String| Step {
+        up: vec![up],
+        down: vec![down],
+        rebuild: false,
     };
-    match super::catalog::backend_of(conn) {
-        Backend::Sqlite => sqlite::render(conn, change).map_err(read_error),
-        Backend::Postgres => postgres::render(conn, change).map_err(read_error),
-    }
+    let step = match change {
+        Change::CreateTable { .. } => {
+            let schema = super::catalog::read(conn)?;
+            create_table(backend, change, |parent| parent_key(&schema, parent))
+        }
+        Change::RenameTable { from, to } => simple(
+            format!("ALTER TABLE {} RENAME TO {};", name(from), name(to)),
+            format!("ALTER TABLE {} RENAME TO {};", name(to), name(from)),
+        ),
+        Change::RenameColumn { table, from, to } => {
+            let rename = |a: &str, b: &str| {
+                format!(
+                    "ALTER TABLE {} RENAME COLUMN {} TO {};",
+                    name(table),
+                    name(a),
+                    name(b)
+                )
+            };
+            simple(rename(from, to), rename(to, from))
+        }
+        Change::AddColumn {
+            table,
+            column,
+            default,
+        } => {
+            let mut definition = format!("{} {}", name(&column.name), column.sql_type.sql(backend));
+            if let Some(value) = default {
+                definition.push_str(&format!(" DEFAULT {value}"));
+            }
+            if !column.nullable {
+                definition.push_str(" NOT NULL");
+            }
+            simple(
+                format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
+                format!(
+                    "ALTER TABLE {} DROP COLUMN {};",
+                    name(table),
+                    name(&column.name)
+                ),
+            )
+        }
+        Change::DropTable { .. } | Change::DropColumn { .. } | Change::AlterColumn { .. } => {
+            let read_error = |source: diesel::result::Error| StartupError::Catalog {
+                source: Box::new(source),
+            };
+            return match backend {
+                Backend::Sqlite => sqlite::render(conn, change).map_err(read_error),
+                Backend::Postgres => postgres::render(conn, change).map_err(read_error),
+            };
+        }
+    };
+    Ok(step)
+}
+
+/// The statement that gives a column's NULLs a value, before it becomes NOT NULL.
+fn fill_nulls(table: &str, column: &str, value: &str) -> String {
+    format!(
+        "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
+        name(table),
+        name(column),
+        name(column)
+    )
 }
 
 /// The changes grouped into steps, in order: on SQLite every column change

@@ -4,73 +4,21 @@
 
 use diesel::QueryResult;
 
-use super::{create_table, name, parent_key, Step};
+use super::{fill_nulls, name, Step};
 use crate::db::{Backend, DbConn};
 use crate::migrate::catalog;
 use crate::migrate::diff::Change;
 use crate::migrate::model::Column;
 
+/// Dropped tables and columns, and altered columns (the changes the
+/// dialects write differently).
 pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
-    let simple = |up: String, down: String| Step {
-        up: vec![up],
-        down: vec![down],
-        rebuild: false,
-    };
     Ok(match change {
-        Change::CreateTable { .. } => {
-            let schema = catalog::read(conn).map_err(|_| diesel::result::Error::NotFound)?;
-            create_table(Backend::Postgres, change, |parent| {
-                parent_key(&schema, parent)
-            })
-        }
         Change::DropTable { table } => Step {
             up: vec![format!("DROP TABLE {};", name(&table.name))],
             down: catalog::postgres_table_definition(conn, &table.name)?,
             rebuild: false,
         },
-        Change::RenameTable { from, to } => simple(
-            format!("ALTER TABLE {} RENAME TO {};", name(from), name(to)),
-            format!("ALTER TABLE {} RENAME TO {};", name(to), name(from)),
-        ),
-        Change::RenameColumn { table, from, to } => simple(
-            format!(
-                "ALTER TABLE {} RENAME COLUMN {} TO {};",
-                name(table),
-                name(from),
-                name(to)
-            ),
-            format!(
-                "ALTER TABLE {} RENAME COLUMN {} TO {};",
-                name(table),
-                name(to),
-                name(from)
-            ),
-        ),
-        Change::AddColumn {
-            table,
-            column,
-            default,
-        } => {
-            let mut definition = format!(
-                "{} {}",
-                name(&column.name),
-                column.sql_type.sql(Backend::Postgres)
-            );
-            if let Some(value) = default {
-                definition.push_str(&format!(" DEFAULT {value}"));
-            }
-            if !column.nullable {
-                definition.push_str(" NOT NULL");
-            }
-            simple(
-                format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
-                format!(
-                    "ALTER TABLE {} DROP COLUMN {};",
-                    name(table),
-                    name(&column.name)
-                ),
-            )
-        }
         Change::DropColumn { table, column } => Step {
             up: vec![format!(
                 "ALTER TABLE {} DROP COLUMN {};",
@@ -91,15 +39,10 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             to,
             fill,
         } => {
-            let mut up = Vec::new();
-            if let Some(value) = fill {
-                up.push(format!(
-                    "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
-                    name(table),
-                    name(&to.name),
-                    name(&to.name)
-                ));
-            }
+            let mut up: Vec<String> = fill
+                .iter()
+                .map(|value| fill_nulls(table, &to.name, value))
+                .collect();
             up.extend(alter(table, from, to));
             Step {
                 up,
@@ -107,6 +50,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 rebuild: false,
             }
         }
+        _ => unreachable!("sql::render writes {change} itself"),
     })
 }
 

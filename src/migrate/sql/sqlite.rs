@@ -7,7 +7,7 @@
 
 use diesel::QueryResult;
 
-use super::{create_table, name, parent_key, Step};
+use super::{fill_nulls, name, Step};
 use crate::db::{Backend, DbConn};
 use crate::migrate::catalog::{self, literal, SqliteObject};
 use crate::migrate::diff::Change;
@@ -15,19 +15,10 @@ use crate::migrate::model::{Column, SqlType};
 
 const REBUILT: &str = "_bookshelf_rebuild";
 
+/// Dropped tables and columns, and altered columns (the changes the
+/// dialects write differently).
 pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
-    let simple = |up: String, down: String| Step {
-        up: vec![up],
-        down: vec![down],
-        rebuild: false,
-    };
     Ok(match change {
-        Change::CreateTable { .. } => {
-            let schema = catalog::read(conn).map_err(|_| diesel::result::Error::NotFound)?;
-            create_table(Backend::Sqlite, change, |parent| {
-                parent_key(&schema, parent)
-            })
-        }
         Change::DropTable { table } => {
             let objects = catalog::sqlite_objects(conn, &table.name)?;
             Step {
@@ -35,49 +26,6 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 down: objects.iter().map(|o| format!("{};", o.sql)).collect(),
                 rebuild: false,
             }
-        }
-        Change::RenameTable { from, to } => simple(
-            format!("ALTER TABLE {} RENAME TO {};", name(from), name(to)),
-            format!("ALTER TABLE {} RENAME TO {};", name(to), name(from)),
-        ),
-        Change::RenameColumn { table, from, to } => simple(
-            format!(
-                "ALTER TABLE {} RENAME COLUMN {} TO {};",
-                name(table),
-                name(from),
-                name(to)
-            ),
-            format!(
-                "ALTER TABLE {} RENAME COLUMN {} TO {};",
-                name(table),
-                name(to),
-                name(from)
-            ),
-        ),
-        Change::AddColumn {
-            table,
-            column,
-            default,
-        } => {
-            let mut definition = format!(
-                "{} {}",
-                name(&column.name),
-                column.sql_type.sql(Backend::Sqlite)
-            );
-            if let Some(value) = default {
-                definition.push_str(&format!(" DEFAULT {value}"));
-            }
-            if !column.nullable {
-                definition.push_str(" NOT NULL");
-            }
-            simple(
-                format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
-                format!(
-                    "ALTER TABLE {} DROP COLUMN {};",
-                    name(table),
-                    name(&column.name)
-                ),
-            )
         }
         Change::DropColumn { table, column } => {
             let changes = ColumnChanges {
@@ -98,6 +46,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             };
             rebuild_columns(conn, table, &changes)?
         }
+        _ => unreachable!("sql::render writes {change} itself"),
     })
 }
 
@@ -177,14 +126,7 @@ pub(super) fn rebuild_columns(
         ));
     }
     for (_, to, fill) in &changes.alters {
-        if let Some(value) = fill {
-            up.push(format!(
-                "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
-                name(table),
-                name(&to.name),
-                name(&to.name)
-            ));
-        }
+        up.extend(fill.map(|value| fill_nulls(table, &to.name, value)));
     }
     let mut down = Vec::new();
     for (from, to, _) in &changes.alters {
