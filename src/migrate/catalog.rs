@@ -281,6 +281,39 @@ fn pg_column_definition(column: &PgColumn, with_not_null: bool) -> String {
     sql
 }
 
+/// The statements that put a PostgreSQL column's CHECK constraints and
+/// default back as they are now: a type change rewrites them with casts,
+/// which changing the type back does not undo.
+pub fn postgres_column_expressions(
+    conn: &mut DbConn,
+    table: &str,
+    column: &str,
+) -> QueryResult<Vec<String>> {
+    let columns = pg_columns(conn, table)?;
+    let Some(live) = columns.iter().find(|c| c.name == column) else {
+        return Err(diesel::result::Error::NotFound);
+    };
+    let rows: Vec<PgDefinition> = diesel::sql_query(format!(
+        "SELECT 'ALTER TABLE ' || quote_ident(c.conrelid::regclass::text) || ' DROP CONSTRAINT ' || \
+         quote_ident(c.conname) || ', ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' || \
+         pg_get_constraintdef(c.oid) || ';' AS sql \
+         FROM pg_constraint c WHERE c.conrelid = {}::regclass AND c.contype = 'c' \
+         AND {} = ANY(c.conkey) ORDER BY c.conname",
+        literal(table),
+        live.number
+    ))
+    .load(conn)?;
+    let mut statements: Vec<String> = rows.into_iter().map(|r| r.sql).collect();
+    if let Some(default) = &live.default_expr {
+        statements.push(format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default};",
+            ident(table),
+            ident(column)
+        ));
+    }
+    Ok(statements)
+}
+
 /// The statements that re-create a PostgreSQL table as it is now (columns,
 /// identity, defaults, constraints, indexes), without its rows.
 pub fn postgres_table_definition(conn: &mut DbConn, table: &str) -> QueryResult<Vec<String>> {

@@ -646,6 +646,22 @@ fn widen_integer_to_bigint_keeping_values() {
 }
 
 #[test]
+fn widen_integer_to_double_keeping_values() {
+    case(
+        &[("        rating -> Integer,", "        rating -> Double,")],
+        &[],
+        &["alter column books.rating: Integer -> Double"],
+        |conn, _| {
+            let ratings: Vec<f64> = values(conn, "books", "rating")
+                .iter()
+                .map(|r| r.parse().unwrap())
+                .collect();
+            assert_eq!(ratings, [5.0, 4.0, 3.0]);
+        },
+    );
+}
+
+#[test]
 fn narrow_double_to_float_only_when_data_loss_is_allowed() {
     let edits = [("        price -> Double,", "        price -> Float,")];
     refused(

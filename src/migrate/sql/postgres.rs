@@ -44,9 +44,15 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 .map(|value| fill_nulls(table, &to.name, value))
                 .collect();
             up.extend(alter(table, from, to));
+            let mut down = alter(table, to, from);
+            if from.sql_type != to.sql_type {
+                down.extend(catalog::postgres_column_expressions(
+                    conn, table, &from.name,
+                )?);
+            }
             Step {
                 up,
-                down: alter(table, to, from),
+                down,
                 rebuild: false,
             }
         }
