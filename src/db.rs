@@ -96,6 +96,8 @@ pub enum StartupError {
     },
     #[error("cannot take the migration lock (another bookshelf may be migrating): {source}")]
     MigrationLock { source: diesel::result::Error },
+    #[error("cannot begin or commit the migration transaction (another process may hold the database's write lock): {source}")]
+    MigrationTransaction { source: diesel::result::Error },
     #[error("pending migrations: {}; apply them with `bookshelf migrate up` (or serve --migrate=auto)", names.join(", "))]
     Pending { names: Vec<String> },
     #[error("{0}")]

@@ -152,12 +152,17 @@ pub struct Verification {
 /// Compares every applied migration with the one compiled into this binary.
 pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, StartupError> {
     let backend = url.backend();
+    let state_error = |source: diesel::result::Error| StartupError::MigrationState {
+        url: url.to_string(),
+        source: Box::new(source),
+    };
     let applied: Vec<String> = unless_missing(
         __diesel_schema_migrations::table
             .select(__diesel_schema_migrations::version)
             .order(__diesel_schema_migrations::version.asc())
             .load(conn),
-    )?;
+    )
+    .map_err(state_error)?;
     let recorded: Vec<(String, String)> = unless_missing(
         bookshelf_migrations::table
             .select((
@@ -165,7 +170,8 @@ pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, Star
                 bookshelf_migrations::checksum,
             ))
             .load(conn),
-    )?;
+    )
+    .map_err(state_error)?;
     let mut result = Verification::default();
     for version in applied {
         let Some(known) = backend
@@ -209,7 +215,7 @@ pub fn accept(
                 "{name} is not applied; nothing to accept"
             )));
         }
-        record(conn, url.backend(), name)?;
+        record(conn, url.backend(), name).map_err(bookkeeping)?;
         Ok(())
     })
 }
@@ -227,7 +233,7 @@ fn locked<T>(
     url: &DatabaseUrl,
     f: impl FnOnce(&mut DbConn) -> Result<T, StartupError>,
 ) -> Result<T, StartupError> {
-    write(conn, |conn| {
+    let result = write(conn, |conn| {
         if let DbConn::Postgres(pg) = conn {
             pg.batch_execute(&format!(
                 "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
@@ -240,20 +246,32 @@ fn locked<T>(
                 url: url.to_string(),
                 source,
             })?;
-        conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
-        f(conn)
-    })
+        conn.batch_execute(CREATE_CHECKSUM_TABLE)
+            .map_err(bookkeeping)?;
+        f(conn).map_err(UnderLock)
+    });
+    result.map_err(|UnderLock(error)| error)
+}
+
+/// An error of [`locked`]: from the lock's own transaction (SQLite's
+/// `BEGIN IMMEDIATE` or the commit), or from the work done under it.
+struct UnderLock(StartupError);
+
+impl From<diesel::result::Error> for UnderLock {
+    fn from(source: diesel::result::Error) -> UnderLock {
+        UnderLock(StartupError::MigrationTransaction { source })
+    }
+}
+
+impl From<StartupError> for UnderLock {
+    fn from(error: StartupError) -> UnderLock {
+        UnderLock(error)
+    }
 }
 
 /// A failure to read or write bookshelf's own migration records.
 fn bookkeeping(source: diesel::result::Error) -> StartupError {
     StartupError::Bookkeeping { source }
-}
-
-impl From<diesel::result::Error> for StartupError {
-    fn from(source: diesel::result::Error) -> StartupError {
-        StartupError::MigrationLock { source }
-    }
 }
 
 /// The rows of a bookkeeping table, or none when the table does not exist

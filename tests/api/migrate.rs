@@ -347,3 +347,53 @@ fn verify_compares_the_live_schema_with_schema_rs() {
         );
     }
 }
+
+#[test]
+fn a_failed_read_of_the_migration_records_is_reported_as_such_not_as_the_lock() {
+    // bookshelf_migrations exists but cannot be read as bookshelf's table.
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    conn.batch_execute(
+        "DROP TABLE bookshelf_migrations; CREATE TABLE bookshelf_migrations (x INTEGER)",
+    )
+    .unwrap();
+    let error = migrate::verify(&mut conn, &url).unwrap_err().to_string();
+    assert!(
+        error.starts_with("cannot read migration state of "),
+        "{error}"
+    );
+    assert!(!error.contains("lock"), "{error}");
+    // Writing a record under the lock fails as a record, not as the lock.
+    let error = migrate::down(&mut conn, &url, DownTo::Steps(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cannot update the migration records (bookshelf_migrations)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_write_lock_held_elsewhere_is_reported_as_the_migration_transaction() {
+    // SQLite: another connection holds the write lock, so BEGIN IMMEDIATE
+    // gives up after the lock timeout.
+    if backend() != db::Backend::Sqlite {
+        return;
+    }
+    let db = TestDb::sqlite();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Steps(1)).unwrap();
+    let mut holder = crate::helpers::connect(&db);
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let short = DatabaseUrl::parse(&db.url(), std::time::Duration::from_secs(1)).unwrap();
+    let mut waiting = db::connect(&short, std::time::Duration::from_millis(200)).unwrap();
+    let error = migrate::up(&mut waiting, &url, UpTo::Latest)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cannot begin or commit the migration transaction (another process may hold the database's write lock)"),
+        "{error}"
+    );
+    holder.batch_execute("ROLLBACK").unwrap();
+}
