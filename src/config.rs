@@ -16,6 +16,7 @@
 //! | `database_pool_size`   | `8`              | connections in the pool                                   |
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
+//! | `database_statement_timeout` | `6000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //! | `api_keys`             | none             | keys that writes need as `Authorization: Bearer <key>`; also `BOOKSHELF_API_KEYS=k1,k2` |
@@ -46,6 +47,10 @@ pub struct Settings {
     pub database_timeout: u64,
     /// Milliseconds a statement waits for a lock before it fails (then 503).
     pub database_lock_timeout: u64,
+    /// Milliseconds a request's statement may run on PostgreSQL before it is
+    /// cancelled (then 503): a hung server or a slow query cannot pin the
+    /// database threads. Migrations are not limited.
+    pub database_statement_timeout: u64,
     /// What start-up does about pending migrations.
     pub migrate: MigrateMode,
     /// Seconds start-up waits while another process applies migrations.
@@ -84,6 +89,7 @@ impl Default for Settings {
             database_pool_size: 8,
             database_timeout: 3,
             database_lock_timeout: 5000,
+            database_statement_timeout: 6000,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
             api_keys: Vec::new(),
@@ -119,6 +125,12 @@ impl Settings {
     /// How long a statement waits for a lock.
     pub fn lock_timeout(&self) -> Duration {
         Duration::from_millis(self.database_lock_timeout)
+    }
+
+    /// How long a request's statement may run on PostgreSQL (at least 1 ms:
+    /// 0 would turn PostgreSQL's limit off).
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_statement_timeout.max(1))
     }
 }
 

@@ -232,6 +232,9 @@ pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<Db
 pub struct Manager {
     url: DatabaseUrl,
     lock_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` for request queries (not for
+    /// migrations, which open their own connections).
+    statement_timeout: Duration,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -239,7 +242,14 @@ impl r2d2::ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
-        connect(&self.url, self.lock_timeout).map_err(diesel::r2d2::Error::ConnectionError)
+        let mut conn =
+            connect(&self.url, self.lock_timeout).map_err(diesel::r2d2::Error::ConnectionError)?;
+        if let DbConn::Postgres(pg) = &mut conn {
+            let ms = self.statement_timeout.as_millis();
+            pg.batch_execute(&format!("SET statement_timeout = {ms}"))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
@@ -367,6 +377,7 @@ impl Database {
         let manager = Manager {
             url: url.clone(),
             lock_timeout: settings.lock_timeout(),
+            statement_timeout: settings.statement_timeout(),
         };
         let pool = r2d2::Pool::builder()
             .max_size(max_size)

@@ -159,7 +159,11 @@ impl From<diesel::result::Error> for Error {
         match &error {
             E::NotFound => Error::NotFound("The resource does not exist.".into()),
             E::DatabaseError(kind, info) => match kind {
-                DatabaseErrorKind::ClosedConnection => Error::Unavailable(Box::new(error)),
+                // Retrying can succeed: the connection is gone, or PostgreSQL
+                // chose this transaction to fail for a concurrent one.
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure => Error::Unavailable(Box::new(error)),
                 DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                     Error::Validation(vec![FieldError::new(
                         "body",
@@ -178,11 +182,14 @@ impl From<diesel::result::Error> for Error {
 }
 
 /// SQLite reports lock contention (after busy_timeout), and PostgreSQL a lock
-/// timeout or a lost server, only as text; all mean "try again", not a bug.
+/// or statement timeout, a deadlock or a lost server, only as text (diesel
+/// passes on no SQLSTATE); all mean "try again", not a bug.
 fn is_busy(message: &str) -> bool {
-    const TRANSIENT: [&str; 7] = [
+    const TRANSIENT: [&str; 9] = [
         "database is locked",
         "lock timeout",
+        "statement timeout",
+        "deadlock detected",
         "database is busy",
         "database table is locked",
         "server closed the connection",

@@ -43,7 +43,8 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
 }
 
 /// A request may wait `database_timeout` for a pooled connection and then
-/// `database_lock_timeout` for a lock, on a thread Rocket cannot cancel. The
+/// `database_lock_timeout` for a lock (or, on PostgreSQL, run up to
+/// `database_statement_timeout`), on a thread Rocket cannot cancel. The
 /// shutdown grace is raised to outlast that, so that a SIGTERM while writers
 /// wait on a lock still ends in a clean exit with every answer sent.
 fn with_shutdown_grace(figment: Figment) -> Figment {
@@ -54,7 +55,10 @@ fn with_shutdown_grace(figment: Figment) -> Figment {
         // The database fairing reports the bad configuration.
         return figment;
     };
-    let needed = settings.database_timeout + settings.database_lock_timeout.div_ceil(1000) + 1;
+    let statement = settings
+        .database_lock_timeout
+        .max(settings.database_statement_timeout);
+    let needed = settings.database_timeout + statement.div_ceil(1000) + 1;
     if u64::from(config.shutdown.grace) >= needed {
         return figment;
     }

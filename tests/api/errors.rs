@@ -158,6 +158,37 @@ fn a_locked_database_returns_503_and_loses_nothing() {
     assert_eq!(all.body["items"][0], before);
 }
 
+#[test]
+fn a_postgresql_statement_past_its_timeout_returns_503_and_frees_the_thread() {
+    // A read blocked by a lock held elsewhere: the lock timeout is long (60 s),
+    // the statement timeout short (300 ms), so the statement timeout answers.
+    if crate::helpers::postgres_or_skip("a_postgresql_statement_past_its_timeout_returns_503")
+        .is_none()
+    {
+        return;
+    }
+    let app = TestApp::with_config(|f| {
+        f.merge(("database_lock_timeout", 60_000))
+            .merge(("database_statement_timeout", 300))
+            .merge(("database_pool_size", 1))
+    });
+    let book = app.create_book(json!({"title": "Kept"}));
+    let lock = lock_books(&app.db);
+    let started = Instant::now();
+    let reply = app.get("/books");
+    reply.assert_error(Status::ServiceUnavailable);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The only pooled connection was freed: the next request is served once the lock goes.
+    drop(lock);
+    let reply = app.get(&format!("/books/{}", book["id"]));
+    assert_eq!(reply.status, Status::Ok, "{}", reply.text);
+    assert_eq!(reply.body, book);
+}
+
 #[rocket::async_test]
 async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
     use rocket::local::asynchronous::Client;
