@@ -181,12 +181,13 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
-/// SQLite reports lock contention (after busy_timeout), and PostgreSQL a lock
-/// or statement timeout, a deadlock or a lost server, only as text (diesel
-/// passes on no SQLSTATE); all mean "try again", not a bug.
+/// SQLite reports lock contention (after busy_timeout) and a full disk, and
+/// PostgreSQL a lock or statement timeout, a deadlock or a lost server, only
+/// as text (diesel passes on no SQLSTATE); all mean "try again", not a bug.
 fn is_busy(message: &str) -> bool {
-    const TRANSIENT: [&str; 9] = [
+    const TRANSIENT: [&str; 10] = [
         "database is locked",
+        "database or disk is full",
         "lock timeout",
         "statement timeout",
         "deadlock detected",
@@ -220,6 +221,9 @@ impl From<validator::ValidationErrors> for Error {
     }
 }
 
+/// Seconds a client is told to wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         match &self {
@@ -227,7 +231,12 @@ impl<'r> Responder<'r, 'static> for Error {
             Error::Internal(cause) => error!("{} {}: {cause}", req.method(), req.uri()),
             _ => {}
         }
-        self.body().respond_to(req)
+        let retry = matches!(self, Error::Unavailable(_) | Error::NotReady(_));
+        let mut response = self.body().respond_to(req)?;
+        if retry {
+            response.set_raw_header("Retry-After", RETRY_AFTER_SECONDS.to_string());
+        }
+        Ok(response)
     }
 }
 

@@ -10,8 +10,13 @@
 //!   several connections only queue inside SQLite's busy handler, which
 //!   sleeps in steps of milliseconds. The writer instead takes the write lock
 //!   once (`BEGIN IMMEDIATE`) for all the writes waiting in its queue, runs
-//!   each in its own savepoint (one failing write does not undo the others),
-//!   commits once, and only then answers them: group commit.
+//!   each in its own savepoint (one failing or panicking write does not undo
+//!   the others), commits once, and only then answers them: group commit.
+//!   After each write it checks that the transaction is still open: when
+//!   SQLite has rolled it back (disk full, I/O error), the batch ends there,
+//!   the writes run in it are answered 503, and those still queued run in
+//!   the next batch, so nothing answered 2xx is lost and nothing answered
+//!   otherwise is stored.
 //!
 //! Both queues are bounded in time, not length: a job still queued after the
 //! database timeout is dropped unrun and its request gets a 503. A job is
@@ -239,7 +244,7 @@ enum Outcome<'a> {
     Committed,
     /// The commit failed with this error.
     Failed(&'a diesel::result::Error),
-    /// Rolled back because one of its writes panicked.
+    /// Not committed: SQLite ended the transaction, or its state is unknown.
     RolledBack,
 }
 
@@ -291,9 +296,14 @@ impl Writer {
                     let _ = reply.send(match outcome {
                         Outcome::Committed => result,
                         Outcome::Failed(e) => result.and(Err(uncommitted(e))),
-                        Outcome::RolledBack => result.and(Err(Error::Unavailable(
-                            "the write was rolled back with its batch".into(),
-                        ))),
+                        // A write's own refusal (4xx) stands; anything else,
+                        // even the error that ended the transaction, is a 503.
+                        Outcome::RolledBack => match result {
+                            Err(refused) if refused.status().code < 500 => Err(refused),
+                            _ => Err(Error::Unavailable(
+                                "the write was rolled back with its batch".into(),
+                            )),
+                        },
                     });
                 })
             })
@@ -340,6 +350,49 @@ fn commit(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
+/// Why a batch ended before its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// SQLite rolled the whole transaction back (disk full, I/O error, out
+    /// of memory): the writes run in it are gone.
+    Lost,
+    /// The transaction's state is not known (a savepoint could not be
+    /// rolled back): the batch is rolled back by closing the connection.
+    Unknown,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ended::Lost => "SQLite rolled back a batch's transaction",
+            Ended::Unknown => "a batch's transaction was left in an unknown state",
+        })
+    }
+}
+
+/// After a write: whether the batch's transaction is still open at its own
+/// level. A savepoint a panicking write left open is rolled back here.
+fn survive(conn: &mut DbConn) -> Option<Ended> {
+    let DbConn::Sqlite(sqlite) = conn else {
+        unreachable!("the writer is for SQLite only");
+    };
+    loop {
+        match Sqlite::transaction_manager_status_mut(sqlite).transaction_depth() {
+            Ok(Some(depth)) if depth.get() == 1 => return None,
+            Ok(Some(_)) => {
+                if <Sqlite as TransactionManager<SqliteConnection>>::rollback_transaction(sqlite)
+                    .is_err()
+                {
+                    return Some(Ended::Unknown);
+                }
+            }
+            // diesel follows SQLite out of a transaction it ended on an error.
+            Ok(None) => return Some(Ended::Lost),
+            Err(_) => return Some(Ended::Unknown),
+        }
+    }
+}
+
 /// The writer thread: waits for a write, takes the write lock, runs it and
 /// every write queued behind it (up to [`MAX_BATCH`]), commits, answers.
 fn write_loop(
@@ -373,32 +426,35 @@ fn write_loop(
         }
         let mut batch: Vec<Finish> = Vec::new();
         let mut next = Some(first);
-        let mut panicked = false;
+        // Why the batch cannot be committed, if it cannot.
+        let mut ended: Option<Ended> = None;
         while let Some(queued) = next.take() {
             match catch_unwind(AssertUnwindSafe(|| (queued.job)(Ok(&mut conn)))) {
                 Ok(finish) => batch.push(finish),
+                // Its request gets a 500 (its answer channel is gone); the
+                // savepoint it left open is rolled back below.
                 Err(_) => {
-                    // The panicking write's request gets a 500 (its answer
-                    // channel is gone); the transaction's state is unknown.
-                    panicked = true;
-                    break;
+                    error!("a write panicked; it is rolled back, the rest of its batch goes on")
                 }
             }
-            if batch.len() >= MAX_BATCH {
+            ended = survive(&mut conn);
+            if ended.is_some() || batch.len() >= MAX_BATCH {
                 break;
             }
             // The next write already queued, if any (one withdrawn by its
-            // request is skipped).
+            // request is skipped). After a batch ends early, the writes still
+            // queued run in the next one.
             next = std::iter::from_fn(|| jobs.try_pop()).find(|q| q.claim.take());
         }
-        let committed = if panicked {
-            error!(
-                "a write panicked; the {} other write(s) of its batch are rolled back",
-                batch.len()
-            );
-            None
-        } else {
-            Some(commit(&mut conn))
+        let committed = match ended {
+            Some(why) => {
+                warn!(
+                    "{why}; the {} write(s) run in it are answered 503",
+                    batch.len()
+                );
+                None
+            }
+            None => Some(commit(&mut conn)),
         };
         if let Some(Err(e)) = &committed {
             warn!(
@@ -406,13 +462,16 @@ fn write_loop(
                 batch.len()
             );
         }
-        if let Some(Ok(())) = &committed {
-            connection = Some(conn);
-            checkpoints.request();
-        } else {
+        match (&committed, ended) {
+            (Some(Ok(())), _) => {
+                connection = Some(conn);
+                checkpoints.request();
+            }
+            // SQLite ended the transaction itself; the connection is usable.
+            (None, Some(Ended::Lost)) => connection = Some(conn),
             // Closing the connection rolls back whatever is left of the
             // transaction; the next batch opens a new one.
-            drop(conn);
+            _ => drop(conn),
         }
         for finish in batch {
             finish(match &committed {
@@ -568,6 +627,136 @@ mod tests {
         assert_eq!(committed.len(), 16);
         // Exactly the writes answered Ok are stored: the failed ones left nothing.
         assert_eq!(rows(&mut conn), committed.join(","));
+    }
+
+    /// A writer on a fresh file with table `t`, and a connection to read it.
+    fn writer_on_table(dir: &tempfile::TempDir) -> (Writer, DbConn) {
+        let path = dir.path().join("faults.db");
+        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+        let lock_timeout = Duration::from_secs(5);
+        let mut conn = connect(&url, lock_timeout).unwrap();
+        conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        (Writer::start(url, lock_timeout).unwrap(), conn)
+    }
+
+    /// Twenty writes queued behind a slow first one, so that they run in
+    /// one batch; `fault` runs in write 7 after it inserted its row.
+    async fn batch_with_fault(
+        writer: &Writer,
+        fault: fn(&mut DbConn) -> Result<(), Error>,
+    ) -> Vec<Result<u32, Error>> {
+        let writes = (0..20).map(|n| {
+            writer.run(
+                move |conn: &mut DbConn| {
+                    if n == 0 {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
+                    if n == 7 {
+                        fault(conn)?;
+                    }
+                    Ok::<u32, Error>(n)
+                },
+                Duration::from_secs(5),
+            )
+        });
+        join_all(writes).await
+    }
+
+    /// The rows stored are exactly the writes answered Ok.
+    fn acknowledged(results: &[Result<u32, Error>]) -> String {
+        let ok: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(u32::to_string))
+            .collect();
+        ok.join(",")
+    }
+
+    #[rocket::async_test]
+    async fn a_panicking_write_is_rolled_back_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table(&dir);
+        let results = batch_with_fault(&writer, |_| panic!("a bug in write 7")).await;
+        for (n, result) in results.iter().enumerate() {
+            if n == 7 {
+                assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+            } else {
+                assert!(result.is_ok(), "write {n}: {result:?}");
+            }
+        }
+        assert_eq!(rows(&mut conn), acknowledged(&results));
+        assert!(!rows(&mut conn).split(',').any(|n| n == "7"));
+    }
+
+    #[rocket::async_test]
+    async fn a_transaction_sqlite_ends_mid_batch_loses_nothing_acknowledged() {
+        // As SQLite does on SQLITE_FULL or an I/O error: the whole
+        // transaction is rolled back under the batch.
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table(&dir);
+        let results = batch_with_fault(&writer, |conn| {
+            conn.batch_execute("ROLLBACK")?;
+            Err(Error::Conflict("write 7 failed".into()))
+        })
+        .await;
+        // The writes run before the fault were in the lost transaction: 503.
+        for (n, result) in results.iter().enumerate().take(7) {
+            assert!(
+                matches!(result, Err(Error::Unavailable(_))),
+                "write {n}: {result:?}"
+            );
+        }
+        assert!(results[7].is_err());
+        // The writes queued behind it ran in the next batch.
+        for (n, result) in results.iter().enumerate().skip(8) {
+            assert!(result.is_ok(), "write {n}: {result:?}");
+        }
+        // Nothing answered Ok is missing, nothing answered an error is stored.
+        assert_eq!(rows(&mut conn), acknowledged(&results));
+        // The writer goes on.
+        writer
+            .run(
+                |conn: &mut DbConn| conn.batch_execute("INSERT INTO t (n) VALUES (99)"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert!(rows(&mut conn).ends_with(",99"));
+    }
+
+    #[rocket::async_test]
+    async fn a_full_disk_answers_503_stores_nothing_refused_and_writes_resume_with_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table(&dir);
+        let write = |n: u32, sql: &'static str| {
+            writer.run(
+                move |conn: &mut DbConn| {
+                    conn.batch_execute(sql)?;
+                    conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
+                    // Half a megabyte per write, in a table of its own.
+                    conn.batch_execute(
+                        "CREATE TABLE IF NOT EXISTS blobs (b BLOB); \
+                         INSERT INTO blobs VALUES (zeroblob(500000))",
+                    )?;
+                    Ok::<u32, Error>(n)
+                },
+                Duration::from_secs(5),
+            )
+        };
+        // The writer's connection may not grow the file past 300 pages (1.2 MB).
+        let full = "PRAGMA max_page_count = 300";
+        let results = join_all((0..8).map(|n| write(n, full))).await;
+        let refused = results.iter().filter(|r| r.is_err()).count();
+        assert!(refused > 0, "the disk never filled: {results:?}");
+        for result in results.iter().filter(|r| r.is_err()) {
+            assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+        }
+        assert_eq!(rows(&mut conn), acknowledged(&results));
+        // With space again, writes go through.
+        let roomy = "PRAGMA max_page_count = 1073741823";
+        write(100, roomy).await.unwrap();
+        assert!(rows(&mut conn).ends_with("100"));
     }
 
     #[rocket::async_test]

@@ -150,6 +150,11 @@ fn a_locked_database_returns_503_and_loses_nothing() {
     let lock = lock_books(&app.db);
     let reply = app.post("/books", &valid_book());
     reply.assert_error(Status::ServiceUnavailable);
+    assert_eq!(
+        reply.header("Retry-After"),
+        Some("1"),
+        "a 503 says when to retry"
+    );
     drop(lock);
     // Once the lock is gone, writes succeed again and nothing was lost.
     app.create_book(json!({"title": "After"}));
