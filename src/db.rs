@@ -429,6 +429,12 @@ impl Database {
         self.url.backend
     }
 
+    /// Whether the SQLite writer thread (if there is one) runs; a dead one is
+    /// logged and replaced first.
+    pub fn writer_alive(&self) -> bool {
+        self.writer.as_ref().is_none_or(threads::Writer::is_alive)
+    }
+
     /// The migration state of the database, for `/ready`.
     pub async fn migration_summary(&self) -> Result<crate::migrate::Summary, Error> {
         let url = self.url.clone();

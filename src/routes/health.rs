@@ -68,6 +68,11 @@ pub struct Migrations {
 )]
 #[get("/ready")]
 pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
+    if !db.writer_alive() {
+        return Err(Error::NotReady(
+            "The database writer is not running and could not be restarted; see the log.".into(),
+        ));
+    }
     let summary = db.migration_summary().await?;
     if summary.pending > 0 {
         return Err(Error::NotReady(format!(
