@@ -17,6 +17,7 @@
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `database_statement_timeout` | `6000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
+//! | `database_synchronous` | `full`           | SQLite: `full` (an acknowledged write survives a power loss) or `normal` (faster; in WAL mode the last writes before a power loss may be lost) |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //! | `api_keys`             | none             | keys that writes need as `Authorization: Bearer <key>`; also `BOOKSHELF_API_KEYS=k1,k2` |
@@ -51,6 +52,8 @@ pub struct Settings {
     /// cancelled (then 503): a hung server or a slow query cannot pin the
     /// database threads. Migrations are not limited.
     pub database_statement_timeout: u64,
+    /// SQLite's `synchronous` for the connection that commits writes.
+    pub database_synchronous: Synchronous,
     /// What start-up does about pending migrations.
     pub migrate: MigrateMode,
     /// Seconds start-up waits while another process applies migrations.
@@ -90,10 +93,35 @@ impl Default for Settings {
             database_timeout: 3,
             database_lock_timeout: 5000,
             database_statement_timeout: 6000,
+            database_synchronous: Synchronous::Full,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
             api_keys: Vec::new(),
             protect_reads: false,
+        }
+    }
+}
+
+/// How SQLite syncs commits to disk (`PRAGMA synchronous`), in WAL mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// The WAL is synced at every commit: a write answered 201 survives a
+    /// power loss or an operating-system crash.
+    #[default]
+    Full,
+    /// The WAL is synced only at checkpoints: still consistent and safe from
+    /// a crash of bookshelf itself, but a power loss can undo the last
+    /// acknowledged writes.
+    Normal,
+}
+
+impl Synchronous {
+    /// The PRAGMA's value.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
         }
     }
 }

@@ -205,7 +205,8 @@ pub fn mask(url: &str) -> String {
 /// Opens one connection of the right backend. A statement waits at most
 /// `lock_timeout` for a lock, then fails (a 503, not a hang). SQLite
 /// connections also enforce foreign keys (bundled SQLite does by default;
-/// this keeps it so with any build) and fsync less often (safe with WAL).
+/// this keeps it so with any build) and sync every commit (`synchronous =
+/// FULL`); the writer thread's connection follows `database_synchronous`.
 pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<DbConn> {
     let ms = lock_timeout.as_millis();
     match url.backend {
@@ -218,7 +219,7 @@ pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<Db
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
             conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                "PRAGMA busy_timeout = {ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
             ))
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
@@ -400,8 +401,12 @@ impl Database {
         // An in-memory database lives in its one pooled connection.
         let writer = if backend == Backend::Sqlite && !url.is_memory() {
             Some(
-                threads::Writer::start(url.clone(), settings.lock_timeout())
-                    .map_err(StartupError::Threads)?,
+                threads::Writer::start(
+                    url.clone(),
+                    settings.lock_timeout(),
+                    settings.database_synchronous,
+                )
+                .map_err(StartupError::Threads)?,
             )
         } else {
             None

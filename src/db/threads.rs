@@ -38,6 +38,7 @@ use log::{error, warn};
 use rocket::tokio::sync::oneshot;
 
 use super::{connect, DatabaseUrl, DbConn};
+use crate::config::Synchronous;
 use crate::error::Error;
 
 /// The most writes the writer commits in one transaction; a longer queue is
@@ -275,6 +276,7 @@ pub struct Writer {
     queue: Arc<Queue<WriteJob>>,
     url: DatabaseUrl,
     lock_timeout: Duration,
+    synchronous: Synchronous,
     checkpoints: Arc<Checkpoints>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Option<JoinHandle<()>>,
@@ -284,7 +286,11 @@ impl Writer {
     /// Starts the writer thread; it opens its connection when the first write
     /// comes, and finishes what is queued and stops when the `Writer` is
     /// dropped, which waits for it.
-    pub fn start(url: DatabaseUrl, lock_timeout: Duration) -> std::io::Result<Writer> {
+    pub fn start(
+        url: DatabaseUrl,
+        lock_timeout: Duration,
+        synchronous: Synchronous,
+    ) -> std::io::Result<Writer> {
         let checkpoints = Arc::new(Checkpoints::default());
         let due = Arc::clone(&checkpoints);
         let checkpoint_url = url.clone();
@@ -295,6 +301,7 @@ impl Writer {
             queue: Queue::new(),
             url,
             lock_timeout,
+            synchronous,
             checkpoints,
             thread: Mutex::new(None),
             checkpointer: Some(checkpointer),
@@ -307,11 +314,12 @@ impl Writer {
         let jobs = Arc::clone(&self.queue);
         let url = self.url.clone();
         let lock_timeout = self.lock_timeout;
+        let synchronous = self.synchronous;
         let checkpoints = Arc::clone(&self.checkpoints);
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
-                write_loop(&jobs, &url, lock_timeout, &checkpoints);
+                write_loop(&jobs, &url, lock_timeout, synchronous, &checkpoints);
                 checkpoints.close();
             })
     }
@@ -473,6 +481,7 @@ fn write_loop(
     jobs: &Queue<WriteJob>,
     url: &DatabaseUrl,
     lock_timeout: Duration,
+    synchronous: Synchronous,
     checkpoints: &Checkpoints,
 ) {
     let mut connection: Option<DbConn> = None;
@@ -482,7 +491,7 @@ fn write_loop(
         }
         let mut conn = match connection.take() {
             Some(conn) => conn,
-            None => match connect_writer(url, lock_timeout) {
+            None => match connect_writer(url, lock_timeout, synchronous) {
                 Ok(conn) => conn,
                 Err(e) => {
                     (first.job)(Err(Error::Unavailable(Box::new(e))))(Outcome::Committed);
@@ -557,14 +566,20 @@ fn write_loop(
     }
 }
 
-/// The writer's connection: as any other, but it leaves checkpoints to the
-/// checkpoint thread. A checkpoint copies the WAL back into the database file
+/// The writer's connection: as any other, but it syncs as
+/// `database_synchronous` says, and it leaves checkpoints to the checkpoint
+/// thread. A checkpoint copies the WAL back into the database file
 /// and syncs it; SQLite runs one inside the commit that takes the WAL past
 /// 1000 pages, and every write queued behind the writer would wait for it.
-fn connect_writer(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<DbConn> {
+fn connect_writer(
+    url: &DatabaseUrl,
+    lock_timeout: Duration,
+    synchronous: Synchronous,
+) -> ConnectionResult<DbConn> {
     let mut conn = connect(url, lock_timeout)?;
     conn.batch_execute(&format!(
-        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; PRAGMA synchronous = {}",
+        synchronous.pragma()
     ))
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
@@ -665,7 +680,7 @@ mod tests {
         let mut conn = connect(&url, lock_timeout).unwrap();
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
-        let writer = Writer::start(url, lock_timeout).unwrap();
+        let writer = Writer::start(url, lock_timeout, Synchronous::Full).unwrap();
 
         // The first write holds the writer for a moment, so the others queue
         // behind it and are committed with it, in one batch.
@@ -711,7 +726,10 @@ mod tests {
         let mut conn = connect(&url, lock_timeout).unwrap();
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
-        (Writer::start(url, lock_timeout).unwrap(), conn)
+        (
+            Writer::start(url, lock_timeout, Synchronous::Full).unwrap(),
+            conn,
+        )
     }
 
     /// Twenty writes queued behind a slow first one, so that they run in
@@ -912,6 +930,33 @@ mod tests {
     }
 
     #[rocket::async_test]
+    async fn the_writer_syncs_as_database_synchronous_says_and_fully_by_default() {
+        assert_eq!(
+            crate::config::Settings::default().database_synchronous,
+            Synchronous::Full
+        );
+        for (mode, pragma) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("sync.db");
+            let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+            let writer = Writer::start(url, Duration::from_secs(5), mode).unwrap();
+            let found = writer
+                .run(
+                    |conn: &mut DbConn| {
+                        diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                            "(SELECT synchronous FROM pragma_synchronous)",
+                        ))
+                        .get_result::<i32>(conn)
+                    },
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap();
+            assert_eq!(found, pragma, "{mode:?}");
+        }
+    }
+
+    #[rocket::async_test]
     async fn a_write_still_queued_at_its_timeout_is_answered_503_and_never_runs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("withdrawn.db");
@@ -920,7 +965,7 @@ mod tests {
         let mut conn = connect(&url, lock_timeout).unwrap();
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
-        let writer = Writer::start(url, lock_timeout).unwrap();
+        let writer = Writer::start(url, lock_timeout, Synchronous::Full).unwrap();
 
         let insert = |n: u32, pause: Duration| {
             writer.run(
