@@ -17,6 +17,8 @@ use crate::error::Error;
 
 mod threads;
 
+pub use threads::WriteTrouble;
+
 /// Migrations for SQLite, compiled into the binary.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Migrations for PostgreSQL, compiled into the binary (same versions as SQLite).
@@ -438,6 +440,11 @@ impl Database {
     /// logged and replaced first.
     pub fn writer_alive(&self) -> bool {
         self.writer.as_ref().is_none_or(threads::Writer::is_alive)
+    }
+
+    /// Why writes to the SQLite file are failing, if they are.
+    pub fn write_trouble(&self) -> Option<threads::WriteTrouble> {
+        self.writer.as_ref().and_then(threads::Writer::trouble)
     }
 
     /// The migration state of the database, for `/ready`.

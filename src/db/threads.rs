@@ -29,7 +29,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -274,6 +274,7 @@ type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, Error>) -> Finish + Send>;
 /// The one thread that writes to a SQLite file, with group commit.
 pub struct Writer {
     queue: Arc<Queue<WriteJob>>,
+    health: Arc<Health>,
     url: DatabaseUrl,
     lock_timeout: Duration,
     synchronous: Synchronous,
@@ -299,6 +300,7 @@ impl Writer {
             .spawn(move || checkpoint_loop(&due, &checkpoint_url, lock_timeout))?;
         let writer = Writer {
             queue: Queue::new(),
+            health: Arc::default(),
             url,
             lock_timeout,
             synchronous,
@@ -316,10 +318,18 @@ impl Writer {
         let lock_timeout = self.lock_timeout;
         let synchronous = self.synchronous;
         let checkpoints = Arc::clone(&self.checkpoints);
+        let health = Arc::clone(&self.health);
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
-                write_loop(&jobs, &url, lock_timeout, synchronous, &checkpoints);
+                write_loop(
+                    &jobs,
+                    &url,
+                    lock_timeout,
+                    synchronous,
+                    &checkpoints,
+                    &health,
+                );
                 checkpoints.close();
             })
     }
@@ -336,6 +346,15 @@ impl Writer {
             Ok(new) => *thread = Some(new),
             Err(e) => error!("cannot start a new database writer thread: {e}"),
         }
+    }
+
+    /// Why the last batch of writes failed, until one commits again or
+    /// [`TROUBLE_LASTS`] has passed (so that a service that gets no more
+    /// writes, because `/ready` turned traffic away, is tried again).
+    pub fn trouble(&self) -> Option<WriteTrouble> {
+        lock(&self.health.trouble)
+            .filter(|(_, at)| at.elapsed() < TROUBLE_LASTS)
+            .map(|(trouble, _)| trouble)
     }
 
     /// Whether the writer thread runs, after starting a new one if it had
@@ -358,10 +377,22 @@ impl Writer {
         E: Into<Error>,
     {
         self.revive();
+        let health = Arc::clone(&self.health);
         submit(&self.queue, wait, |reply| -> WriteJob {
             Box::new(move |conn| {
-                let result =
-                    conn.and_then(|conn| conn.transaction(|conn| f(conn).map_err(Into::into)));
+                let result = conn.and_then(|conn| {
+                    conn.transaction(|conn| {
+                        let result = f(conn).map_err(Into::into);
+                        // The write's own error, before a failed rollback
+                        // can hide it: why writes fail, for /ready.
+                        if let Err(error) = &result {
+                            if error.status().code >= 500 {
+                                health.saw(error);
+                            }
+                        }
+                        result
+                    })
+                });
                 Box::new(move |outcome| {
                     let _ = reply.send(match outcome {
                         Outcome::Committed => result,
@@ -432,6 +463,46 @@ fn commit(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
+/// How long `/ready` reports a failed batch of writes.
+const TROUBLE_LASTS: Duration = Duration::from_secs(10);
+
+/// Why writes are failing, as `/ready` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteTrouble {
+    /// SQLite reported a full disk.
+    DiskFull,
+    /// Another failure (an I/O error, say); the log has it.
+    Failing,
+}
+
+impl WriteTrouble {
+    fn of(error: &str) -> WriteTrouble {
+        if error.contains("disk is full") {
+            WriteTrouble::DiskFull
+        } else {
+            WriteTrouble::Failing
+        }
+    }
+}
+
+/// What the writer tells `/ready`: the trouble of its last batch, and the
+/// server-side error of the last write that failed in the current one.
+#[derive(Default)]
+struct Health {
+    trouble: Mutex<Option<(WriteTrouble, Instant)>>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn saw(&self, error: &Error) {
+        *lock(&self.last_error) = Some(error.to_string());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Why a batch ended before its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -483,6 +554,7 @@ fn write_loop(
     lock_timeout: Duration,
     synchronous: Synchronous,
     checkpoints: &Checkpoints,
+    health: &Health,
 ) {
     let mut connection: Option<DbConn> = None;
     while let Some(first) = jobs.pop() {
@@ -545,6 +617,15 @@ fn write_loop(
                 batch.len()
             );
         }
+        let last_error = lock(&health.last_error).take();
+        *lock(&health.trouble) = match (&committed, ended) {
+            (Some(Ok(())), _) => None,
+            (Some(Err(e)), _) => Some((WriteTrouble::of(&e.to_string()), Instant::now())),
+            (None, _) => Some((
+                WriteTrouble::of(&last_error.unwrap_or_default()),
+                Instant::now(),
+            )),
+        };
         match (&committed, ended) {
             (Some(Ok(())), _) => {
                 connection = Some(conn);
@@ -845,10 +926,15 @@ mod tests {
             assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
         }
         assert_eq!(rows(&mut conn), acknowledged(&results));
+        // The last batch may have committed the writes that fitted; one that
+        // did not fit, alone, tells /ready why.
+        write(50, full).await.unwrap_err();
+        assert_eq!(writer.trouble(), Some(WriteTrouble::DiskFull));
         // With space again, writes go through.
         let roomy = "PRAGMA max_page_count = 1073741823";
         write(100, roomy).await.unwrap();
         assert!(rows(&mut conn).ends_with("100"));
+        assert_eq!(writer.trouble(), None);
     }
 
     /// Queues a write of `n` directly, without waiting for it; the receiver

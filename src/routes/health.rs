@@ -5,7 +5,7 @@ use rocket::{get, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::Database;
+use crate::db::{Database, WriteTrouble};
 use crate::error::Error;
 
 /// The answer of `/health` and `/ready`.
@@ -72,6 +72,21 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
         return Err(Error::NotReady(
             "The database writer is not running and could not be restarted; see the log.".into(),
         ));
+    }
+    match db.write_trouble() {
+        Some(WriteTrouble::DiskFull) => {
+            return Err(Error::NotReady(
+                "The disk holding the database is full: writes get 503 until there is space; reads go on."
+                    .into(),
+            ))
+        }
+        Some(WriteTrouble::Failing) => {
+            return Err(Error::NotReady(
+                "Writes to the database are failing (see the log); they get 503 and may be retried."
+                    .into(),
+            ))
+        }
+        None => {}
     }
     let summary = db.migration_summary().await?;
     if summary.pending > 0 {
