@@ -89,13 +89,13 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
                  ORDER BY c.table_name, c.ordinal_position",
                 not_bookkeeping("c.table_name")
             ),
-                            "SELECT c.conrelid::regclass::text AS table_name, a.attname::text AS column_name, \
-                 c.confrelid::regclass::text AS parent \
-                 FROM pg_constraint c JOIN pg_attribute a \
-                   ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
-                 WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace \
-                   AND cardinality(c.conkey) = 1 \
-                 ORDER BY 1, c.conname"
+            "SELECT c.conrelid::regclass::text AS table_name, \
+             a.attname::text AS column_name, c.confrelid::regclass::text AS parent \
+             FROM pg_constraint c JOIN pg_attribute a \
+               ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace \
+               AND cardinality(c.conkey) = 1 \
+             ORDER BY 1, c.conname"
                 .to_string(),
         ),
     };
@@ -107,6 +107,8 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
         .map_err(read_error)?;
     let keys: Vec<LiveForeignKey> = diesel::sql_query(keys_sql).load(conn).map_err(read_error)?;
     let mut schema = Schema::default();
+    // (table, position in the key, column), to order each primary key.
+    let mut key_columns: Vec<(String, i32, String)> = Vec::new();
     for live in columns {
         if schema.table(&live.table_name).is_none() {
             schema.tables.push(Table {
@@ -128,9 +130,11 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
             ))
         })?;
         if live.key_position > 0 {
-            table
-                .primary_key
-                .push(format!("{}\0{}", live.key_position, live.column_name));
+            key_columns.push((
+                live.table_name.clone(),
+                live.key_position,
+                live.column_name.clone(),
+            ));
         }
         table.columns.push(Column {
             name: live.column_name,
@@ -138,15 +142,10 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
             nullable: !live.not_null,
         });
     }
-    for table in &mut schema.tables {
-        table.primary_key.sort_by_key(|k| {
-            k.split('\0')
-                .next()
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        for key in &mut table.primary_key {
-            *key = key.split('\0').nth(1).unwrap_or_default().to_string();
+    key_columns.sort();
+    for (table_name, _, column) in key_columns {
+        if let Some(table) = schema.tables.iter_mut().find(|t| t.name == table_name) {
+            table.primary_key.push(column);
         }
     }
     for key in keys {

@@ -248,7 +248,7 @@ const TABLE_CONSTRAINT_WORDS: &[&str] = &["CONSTRAINT", "PRIMARY", "UNIQUE", "CH
 
 impl Definition {
     fn parse(sql: &str) -> Definition {
-        let tokens = tokens(sql);
+        let tokens = tokens(sql, false);
         let open = tokens
             .iter()
             .find(|t| t.kind == Kind::Open)
@@ -291,7 +291,7 @@ impl Definition {
 
     /// The column an item defines, if it is a column.
     fn column_of(item: &str) -> Option<String> {
-        let first = tokens(item).into_iter().next()?;
+        let first = tokens(item, true).into_iter().next()?;
         let text = &item[first.start..first.end];
         match first.kind {
             Kind::Word if TABLE_CONSTRAINT_WORDS.contains(&text.to_ascii_uppercase().as_str()) => {
@@ -313,7 +313,7 @@ impl Definition {
     fn has_default(&self, column: &str) -> bool {
         self.items.iter().any(|item| {
             Self::column_of(item).as_deref() == Some(column)
-                && tokens(item).iter().any(|t| {
+                && tokens(item, true).iter().any(|t| {
                     t.kind == Kind::Word && item[t.start..t.end].eq_ignore_ascii_case("DEFAULT")
                 })
         })
@@ -358,7 +358,7 @@ impl Definition {
 }
 
 fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
-    let tokens = tokens(item);
+    let tokens = tokens(item, true);
     let word = |t: &Token| item[t.start..t.end].to_ascii_uppercase();
     // The type: the words after the name up to the first constraint word,
     // with a parenthesised size such as VARCHAR(20).
@@ -411,7 +411,7 @@ enum Kind {
     Text,
     Open,
     Close,
-    /// A parenthesised group, as one token (only from [`tokens`] on a column).
+    /// A parenthesised group, as one token (from [`tokens`] with `whole_groups`).
     Group,
     Comma,
     Other,
@@ -426,16 +426,14 @@ struct Token {
 
 /// SQLite's tokens, enough to find parts: words, quoted identifiers, string
 /// literals, parentheses and commas; comments and white space are skipped.
-/// Inside a column definition a parenthesised group is one token.
-fn tokens(sql: &str) -> Vec<Token> {
+/// With `whole_groups` (reading one column definition), a parenthesised
+/// group such as `(200)` or a CHECK's condition is one [`Kind::Group`] token.
+fn tokens(sql: &str, whole_groups: bool) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     let mut group_start = None;
     let mut depth = 0usize;
-    // A statement (starts with CREATE) is read token by token; an item reads
-    // its parenthesised groups whole.
-    let whole_groups = !sql.trim_start().to_ascii_uppercase().starts_with("CREATE");
     while i < bytes.len() {
         let c = bytes[i];
         let start = i;
