@@ -41,27 +41,19 @@ fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(script.status, Status::Ok);
 }
 
-/// The OpenAPI document as committed: any change to the API's contract shows
-/// up in review as a change to this file. To accept a change, run
-/// `UPDATE_SNAPSHOTS=1 cargo test openapi` and commit the file.
+/// The OpenAPI document as committed (tests/api/snapshots/openapi.snap):
+/// any change to the API's contract shows up in review as a change to that
+/// file. To accept a change, run `INSTA_UPDATE=always cargo test openapi`
+/// (or `cargo insta review`) and commit the file.
 #[test]
 fn the_openapi_document_matches_its_snapshot() {
     use utoipa::OpenApi;
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/snapshots/openapi.json");
     let generated = bookshelf::openapi::ApiDoc::openapi()
         .to_pretty_json()
-        .expect("the document serializes")
-        + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "the OpenAPI document changed; review it with `UPDATE_SNAPSHOTS=1 cargo test openapi` and `git diff {}`",
-        path.display()
-    );
+        .expect("the document serializes");
+    insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("openapi", generated);
+    });
 }
 
 /// Every string value under `key`, anywhere in `value`.
