@@ -12,7 +12,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use log::{info, warn};
 
-use crate::config::{MigrateMode, Settings};
+use crate::config::Settings;
 use crate::error::Error;
 
 mod threads;
@@ -334,42 +334,12 @@ pub struct Database {
 
 impl Database {
     /// Opens the database named by the settings: checks that it can be reached
-    /// (reporting the driver's own error), switches SQLite to WAL, applies
-    /// pending migrations when `settings.migrate` is set, and builds the pool.
+    /// (reporting the driver's own error), switches SQLite to WAL, and builds
+    /// the pool and the database threads. Migrations are not its business:
+    /// `crate::prepare_database` runs `migrate::at_startup` first.
     pub fn open(settings: &Settings) -> Result<Database, StartupError> {
-        let (mut conn, url) = open_connection(settings)?;
-        if settings.migrate != MigrateMode::Off {
-            let verification = crate::migrate::verify(&mut conn, &url)?;
-            if !verification.problems.is_empty() {
-                let problems: Vec<String> = verification
-                    .problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect();
-                return Err(StartupError::Target(format!(
-                    "refusing to start: {}",
-                    problems.join("; ")
-                )));
-            }
-            for name in verification.unrecorded {
-                warn!("migration {name} has no recorded checksum (applied outside bookshelf)");
-            }
-        }
-        match settings.migrate {
-            MigrateMode::Auto => {
-                let applied = crate::migrate::up(&mut conn, &url, crate::migrate::UpTo::Latest)?;
-                if applied.is_empty() {
-                    info!("database {url} is up to date");
-                }
-            }
-            MigrateMode::Check => {
-                let pending = crate::migrate::pending_names(&mut conn, &url)?;
-                if !pending.is_empty() {
-                    return Err(StartupError::Pending { names: pending });
-                }
-            }
-            MigrateMode::Off => {}
-        }
+        // Opened for its checks and WAL; start-up's migrations ran before (migrate::at_startup).
+        let (_, url) = open_connection(settings)?;
         // Every in-memory SQLite connection is its own database: keep one.
         let max_size = if url.is_memory() {
             1
@@ -447,14 +417,9 @@ impl Database {
         self.writer.as_ref().and_then(threads::Writer::trouble)
     }
 
-    /// The migration state of the database, for `/ready`.
-    pub async fn migration_summary(&self) -> Result<crate::migrate::Summary, Error> {
-        let url = self.url.clone();
-        self.run(move |conn| {
-            // Whatever stops the check, the answer is "not ready".
-            crate::migrate::summary(conn, &url).map_err(|e| Error::Unavailable(Box::new(e)))
-        })
-        .await
+    /// The database's URL.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Runs `f` with a pooled connection on one of the database threads, so

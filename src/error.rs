@@ -248,3 +248,52 @@ impl<'r> Responder<'r, 'static> for ErrorBody {
             .ok()
     }
 }
+
+/// The error responses the OpenAPI document describes once and every
+/// operation refers to, each an [`ErrorBody`] with an example.
+pub mod responses {
+    use utoipa::ToResponse;
+
+    use super::ErrorBody;
+
+    /// The request body is not JSON (or not UTF-8).
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 400, "error": "bad_request",
+        "message": "The request body is not valid JSON: EOF while parsing an object at line 1 column 12.",
+        "fields": []}))]
+    pub struct BadRequest(pub ErrorBody);
+
+    /// An API key is needed (the server has `api_keys` configured) and was
+    /// missing or not valid.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 401, "error": "unauthorized",
+        "message": "This request needs an API key: Authorization: Bearer <key>.", "fields": []}))]
+    pub struct Unauthorized(pub ErrorBody);
+
+    /// No resource has this id.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 404, "error": "not_found",
+        "message": "no book with id 7", "fields": []}))]
+    pub struct NotFound(pub ErrorBody);
+
+    /// The request body is over the limit (`limits.json`, 64 KiB by default).
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 413, "error": "payload_too_large",
+        "message": "The request body is larger than the limit of 64KiB.", "fields": []}))]
+    pub struct PayloadTooLarge(pub ErrorBody);
+
+    /// A field, parameter or id is missing, unknown, of the wrong type or out of range;
+    /// `fields` names each one and why.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 422, "error": "validation_failed",
+        "message": "The request has invalid values.",
+        "fields": [{"field": "price", "message": "must be a number from 0 to 1000000"},
+                   {"field": "rating", "message": "must be a whole number from 1 to 5"}]}))]
+    pub struct Invalid(pub ErrorBody);
+
+    /// The database is unreachable, locked or busy, or migrations are pending; retry later.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 503, "error": "service_unavailable",
+        "message": "The database is unavailable or busy; try again shortly.", "fields": []}))]
+    pub struct Unavailable(pub ErrorBody);
+}

@@ -22,7 +22,7 @@ use rocket::http::Header;
 use rocket::{Build, Rocket};
 
 use crate::config::Settings;
-use crate::db::Database;
+use crate::db::{Database, StartupError};
 
 /// The application: routes, docs, catchers, and a fairing that opens the
 /// database (applying pending migrations) before the server listens.
@@ -68,6 +68,13 @@ fn with_shutdown_grace(figment: Figment) -> Figment {
     ))
 }
 
+/// What start-up does to the database: its migrations as `settings.migrate`
+/// says, then the pool and the database threads.
+pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
+    migrate::at_startup(settings)?;
+    Database::open(settings)
+}
+
 /// Reads the settings and opens the database; on failure logs one line that
 /// says why and stops the launch.
 async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
@@ -90,7 +97,7 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
             }
         );
     }
-    match rocket::tokio::task::spawn_blocking(move || Database::open(&settings)).await {
+    match rocket::tokio::task::spawn_blocking(move || prepare_database(&settings)).await {
         Ok(Ok(database)) => Ok(rocket.manage(database).manage(keys)),
         Ok(Err(e)) => {
             error!("{e}");

@@ -10,9 +10,10 @@ use diesel::connection::SimpleConnection;
 use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
-use log::info;
+use log::{info, warn};
 
-use crate::db::{write, Backend, DatabaseUrl, DbBackend, DbConn, StartupError};
+use crate::config::{MigrateMode, Settings};
+use crate::db::{open_connection, write, Backend, DatabaseUrl, DbBackend, DbConn, StartupError};
 
 pub mod catalog;
 pub mod diff;
@@ -218,6 +219,47 @@ pub fn accept(
         record(conn, url.backend(), name).map_err(bookkeeping)?;
         Ok(())
     })
+}
+
+/// What start-up does about migrations, as `settings.migrate` says: with
+/// `auto` or `check`, refuse applied migrations that changed; then `auto`
+/// applies the pending ones and `check` refuses to start while any is
+/// pending. Runs on a connection of its own, before the pool opens.
+pub fn at_startup(settings: &Settings) -> Result<(), StartupError> {
+    let (mut conn, url) = open_connection(settings)?;
+    if settings.migrate != MigrateMode::Off {
+        let verification = verify(&mut conn, &url)?;
+        if !verification.problems.is_empty() {
+            let problems: Vec<String> = verification
+                .problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            return Err(StartupError::Target(format!(
+                "refusing to start: {}",
+                problems.join("; ")
+            )));
+        }
+        for name in verification.unrecorded {
+            warn!("migration {name} has no recorded checksum (applied outside bookshelf)");
+        }
+    }
+    match settings.migrate {
+        MigrateMode::Auto => {
+            let applied = up(&mut conn, &url, UpTo::Latest)?;
+            if applied.is_empty() {
+                info!("database {url} is up to date");
+            }
+        }
+        MigrateMode::Check => {
+            let pending = pending_names(&mut conn, &url)?;
+            if !pending.is_empty() {
+                return Err(StartupError::Pending { names: pending });
+            }
+        }
+        MigrateMode::Off => {}
+    }
+    Ok(())
 }
 
 /// The PostgreSQL advisory lock that makes migrators take turns (an

@@ -49,9 +49,9 @@ pub struct ListBooks {
     params(ListBooks),
     responses(
         (status = 200, description = "A page of books", body = Page<Book>),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[get("/books")]
@@ -88,11 +88,11 @@ pub async fn list_books(
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book,
             headers(("Location" = String, description = "The new book's URL"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::error::responses::BadRequest),
+        (status = 413, response = crate::error::responses::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[post("/books", data = "<body>")]
@@ -113,10 +113,10 @@ pub async fn create_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 200, description = "The book", body = Book),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[get("/books/<id>")]
@@ -135,12 +135,12 @@ pub async fn get_book(db: &State<Database>, _key: CanRead, id: i32) -> Result<Js
     request_body = NewBook,
     responses(
         (status = 200, description = "The book as replaced", body = Book),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::error::responses::BadRequest),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 413, response = crate::error::responses::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[put("/books/<id>", data = "<body>")]
@@ -165,12 +165,12 @@ pub async fn replace_book(
     request_body = BookChanges,
     responses(
         (status = 200, description = "The book as changed", body = Book),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::error::responses::BadRequest),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 413, response = crate::error::responses::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[patch("/books/<id>", data = "<body>")]
@@ -194,10 +194,10 @@ pub async fn update_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[delete("/books/<id>")]

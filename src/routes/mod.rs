@@ -46,21 +46,34 @@ impl From<&PageQuery> for PageRequest {
     }
 }
 
-/// Every route of the API (the docs are mounted by `crate::openapi`).
-pub fn all() -> Vec<rocket::Route> {
-    rocket::routes![
-        books::list_books,
-        books::create_book,
-        books::get_book,
-        books::replace_book,
-        books::update_book,
-        books::delete_book,
-        reviews::list_reviews,
-        reviews::create_review,
-        reviews::get_review,
-        reviews::update_review,
-        reviews::delete_review,
-        health::health,
-        health::ready,
-    ]
+/// Declares the API's routes once: [`all`] mounts them and [`Paths`]
+/// documents them, so the two cannot drift apart.
+macro_rules! api_routes {
+    ($($module:ident :: $handler:ident),* $(,)?) => {
+        /// Every route of the API (the docs are mounted by `crate::openapi`).
+        pub fn all() -> Vec<rocket::Route> {
+            rocket::routes![$($module::$handler),*]
+        }
+
+        /// The OpenAPI paths of [`all`]'s routes (`crate::openapi` adds the rest).
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($module::$handler),*))]
+        pub struct Paths;
+    };
 }
+
+api_routes![
+    books::list_books,
+    books::create_book,
+    books::get_book,
+    books::replace_book,
+    books::update_book,
+    books::delete_book,
+    reviews::list_reviews,
+    reviews::create_review,
+    reviews::get_review,
+    reviews::update_review,
+    reviews::delete_review,
+    health::health,
+    health::ready,
+];

@@ -19,10 +19,10 @@ use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
     params(("id" = i32, Path, description = "The book's id"), PageQuery),
     responses(
         (status = 200, description = "A page of the book's reviews", body = Page<Review>),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[get("/books/<id>/reviews")]
@@ -54,12 +54,12 @@ pub async fn list_reviews(
     responses(
         (status = 201, description = "Created; `Location` names the new review", body = Review,
             headers(("Location" = String, description = "The new review's URL"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::error::responses::BadRequest),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 413, response = crate::error::responses::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[post("/books/<id>/reviews", data = "<body>")]
@@ -84,10 +84,10 @@ pub async fn create_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 200, description = "The review", body = Review),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[get("/reviews/<id>")]
@@ -110,12 +110,12 @@ pub async fn get_review(
     request_body = ReviewChanges,
     responses(
         (status = 200, description = "The review as changed", body = Review),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::error::responses::BadRequest),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 413, response = crate::error::responses::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[patch("/reviews/<id>", data = "<body>")]
@@ -139,10 +139,10 @@ pub async fn update_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::Invalid),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 404, response = crate::error::responses::NotFound),
+        (status = 422, response = crate::error::responses::Invalid),
+        (status = 401, response = crate::error::responses::Unauthorized),
+        (status = 503, response = crate::error::responses::Unavailable),
     )
 )]
 #[delete("/reviews/<id>")]

@@ -1,7 +1,7 @@
 //! `bookshelf migrate`: moving the schema version, on the suite's backend.
 
 use bookshelf::config::{MigrateMode, Settings};
-use bookshelf::db::{self, Database, DatabaseUrl, DbConn};
+use bookshelf::db::{self, DatabaseUrl, DbConn};
 use bookshelf::migrate::{self, Direction, DownTo, Problem, UpTo};
 use diesel::connection::SimpleConnection;
 use diesel_migrations::MigrationHarness;
@@ -192,16 +192,16 @@ fn startup_modes_auto_check_and_off() {
         migrate,
         ..Settings::default()
     };
-    assert!(Database::open(&with(MigrateMode::Off)).is_ok());
-    let error = match Database::open(&with(MigrateMode::Check)) {
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Off)).is_ok());
+    let error = match bookshelf::prepare_database(&with(MigrateMode::Check)) {
         Ok(_) => panic!("check started with pending migrations"),
         Err(error) => error.to_string(),
     };
     for name in [BOOKS, DESCRIPTION, REVIEWS] {
         assert!(error.contains(name), "{error}");
     }
-    assert!(Database::open(&with(MigrateMode::Auto)).is_ok());
-    assert!(Database::open(&with(MigrateMode::Check)).is_ok());
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Auto)).is_ok());
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Check)).is_ok());
     let (mut conn, url) = open(&db);
     assert_eq!(applied(&mut conn, &url).len(), 3);
 }
@@ -260,7 +260,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
         database_url: db.url(),
         ..Settings::default()
     };
-    let error = match Database::open(&settings) {
+    let error = match bookshelf::prepare_database(&settings) {
         Ok(_) => panic!("started with a changed migration"),
         Err(error) => error.to_string(),
     };
@@ -274,7 +274,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
         .unwrap()
         .problems
         .is_empty());
-    assert!(Database::open(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings).is_ok());
     assert!(migrate::accept(&mut conn, &url, BOOKS).is_ok());
     migrate::down(&mut conn, &url, DownTo::All).unwrap();
     assert!(
@@ -295,7 +295,7 @@ fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
         database_url: db.url(),
         ..Settings::default()
     };
-    assert!(Database::open(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings).is_ok());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use bookshelf::config::Settings;
-use bookshelf::db::{Backend, Database};
+use bookshelf::db::Backend;
 use bookshelf::schema::{books, reviews};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -138,7 +138,7 @@ fn a_failed_migration_stops_startup_naming_it_and_keeps_the_previous_version() {
         database_url: db.url(),
         ..Settings::default()
     };
-    let error = match Database::open(&settings) {
+    let error = match bookshelf::prepare_database(&settings) {
         Ok(_) => panic!("start-up succeeded over a failing migration"),
         Err(error) => error.to_string(),
     };
@@ -175,7 +175,7 @@ fn startup_applies_only_pending_migrations() {
         database_url: db.url(),
         ..Settings::default()
     };
-    assert!(Database::open(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings).is_ok());
     let mut conn = connect(&db);
     assert_eq!(conn.applied_migrations().unwrap().len(), 3);
     let titles: Vec<String> = books::table.select(books::title).load(&mut conn).unwrap();
@@ -196,7 +196,7 @@ fn concurrent_startups_on_an_empty_database_all_succeed() {
                 .map(|_| {
                     scope.spawn(|| {
                         barrier.wait();
-                        Database::open(&settings)
+                        bookshelf::prepare_database(&settings)
                             .map(|_| ())
                             .map_err(|e| e.to_string())
                     })

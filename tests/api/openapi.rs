@@ -47,8 +47,7 @@ fn swagger_ui_is_served_from_the_binary() {
 /// (or `cargo insta review`) and commit the file.
 #[test]
 fn the_openapi_document_matches_its_snapshot() {
-    use utoipa::OpenApi;
-    let generated = bookshelf::openapi::ApiDoc::openapi()
+    let generated = bookshelf::openapi::document()
         .to_pretty_json()
         .expect("the document serializes");
     insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false}, {
@@ -73,8 +72,7 @@ fn strings_under(value: &serde_json::Value, key: &str, out: &mut Vec<String>) {
 }
 
 fn spec() -> serde_json::Value {
-    use utoipa::OpenApi;
-    serde_json::to_value(bookshelf::openapi::ApiDoc::openapi()).unwrap()
+    serde_json::to_value(bookshelf::openapi::document()).unwrap()
 }
 
 #[test]
