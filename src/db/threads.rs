@@ -431,18 +431,11 @@ impl Drop for Writer {
     }
 }
 
-/// The error each write of a batch gets when the batch did not commit.
+/// The error each write of a batch gets when its commit failed: never the
+/// client's doing, so a 503 whatever the database said (disk full, I/O
+/// error, busy); the cause goes to the log.
 fn uncommitted(cause: &diesel::result::Error) -> Error {
-    use diesel::result::Error as E;
-    // diesel's errors cannot be cloned; this keeps what the mapping to a
-    // status needs: the kind and the message.
-    match cause {
-        E::DatabaseError(kind, info) => {
-            E::DatabaseError(*kind, Box::new(info.message().to_string()))
-        }
-        other => E::QueryBuilderError(other.to_string().into()),
-    }
-    .into()
+    Error::Unavailable(format!("the write's batch could not be committed: {cause}").into())
 }
 
 type Sqlite = AnsiTransactionManager;
@@ -1040,6 +1033,38 @@ mod tests {
                 .unwrap();
             assert_eq!(found, pragma, "{mode:?}");
         }
+    }
+
+    #[rocket::async_test]
+    async fn a_batch_whose_commit_fails_answers_every_write_503_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table(&dir);
+        // Checked at COMMIT, not at the INSERT: a deferred foreign key.
+        conn.batch_execute(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .unwrap();
+        let write = |sql: &'static str, pause: Duration| {
+            writer.run(
+                move |conn: &mut DbConn| {
+                    std::thread::sleep(pause);
+                    conn.batch_execute(sql)
+                },
+                Duration::from_secs(5),
+            )
+        };
+        let (first, second) = rocket::tokio::join!(
+            write("INSERT INTO t (n) VALUES (1)", Duration::from_millis(300)),
+            async {
+                rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+                write("INSERT INTO child (p) VALUES (99)", Duration::ZERO).await
+            }
+        );
+        for result in [&first, &second] {
+            assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+        }
+        assert_eq!(rows(&mut conn), "");
     }
 
     #[rocket::async_test]
