@@ -2,9 +2,13 @@
 //! never block on the database.
 //!
 //! - [`Readers`]: a fixed set of threads sharing one queue. Each job checks a
-//!   connection out of the r2d2 pool, runs, and gives it back. Unlike tokio's
-//!   `spawn_blocking`, which starts or wakes a thread for every job, a busy
-//!   reader takes the next queued job without sleeping (see bench/results.md).
+//!   connection out of the r2d2 pool, runs, and gives it back. What made this
+//!   faster than `spawn_blocking` (bench/results.md) was capping the number
+//!   of threads: `spawn_blocking` behind a semaphore had grown to 54
+//!   threads; with Rocket's blocking pool capped at 2 (`ROCKET_MAX_BLOCKING`,
+//!   an experiment) a GET cost 72 µs of server CPU, as with this fixed set
+//!   (60-72 µs). A simpler capped design (a dedicated runtime) has not been
+//!   measured against this queue with bench/ab.sh yet.
 //! - [`Writer`] (SQLite files only): one thread with its own connection runs
 //!   every write. SQLite lets one connection write at a time, so writers on
 //!   several connections only queue inside SQLite's busy handler, which
