@@ -752,48 +752,23 @@ mod tests {
     #[rocket::async_test]
     async fn a_failing_write_rolls_back_only_itself_and_the_rest_of_its_batch_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("batch.db");
-        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
-        let lock_timeout = Duration::from_secs(5);
-        let mut conn = connect(&url, lock_timeout).unwrap();
-        conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
-            .unwrap();
-        let writer = Writer::start(url, lock_timeout, Synchronous::Full).unwrap();
-
-        // The first write holds the writer for a moment, so the others queue
-        // behind it and are committed with it, in one batch.
-        let writes = (0..20).map(|n| {
-            writer.run(
-                move |conn: &mut DbConn| {
-                    if n == 0 {
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                    conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
-                    // Every fifth write fails after it inserted its row.
-                    if n % 5 == 3 {
-                        return Err(Error::Conflict(format!("write {n} refused")));
-                    }
-                    Ok(n)
-                },
-                Duration::from_secs(5),
-            )
-        });
-        let results = join_all(writes).await;
-
-        let mut committed = Vec::new();
-        for (n, result) in results.into_iter().enumerate() {
+        let (writer, mut conn) = writer_on_table(&dir);
+        // Every fifth write fails after it inserted its row.
+        let results = batch_with_fault(&writer, |n, _| match n % 5 {
+            3 => Err(Error::Conflict(format!("write {n} refused"))),
+            _ => Ok(()),
+        })
+        .await;
+        for (n, result) in results.iter().enumerate() {
             match result {
-                Ok(value) => {
-                    assert_eq!(value, n);
-                    committed.push(n.to_string());
-                }
+                Ok(value) => assert_eq!(*value as usize, n),
                 Err(Error::Conflict(_)) => assert_eq!(n % 5, 3, "write {n} failed"),
                 Err(other) => panic!("write {n}: unexpected {other:?}"),
             }
         }
-        assert_eq!(committed.len(), 16);
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 16);
         // Exactly the writes answered Ok are stored: the failed ones left nothing.
-        assert_eq!(rows(&mut conn), committed.join(","));
+        assert_eq!(rows(&mut conn), acknowledged(&results));
     }
 
     /// A writer on a fresh file with table `t`, and a connection to read it.
@@ -811,10 +786,10 @@ mod tests {
     }
 
     /// Twenty writes queued behind a slow first one, so that they run in
-    /// one batch; `fault` runs in write 7 after it inserted its row.
+    /// one batch; each inserts its number, then `fault` runs with it.
     async fn batch_with_fault(
         writer: &Writer,
-        fault: fn(&mut DbConn) -> Result<(), Error>,
+        fault: fn(u32, &mut DbConn) -> Result<(), Error>,
     ) -> Vec<Result<u32, Error>> {
         let writes = (0..20).map(|n| {
             writer.run(
@@ -823,9 +798,7 @@ mod tests {
                         std::thread::sleep(Duration::from_millis(300));
                     }
                     conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
-                    if n == 7 {
-                        fault(conn)?;
-                    }
+                    fault(n, conn)?;
                     Ok::<u32, Error>(n)
                 },
                 Duration::from_secs(5),
@@ -847,7 +820,11 @@ mod tests {
     async fn a_panicking_write_is_rolled_back_alone_and_the_rest_of_its_batch_commits() {
         let dir = tempfile::tempdir().unwrap();
         let (writer, mut conn) = writer_on_table(&dir);
-        let results = batch_with_fault(&writer, |_| panic!("a bug in write 7")).await;
+        let results = batch_with_fault(&writer, |n, _| {
+            assert_ne!(n, 7, "a bug in write 7");
+            Ok(())
+        })
+        .await;
         for (n, result) in results.iter().enumerate() {
             if n == 7 {
                 assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
@@ -865,9 +842,12 @@ mod tests {
         // transaction is rolled back under the batch.
         let dir = tempfile::tempdir().unwrap();
         let (writer, mut conn) = writer_on_table(&dir);
-        let results = batch_with_fault(&writer, |conn| {
-            conn.batch_execute("ROLLBACK")?;
-            Err(Error::Conflict("write 7 failed".into()))
+        let results = batch_with_fault(&writer, |n, conn| {
+            if n == 7 {
+                conn.batch_execute("ROLLBACK")?;
+                return Err(Error::Conflict("write 7 failed".into()));
+            }
+            Ok(())
         })
         .await;
         // The writes run before the fault were in the lost transaction: 503.

@@ -194,6 +194,15 @@ fn values(conn: &mut DbConn, table: &str, column: &str) -> Vec<String> {
     .collect()
 }
 
+/// The values of a numeric column, as numbers (SQLite writes 7.0 where
+/// PostgreSQL writes 7).
+fn numbers(conn: &mut DbConn, table: &str, column: &str) -> Vec<f64> {
+    values(conn, table, column)
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
 /// Every (table, column, values) of the database, for columns of a known type.
 fn all_values(conn: &mut DbConn) -> Vec<(String, String, model::SqlType, Vec<String>)> {
     let schema = catalog::read(conn).unwrap();
@@ -651,13 +660,7 @@ fn widen_integer_to_double_keeping_values() {
         &[("        rating -> Integer,", "        rating -> Double,")],
         &[],
         &["alter column books.rating: Integer -> Double"],
-        |conn, _| {
-            let ratings: Vec<f64> = values(conn, "books", "rating")
-                .iter()
-                .map(|r| r.parse().unwrap())
-                .collect();
-            assert_eq!(ratings, [5.0, 4.0, 3.0]);
-        },
+        |conn, _| assert_eq!(numbers(conn, "books", "rating"), [5.0, 4.0, 3.0]),
     );
 }
 
@@ -673,13 +676,7 @@ fn narrow_double_to_float_only_when_data_loss_is_allowed() {
         &edits,
         &["--allow-data-loss"],
         &["alter column books.price: Double -> Float"],
-        |conn, _| {
-            let prices: Vec<f64> = values(conn, "books", "price")
-                .iter()
-                .map(|p| p.parse().unwrap())
-                .collect();
-            assert_eq!(prices, [9.5, 4.25, 7.0]);
-        },
+        |conn, _| assert_eq!(numbers(conn, "books", "price"), [9.5, 4.25, 7.0]),
     );
 }
 
