@@ -16,7 +16,7 @@
 //! | `database_pool_size`   | `8`              | connections in the pool                                   |
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
-//! | `database_statement_timeout` | `6000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
+//! | `database_statement_timeout` | `5000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
 //! | `database_synchronous` | `full`           | SQLite: `full` (an acknowledged write survives a power loss) or `normal` (faster; in WAL mode the last writes before a power loss may be lost) |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
@@ -92,7 +92,7 @@ impl Default for Settings {
             database_pool_size: 8,
             database_timeout: 3,
             database_lock_timeout: 5000,
-            database_statement_timeout: 6000,
+            database_statement_timeout: 5000,
             database_synchronous: Synchronous::Full,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
