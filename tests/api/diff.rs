@@ -300,6 +300,28 @@ fn generate_and_apply(
     );
 }
 
+/// Generates the migration for the edits already made and applies it to
+/// `conn`, which must fail (`why`); the transaction the failed script left
+/// open is closed, as diesel CLI's closing its connection would.
+fn generate_and_fail(
+    project: &Project,
+    backend: Backend,
+    conn: &mut DbConn,
+    hints: &[&str],
+    why: &str,
+) {
+    generate::diff(
+        &project.request("failing", hints, backend),
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap();
+    let result = conn.run_pending_migrations(project.migrations(backend));
+    assert!(result.is_err(), "{}: {why}", backend.name());
+    if let DbConn::Sqlite(_) = conn {
+        let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+    }
+}
+
 /// One case of the matrix on every backend: `edits` to src/schema.rs, the
 /// hints given, the changes expected, and the case's own checks after up.
 fn case(
@@ -600,21 +622,13 @@ fn make_a_column_not_null_fails_on_nulls_without_a_value_and_loses_nothing() {
         let project = Project::new();
         let (_db, mut conn) = database(&project, backend);
         project.edit(DESCRIPTION, "        description -> Text,\n");
-        generate::diff(
-            &project.request("strict", &[], backend),
-            chrono::Utc::now().naive_utc(),
-        )
-        .unwrap();
-        let result = conn.run_pending_migrations(project.migrations(backend));
-        assert!(
-            result.is_err(),
-            "{}: a NULL cannot become NOT NULL",
-            backend.name()
+        generate_and_fail(
+            &project,
+            backend,
+            &mut conn,
+            &[],
+            "a NULL cannot become NOT NULL",
         );
-        if let DbConn::Sqlite(_) = conn {
-            // The script's own transaction is left open by the failure; diesel CLI closes the connection.
-            let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
-        }
         assert_eq!(
             values(&mut conn, "books", "description"),
             ["Spice", "NULL", "42"]
@@ -711,20 +725,14 @@ fn text_to_integer_stops_on_a_value_that_does_not_convert_and_loses_nothing() {
             "        code -> Nullable<Text>,",
             "        code -> Nullable<Integer>,",
         );
-        generate::diff(
-            &project.request("cast", &["--allow-data-loss"], backend),
-            chrono::Utc::now().naive_utc(),
-        )
-        .unwrap();
-        let result = conn.run_pending_migrations(project.migrations(backend));
-        assert!(
-            result.is_err(),
-            "{}: 'x12' is not an integer",
-            backend.name()
+        let hints = ["--allow-data-loss"];
+        generate_and_fail(
+            &project,
+            backend,
+            &mut conn,
+            &hints,
+            "'x12' is not an integer",
         );
-        if let DbConn::Sqlite(_) = conn {
-            let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
-        }
         assert_eq!(values(&mut conn, "books", "code"), ["7", "NULL", "x12"]);
     }
 }
