@@ -13,9 +13,11 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use log::{info, warn};
 
 use crate::config::Settings;
-use crate::error::Error;
 
+mod error;
 mod threads;
+
+pub use error::DbError;
 
 pub use threads::WriteTrouble;
 
@@ -424,16 +426,16 @@ impl Database {
 
     /// Runs `f` with a pooled connection on one of the database threads, so
     /// Diesel never blocks Rocket's async workers. Waiting longer than
-    /// `database_timeout` for a thread is [`Error::Unavailable`].
-    pub async fn run<T, E, F>(&self, f: F) -> Result<T, Error>
+    /// `database_timeout` for a thread is [`DbError::Unavailable`].
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: Into<Error>,
+        E: Into<DbError>,
     {
         let pool = self.pool.clone();
         let job = move || {
-            let mut conn = pool.get().map_err(|e| Error::Unavailable(Box::new(e)))?;
+            let mut conn = pool.get()?;
             f(&mut conn).map_err(Into::into)
         };
         self.readers.run(job, self.timeout).await
@@ -443,12 +445,12 @@ impl Database {
     /// file it goes to the writer thread instead, in a savepoint of its own
     /// inside the writer's next transaction, and is answered once that
     /// transaction has committed. Waiting longer than `database_timeout` for
-    /// the writer to take it is [`Error::Unavailable`].
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, Error>
+    /// the writer to take it is [`DbError::Unavailable`].
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: Into<Error>,
+        E: Into<DbError>,
     {
         match &self.writer {
             Some(writer) => writer.run(f, self.timeout).await,

@@ -41,9 +41,9 @@ use diesel::r2d2::R2D2Connection;
 use log::{error, warn};
 use rocket::tokio::sync::oneshot;
 
+use super::DbError;
 use super::{connect, DatabaseUrl, DbConn};
 use crate::config::Synchronous;
-use crate::error::Error;
 
 /// The most writes the writer commits in one transaction; a longer queue is
 /// committed in several.
@@ -163,8 +163,8 @@ impl<J> Queue<J> {
 async fn submit<J, T>(
     queue: &Queue<J>,
     wait: Duration,
-    make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> J,
-) -> Result<T, Error> {
+    make: impl FnOnce(oneshot::Sender<Result<T, DbError>>) -> J,
+) -> Result<T, DbError> {
     let (reply, answered) = oneshot::channel();
     let claim = Claim::default();
     let queued = Queued {
@@ -172,7 +172,7 @@ async fn submit<J, T>(
         job: make(reply),
     };
     if !queue.push(queued) {
-        return Err(Error::Internal("the database threads have stopped".into()));
+        return Err(DbError::Failed("the database threads have stopped".into()));
     }
     answer(claim, answered, wait).await
 }
@@ -182,17 +182,17 @@ async fn submit<J, T>(
 /// its work (a write, perhaps) is under way.
 async fn answer<T>(
     claim: Claim,
-    mut answer: oneshot::Receiver<Result<T, Error>>,
+    mut answer: oneshot::Receiver<Result<T, DbError>>,
     wait: Duration,
-) -> Result<T, Error> {
+) -> Result<T, DbError> {
     let stopped = |_| {
-        Err(Error::Internal(
+        Err(DbError::Failed(
             "the database thread stopped before answering".into(),
         ))
     };
     match rocket::tokio::time::timeout(wait, &mut answer).await {
         Ok(result) => result.unwrap_or_else(stopped),
-        Err(_) if claim.take() => Err(Error::Unavailable(
+        Err(_) if claim.take() => Err(DbError::Unavailable(
             "no database connection became free in time".into(),
         )),
         Err(_) => answer.await.unwrap_or_else(stopped),
@@ -236,9 +236,9 @@ impl Readers {
     }
 
     /// Runs `job` on one of the threads and returns its answer; see [`answer`].
-    pub async fn run<T, F>(&self, job: F, wait: Duration) -> Result<T, Error>
+    pub async fn run<T, F>(&self, job: F, wait: Duration) -> Result<T, DbError>
     where
-        F: FnOnce() -> Result<T, Error> + Send + 'static,
+        F: FnOnce() -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         submit(&self.queue, wait, |reply| -> ReadJob {
@@ -273,7 +273,7 @@ enum Outcome<'a> {
 type Finish = Box<dyn for<'a> FnOnce(Outcome<'a>) + Send>;
 /// A write: given the batch's connection (or why there is none), it runs in a
 /// savepoint and returns how to finish.
-type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, Error>) -> Finish + Send>;
+type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, DbError>) -> Finish + Send>;
 
 /// The one thread that writes to a SQLite file, with group commit.
 pub struct Writer {
@@ -374,11 +374,11 @@ impl Writer {
 
     /// Runs `f` in the writer's next transaction, in a savepoint of its own,
     /// and answers once that transaction has committed.
-    pub async fn run<T, E, F>(&self, f: F, wait: Duration) -> Result<T, Error>
+    pub async fn run<T, E, F>(&self, f: F, wait: Duration) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: Into<Error>,
+        E: Into<DbError>,
     {
         self.revive();
         let health = Arc::clone(&self.health);
@@ -390,7 +390,7 @@ impl Writer {
                         // The write's own error, before a failed rollback
                         // can hide it: why writes fail, for /ready.
                         if let Err(error) = &result {
-                            if error.status().code >= 500 {
+                            if !error.is_refusal() {
                                 health.saw(error);
                             }
                         }
@@ -404,8 +404,8 @@ impl Writer {
                         // A write's own refusal (4xx) stands; anything else,
                         // even the error that ended the transaction, is a 503.
                         Outcome::RolledBack => match result {
-                            Err(refused) if refused.status().code < 500 => Err(refused),
-                            _ => Err(Error::Unavailable(
+                            Err(refused) if refused.is_refusal() => Err(refused),
+                            _ => Err(DbError::Unavailable(
                                 "the write was rolled back with its batch".into(),
                             )),
                         },
@@ -438,8 +438,8 @@ impl Drop for Writer {
 /// The error each write of a batch gets when its commit failed: never the
 /// client's doing, so a 503 whatever the database said (disk full, I/O
 /// error, busy); the cause goes to the log.
-fn uncommitted(cause: &diesel::result::Error) -> Error {
-    Error::Unavailable(format!("the write's batch could not be committed: {cause}").into())
+fn uncommitted(cause: &diesel::result::Error) -> DbError {
+    DbError::Unavailable(format!("the write's batch could not be committed: {cause}").into())
 }
 
 type Sqlite = AnsiTransactionManager;
@@ -491,7 +491,7 @@ struct Health {
 }
 
 impl Health {
-    fn saw(&self, error: &Error) {
+    fn saw(&self, error: &DbError) {
         *lock(&self.last_error) = Some(error.to_string());
     }
 }
@@ -563,7 +563,7 @@ fn write_loop(
             None => match connect_writer(url, lock_timeout, synchronous) {
                 Ok(conn) => conn,
                 Err(e) => {
-                    (first.job)(Err(Error::Unavailable(Box::new(e))))(Outcome::Committed);
+                    (first.job)(Err(DbError::Unavailable(Box::new(e))))(Outcome::Committed);
                     continue;
                 }
             },
@@ -755,14 +755,14 @@ mod tests {
         let (writer, mut conn) = writer_on_table(&dir);
         // Every fifth write fails after it inserted its row.
         let results = batch_with_fault(&writer, |n, _| match n % 5 {
-            3 => Err(Error::Conflict(format!("write {n} refused"))),
+            3 => Err(DbError::Refused(format!("write {n} refused"))),
             _ => Ok(()),
         })
         .await;
         for (n, result) in results.iter().enumerate() {
             match result {
                 Ok(value) => assert_eq!(*value as usize, n),
-                Err(Error::Conflict(_)) => assert_eq!(n % 5, 3, "write {n} failed"),
+                Err(DbError::Refused(_)) => assert_eq!(n % 5, 3, "write {n} failed"),
                 Err(other) => panic!("write {n}: unexpected {other:?}"),
             }
         }
@@ -789,8 +789,8 @@ mod tests {
     /// one batch; each inserts its number, then `fault` runs with it.
     async fn batch_with_fault(
         writer: &Writer,
-        fault: fn(u32, &mut DbConn) -> Result<(), Error>,
-    ) -> Vec<Result<u32, Error>> {
+        fault: fn(u32, &mut DbConn) -> Result<(), DbError>,
+    ) -> Vec<Result<u32, DbError>> {
         let writes = (0..20).map(|n| {
             writer.run(
                 move |conn: &mut DbConn| {
@@ -799,7 +799,7 @@ mod tests {
                     }
                     conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
                     fault(n, conn)?;
-                    Ok::<u32, Error>(n)
+                    Ok::<u32, DbError>(n)
                 },
                 Duration::from_secs(5),
             )
@@ -808,7 +808,7 @@ mod tests {
     }
 
     /// The rows stored are exactly the writes answered Ok.
-    fn acknowledged(results: &[Result<u32, Error>]) -> String {
+    fn acknowledged(results: &[Result<u32, DbError>]) -> String {
         let ok: Vec<String> = results
             .iter()
             .filter_map(|r| r.as_ref().ok().map(u32::to_string))
@@ -827,7 +827,7 @@ mod tests {
         .await;
         for (n, result) in results.iter().enumerate() {
             if n == 7 {
-                assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+                assert!(matches!(result, Err(DbError::Failed(_))), "{result:?}");
             } else {
                 assert!(result.is_ok(), "write {n}: {result:?}");
             }
@@ -845,7 +845,7 @@ mod tests {
         let results = batch_with_fault(&writer, |n, conn| {
             if n == 7 {
                 conn.batch_execute("ROLLBACK")?;
-                return Err(Error::Conflict("write 7 failed".into()));
+                return Err(DbError::Refused("write 7 failed".into()));
             }
             Ok(())
         })
@@ -853,7 +853,7 @@ mod tests {
         // The writes run before the fault were in the lost transaction: 503.
         for (n, result) in results.iter().enumerate().take(7) {
             assert!(
-                matches!(result, Err(Error::Unavailable(_))),
+                matches!(result, Err(DbError::Unavailable(_))),
                 "write {n}: {result:?}"
             );
         }
@@ -889,7 +889,7 @@ mod tests {
                         "CREATE TABLE IF NOT EXISTS blobs (b BLOB); \
                          INSERT INTO blobs VALUES (zeroblob(500000))",
                     )?;
-                    Ok::<u32, Error>(n)
+                    Ok::<u32, DbError>(n)
                 },
                 Duration::from_secs(5),
             )
@@ -900,7 +900,7 @@ mod tests {
         let refused = results.iter().filter(|r| r.is_err()).count();
         assert!(refused > 0, "the disk never filled: {results:?}");
         for result in results.iter().filter(|r| r.is_err()) {
-            assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+            assert!(matches!(result, Err(DbError::Unavailable(_))), "{result:?}");
         }
         assert_eq!(rows(&mut conn), acknowledged(&results));
         // The last batch may have committed the writes that fitted; one that
@@ -922,7 +922,7 @@ mod tests {
             std::thread::sleep(pause);
             let done = conn.and_then(|conn| {
                 conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))
-                    .map_err(Error::from)
+                    .map_err(DbError::from)
             });
             Box::new(move |outcome| {
                 let _ = reply.send(done.is_ok() && matches!(outcome, Outcome::Committed));
@@ -1046,7 +1046,7 @@ mod tests {
             }
         );
         for result in [&first, &second] {
-            assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+            assert!(matches!(result, Err(DbError::Unavailable(_))), "{result:?}");
         }
         assert_eq!(rows(&mut conn), "");
     }
@@ -1078,7 +1078,7 @@ mod tests {
             insert(2, Duration::ZERO).await
         });
         slow.unwrap();
-        assert!(matches!(queued, Err(Error::Unavailable(_))), "{queued:?}");
+        assert!(matches!(queued, Err(DbError::Unavailable(_))), "{queued:?}");
         // A later write goes through: the writer has gone on.
         insert(3, Duration::ZERO).await.unwrap();
         assert_eq!(rows(&mut conn), "1,3");

@@ -5,7 +5,7 @@ use rocket::{get, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{Database, WriteTrouble};
+use crate::db::{Database, DbError, WriteTrouble};
 use crate::error::Error;
 
 /// The answer of `/health` and `/ready`.
@@ -92,7 +92,7 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
     let summary = db
         .run(move |conn| {
             // Whatever stops the check, the answer is "not ready".
-            crate::migrate::summary(conn, &url).map_err(|e| Error::Unavailable(Box::new(e)))
+            crate::migrate::summary(conn, &url).map_err(|e| DbError::Unavailable(Box::new(e)))
         })
         .await?;
     if summary.pending > 0 {
