@@ -1,7 +1,6 @@
 //! One error type for the whole API, and the one JSON shape every error
 //! response has. Causes are logged here; they are never sent to the client.
 
-use diesel::result::DatabaseErrorKind;
 use log::{error, warn};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
@@ -9,6 +8,8 @@ use rocket::serde::json::Json;
 use rocket::Request;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::db::DbError;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -153,71 +154,20 @@ impl Error {
     }
 }
 
-impl From<diesel::result::Error> for Error {
-    fn from(error: diesel::result::Error) -> Error {
-        use diesel::result::Error as E;
-        match &error {
-            E::NotFound => Error::NotFound("The resource does not exist.".into()),
-            E::DatabaseError(kind, info) => match kind {
-                // Retrying can succeed: the connection is gone, or PostgreSQL
-                // chose this transaction to fail for a concurrent one.
-                DatabaseErrorKind::ClosedConnection
-                | DatabaseErrorKind::UnableToSendCommand
-                | DatabaseErrorKind::SerializationFailure => Error::Unavailable(Box::new(error)),
-                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
-                    Error::Validation(vec![FieldError::new(
-                        "body",
-                        "a value is outside what the database accepts",
-                    )])
-                }
-                DatabaseErrorKind::ForeignKeyViolation => {
-                    Error::Conflict("The request refers to a resource that does not exist.".into())
-                }
-                _ if is_busy(info.message()) => Error::Unavailable(Box::new(error)),
-                _ => Error::Internal(Box::new(error)),
-            },
-            _ => Error::Internal(Box::new(error)),
+impl From<DbError> for Error {
+    fn from(error: DbError) -> Error {
+        match error {
+            DbError::NotFound => Error::NotFound("The resource does not exist.".into()),
+            DbError::MissingReference(_) => {
+                Error::Conflict("The request refers to a resource that does not exist.".into())
+            }
+            DbError::Refused(_) => Error::Validation(vec![FieldError::new(
+                "body",
+                "a value is outside what the database accepts",
+            )]),
+            DbError::Unavailable(cause) => Error::Unavailable(cause),
+            DbError::Failed(cause) => Error::Internal(cause),
         }
-    }
-}
-
-/// SQLite reports lock contention (after busy_timeout) and a full disk, and
-/// PostgreSQL a lock or statement timeout, a deadlock or a lost server, only
-/// as text (diesel passes on no SQLSTATE); all mean "try again", not a bug.
-fn is_busy(message: &str) -> bool {
-    const TRANSIENT: [&str; 10] = [
-        "database is locked",
-        "database or disk is full",
-        "lock timeout",
-        "statement timeout",
-        "deadlock detected",
-        "database is busy",
-        "database table is locked",
-        "server closed the connection",
-        "terminating connection",
-        "no connection to the server",
-    ];
-    TRANSIENT.iter().any(|t| message.contains(t))
-}
-
-impl From<validator::ValidationErrors> for Error {
-    fn from(errors: validator::ValidationErrors) -> Error {
-        let mut fields: Vec<FieldError> = errors
-            .field_errors()
-            .into_iter()
-            .flat_map(|(field, errors)| {
-                errors.iter().map(move |e| {
-                    let message = e
-                        .message
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| format!("is invalid ({})", e.code));
-                    FieldError::new(field.as_ref(), message)
-                })
-            })
-            .collect();
-        fields.sort_by(|a, b| a.field.cmp(&b.field));
-        Error::Validation(fields)
     }
 }
 
@@ -252,9 +202,52 @@ impl<'r> Responder<'r, 'static> for ErrorBody {
 /// The error responses the OpenAPI document describes once and every
 /// operation refers to, each an [`ErrorBody`] with an example.
 pub mod responses {
-    use utoipa::ToResponse;
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::{response::Response, Ref, RefOr};
+    use utoipa::{IntoResponses, ToResponse};
 
     use super::ErrorBody;
+
+    fn refs(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+        list.iter()
+            .map(|(status, name)| {
+                let reference = Ref::from_response_name(*name);
+                (status.to_string(), RefOr::Ref(reference))
+            })
+            .collect()
+    }
+
+    /// The errors every operation of the API can answer: 401, 422, 503.
+    pub struct Common;
+
+    impl IntoResponses for Common {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            refs(&[
+                ("401", "Unauthorized"),
+                ("422", "Invalid"),
+                ("503", "Unavailable"),
+            ])
+        }
+    }
+
+    /// The errors of an operation that reads a JSON body: 400, 413.
+    pub struct Body;
+
+    impl IntoResponses for Body {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            refs(&[("400", "BadRequest"), ("413", "PayloadTooLarge")])
+        }
+    }
+
+    /// The error of an operation on one resource named by its id: 404.
+    pub struct Missing;
+
+    impl IntoResponses for Missing {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            refs(&[("404", "NotFound")])
+        }
+    }
 
     /// The request body is not JSON (or not UTF-8).
     #[derive(ToResponse)]

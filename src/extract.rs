@@ -11,7 +11,6 @@ use rocket::data::{self, Data, FromData, ToByteUnit};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use serde::de::DeserializeOwned;
-use validator::Validate;
 
 use crate::error::{Error, ErrorBody, FieldError};
 
@@ -40,7 +39,7 @@ pub(crate) fn reject<S, F>(
 }
 
 #[rocket::async_trait]
-impl<'r, T: DeserializeOwned + Validate> FromData<'r> for ValidJson<T> {
+impl<'r, T: DeserializeOwned> FromData<'r> for ValidJson<T> {
     type Error = Error;
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
@@ -52,7 +51,7 @@ impl<'r, T: DeserializeOwned + Validate> FromData<'r> for ValidJson<T> {
 }
 
 #[rocket::async_trait]
-impl<'r, T: DeserializeOwned + Validate> FromRequest<'r> for ValidQuery<T> {
+impl<'r, T: DeserializeOwned> FromRequest<'r> for ValidQuery<T> {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Error> {
@@ -65,22 +64,17 @@ impl<'r, T: DeserializeOwned + Validate> FromRequest<'r> for ValidQuery<T> {
 }
 
 /// Parses and validates a query string, naming the parameter that is wrong.
-pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Error> {
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
     let deserializer =
         serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
-    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
         Error::Validation(vec![field_error(&path, &message)])
-    })?;
-    value.validate()?;
-    Ok(value)
+    })
 }
 
-async fn read<T: DeserializeOwned + Validate>(
-    req: &Request<'_>,
-    data: Data<'_>,
-) -> Result<T, Error> {
+async fn read<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<T, Error> {
     let limit = req
         .limits()
         .get("json")
@@ -97,9 +91,7 @@ async fn read<T: DeserializeOwned + Validate>(
     }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::BadRequest("The request body is not valid UTF-8.".into()))?;
-    let value: T = parse(text)?;
-    value.validate()?;
-    Ok(value)
+    parse(text)
 }
 
 /// Parses JSON, reporting the path of a value of the wrong type.
@@ -116,10 +108,42 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
-        json_error(&path, error.into_inner())
+        match json_error(&path, error.into_inner()) {
+            Error::Validation(first) => Error::Validation(every_field_error::<T>(text, first)),
+            other => other,
+        }
     })?;
     deserializer.end().map_err(|error| json_error(".", error))?;
     Ok(value)
+}
+
+/// serde stops at the first wrong field. To name every wrong field at once,
+/// the object is read again without each field found wrong, until the rest
+/// is right or a field is missing.
+fn every_field_error<T: DeserializeOwned>(
+    text: &str,
+    mut errors: Vec<FieldError>,
+) -> Vec<FieldError> {
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str(text) else {
+        return errors;
+    };
+    let mut dropped = Vec::new();
+    while let Some(last) = errors.last().map(|e| e.field.clone()) {
+        if object.remove(&last).is_none() {
+            break;
+        }
+        dropped.push(last);
+        let again =
+            serde_path_to_error::deserialize::<_, T>(&serde_json::Value::Object(object.clone()));
+        let Err(error) = again else { break };
+        let path = error.path().to_string();
+        let found = field_error(&path, &without_position(&error.into_inner().to_string()));
+        if dropped.contains(&found.field) {
+            break;
+        }
+        errors.push(found);
+    }
+    errors
 }
 
 fn json_error(path: &str, error: serde_json::Error) -> Error {

@@ -4,9 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::Validate;
 
-use super::{no_nul, now, text, PageRequest};
+use super::fields::{AuthorName, Description, Price, Rating, Title};
+use super::{now, PageRequest};
 use crate::db::{self, DbBackend, DbConn};
 use crate::schema::books;
 
@@ -66,109 +66,36 @@ const BOOK_COLUMNS: (
 );
 
 /// The body that creates a book (`POST`) or replaces one (`PUT`).
-#[derive(Debug, Clone, Deserialize, Serialize, Validate, Insertable, AsChangeset, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Insertable, AsChangeset, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[diesel(table_name = books, treat_none_as_null = true)]
 pub struct NewBook {
-    /// 1 to 200 characters, not only white space.
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
-        example = "Dune"
-    )]
-    pub title: String,
-    /// 1 to 100 characters, not only white space.
-    #[validate(
-        length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
-        example = "Frank Herbert"
-    )]
-    pub author: String,
-    /// From 0 to 1,000,000.
-    #[validate(range(
-        min = 0.0,
-        max = 1_000_000.0,
-        message = "must be a number from 0 to 1000000"
-    ))]
-    #[schema(minimum = 0, maximum = 1000000, example = 9.99)]
-    pub price: f64,
-    /// A whole number from 1 to 5.
-    #[serde(deserialize_with = "super::whole::deserialize")]
-    #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
-    #[schema(minimum = 1, maximum = 5, example = 5)]
-    pub rating: i32,
+    pub title: Title,
+    pub author: AuthorName,
+    pub price: Price,
+    pub rating: Rating,
     /// Defaults to false.
     #[serde(default)]
     pub published: bool,
-    /// Up to 2,000 characters; null or absent for none.
+    /// Null or absent for none.
     #[serde(default)]
-    #[validate(
-        length(max = 2000, message = "must be at most 2000 characters"),
-        custom(function = "no_nul")
-    )]
-    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
-    pub description: Option<String>,
+    pub description: Option<Description>,
 }
 
 /// The body that changes some fields of a book (`PATCH`): absent fields stay
 /// as they are; `description: null` clears the description.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, Validate, AsChangeset, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, AsChangeset, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[diesel(table_name = books)]
 pub struct BookChanges {
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
-    )]
-    pub title: Option<String>,
-    #[validate(
-        length(min = 1, max = 100, message = "must be 1 to 100 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
-    )]
-    pub author: Option<String>,
-    #[validate(range(
-        min = 0.0,
-        max = 1_000_000.0,
-        message = "must be a number from 0 to 1000000"
-    ))]
-    #[schema(minimum = 0, maximum = 1000000)]
-    pub price: Option<f64>,
-    #[serde(default, deserialize_with = "super::whole::option")]
-    #[validate(range(min = 1, max = 5, message = "must be a whole number from 1 to 5"))]
-    #[schema(minimum = 1, maximum = 5)]
-    pub rating: Option<i32>,
+    pub title: Option<Title>,
+    pub author: Option<AuthorName>,
+    pub price: Option<Price>,
+    pub rating: Option<Rating>,
     pub published: Option<bool>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "::serde_with::rust::double_option"
-    )]
-    #[validate(
-        length(max = 2000, message = "must be at most 2000 characters"),
-        custom(function = "no_nul")
-    )]
-    #[schema(max_length = 2000, pattern = r"^[^\x00]*$", value_type = Option<String>)]
-    pub description: Option<Option<String>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Description>)]
+    pub description: Option<Option<Description>>,
 }
 
 /// What `GET /books` may filter on.

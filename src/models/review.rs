@@ -4,9 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::Validate;
 
-use super::{now, text, Book, PageRequest};
+use super::fields::{ReviewContent, ReviewerName};
+use super::{now, Book, PageRequest};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
@@ -49,60 +49,20 @@ const REVIEW_COLUMNS: (
 );
 
 /// The body that creates a review.
-#[derive(Debug, Clone, Deserialize, Serialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReview {
-    /// 1 to 50 characters, not only white space.
-    #[validate(
-        length(min = 1, max = 50, message = "must be 1 to 50 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 50,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
-        example = "Ada"
-    )]
-    pub author: String,
-    /// 1 to 200 characters, not only white space.
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$",
-        example = "A classic."
-    )]
-    pub content: String,
+    pub author: ReviewerName,
+    pub content: ReviewContent,
 }
 
 /// The body that changes some fields of a review (`PATCH`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, Validate, AsChangeset, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, AsChangeset, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[diesel(table_name = reviews)]
 pub struct ReviewChanges {
-    #[validate(
-        length(min = 1, max = 50, message = "must be 1 to 50 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 50,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
-    )]
-    pub author: Option<String>,
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "text")
-    )]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$"
-    )]
-    pub content: Option<String>,
+    pub author: Option<ReviewerName>,
+    pub content: Option<ReviewContent>,
 }
 
 impl Review {

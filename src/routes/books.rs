@@ -5,35 +5,31 @@ use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use validator::Validate;
 
-use super::default_limit;
 use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
+use crate::models::fields::{Exact, Limit, Offset};
 use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, PageRequest};
 
 /// Query parameters of `GET /books`.
 // offset and limit repeat `PageQuery`: serde's flatten reads numbers as
 // strings from a query string, so the fields are spelled out here.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListBooks {
     /// How many matching books to skip. Default 0.
     #[serde(default)]
-    #[validate(range(min = 0, message = "must be 0 or more"))]
-    #[param(minimum = 0, default = 0)]
-    pub offset: i64,
+    #[param(inline)]
+    pub offset: Offset,
     /// How many books a page holds: 1 to 100. Default 20; more than 100 is a 422.
-    #[serde(default = "default_limit")]
-    #[validate(range(min = 1, max = 100, message = "must be from 1 to 100"))]
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: i64,
+    #[serde(default)]
+    #[param(inline)]
+    pub limit: Limit,
     /// Only books by exactly this author.
-    #[validate(custom(function = "crate::models::no_nul"))]
-    #[param(pattern = r"^[^\x00]*$")]
-    pub author: Option<String>,
+    #[param(inline)]
+    pub author: Option<Exact>,
     /// Only published (`true`) or unpublished (`false`) books.
     pub published: Option<bool>,
     /// Sort order: a field, `-` in front for descending. Default `id`.
@@ -49,9 +45,7 @@ pub struct ListBooks {
     params(ListBooks),
     responses(
         (status = 200, description = "A page of books", body = Page<Book>),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Common,
     )
 )]
 #[get("/books")]
@@ -62,11 +56,11 @@ pub async fn list_books(
 ) -> Result<Json<Page<Book>>, Error> {
     let ValidQuery(query) = query;
     let page = PageRequest {
-        offset: query.offset,
-        limit: query.limit,
+        offset: query.offset.get(),
+        limit: query.limit.get(),
     };
     let filter = BookFilter {
-        author: query.author,
+        author: query.author.map(Exact::into_string),
         published: query.published,
     };
     let (items, total) = db
@@ -88,11 +82,8 @@ pub async fn list_books(
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book,
             headers(("Location" = String, description = "The new book's URL"))),
-        (status = 400, response = crate::error::responses::BadRequest),
-        (status = 413, response = crate::error::responses::PayloadTooLarge),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Body,
+        crate::error::responses::Common,
     )
 )]
 #[post("/books", data = "<body>")]
@@ -113,10 +104,8 @@ pub async fn create_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 200, description = "The book", body = Book),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[get("/books/<id>")]
@@ -135,12 +124,9 @@ pub async fn get_book(db: &State<Database>, _key: CanRead, id: i32) -> Result<Js
     request_body = NewBook,
     responses(
         (status = 200, description = "The book as replaced", body = Book),
-        (status = 400, response = crate::error::responses::BadRequest),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 413, response = crate::error::responses::PayloadTooLarge),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Body,
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[put("/books/<id>", data = "<body>")]
@@ -165,12 +151,9 @@ pub async fn replace_book(
     request_body = BookChanges,
     responses(
         (status = 200, description = "The book as changed", body = Book),
-        (status = 400, response = crate::error::responses::BadRequest),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 413, response = crate::error::responses::PayloadTooLarge),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Body,
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[patch("/books/<id>", data = "<body>")]
@@ -194,10 +177,8 @@ pub async fn update_book(
     params(("id" = i32, Path, description = "The book's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[delete("/books/<id>")]

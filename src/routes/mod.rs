@@ -8,40 +8,29 @@ pub mod reviews;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
-use validator::Validate;
 
+use crate::models::fields::{Limit, Offset};
 use crate::models::PageRequest;
 
-/// How many items a page holds when the request does not say.
-pub const DEFAULT_LIMIT: i64 = 20;
-/// The most items a page may hold; a larger `limit` is a 422.
-pub const MAX_LIMIT: i64 = 100;
-
-fn default_limit() -> i64 {
-    DEFAULT_LIMIT
-}
-
 /// Paging parameters of a list.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// How many items to skip. Default 0.
     #[serde(default)]
-    #[validate(range(min = 0, message = "must be 0 or more"))]
-    #[param(minimum = 0, default = 0)]
-    pub offset: i64,
+    #[param(inline)]
+    pub offset: Offset,
     /// How many items a page holds: 1 to 100. Default 20; more than 100 is a 422.
-    #[serde(default = "default_limit")]
-    #[validate(range(min = 1, max = 100, message = "must be from 1 to 100"))]
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: i64,
+    #[serde(default)]
+    #[param(inline)]
+    pub limit: Limit,
 }
 
-impl From<&PageQuery> for PageRequest {
-    fn from(query: &PageQuery) -> PageRequest {
+impl PageQuery {
+    pub fn page(&self) -> PageRequest {
         PageRequest {
-            offset: query.offset,
-            limit: query.limit,
+            offset: self.offset.get(),
+            limit: self.limit.get(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
-use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
+use crate::models::{NewReview, Page, Review, ReviewChanges};
 
 /// List a book's reviews, oldest first, a page at a time.
 #[utoipa::path(
@@ -19,10 +19,8 @@ use crate::models::{NewReview, Page, PageRequest, Review, ReviewChanges};
     params(("id" = i32, Path, description = "The book's id"), PageQuery),
     responses(
         (status = 200, description = "A page of the book's reviews", body = Page<Review>),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[get("/books/<id>/reviews")]
@@ -32,7 +30,7 @@ pub async fn list_reviews(
     id: i32,
     query: ValidQuery<PageQuery>,
 ) -> Result<Json<Page<Review>>, Error> {
-    let page = PageRequest::from(&query.0);
+    let page = query.0.page();
     let (items, total) = db
         .run(move |conn| Review::list_for_book(conn, id, page))
         .await?
@@ -54,12 +52,9 @@ pub async fn list_reviews(
     responses(
         (status = 201, description = "Created; `Location` names the new review", body = Review,
             headers(("Location" = String, description = "The new review's URL"))),
-        (status = 400, response = crate::error::responses::BadRequest),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 413, response = crate::error::responses::PayloadTooLarge),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Body,
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[post("/books/<id>/reviews", data = "<body>")]
@@ -84,10 +79,8 @@ pub async fn create_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 200, description = "The review", body = Review),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[get("/reviews/<id>")]
@@ -110,12 +103,9 @@ pub async fn get_review(
     request_body = ReviewChanges,
     responses(
         (status = 200, description = "The review as changed", body = Review),
-        (status = 400, response = crate::error::responses::BadRequest),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 413, response = crate::error::responses::PayloadTooLarge),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Body,
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[patch("/reviews/<id>", data = "<body>")]
@@ -139,10 +129,8 @@ pub async fn update_review(
     params(("id" = i32, Path, description = "The review's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, response = crate::error::responses::NotFound),
-        (status = 422, response = crate::error::responses::Invalid),
-        (status = 401, response = crate::error::responses::Unauthorized),
-        (status = 503, response = crate::error::responses::Unavailable),
+        crate::error::responses::Missing,
+        crate::error::responses::Common,
     )
 )]
 #[delete("/reviews/<id>")]

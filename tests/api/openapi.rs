@@ -90,14 +90,14 @@ fn every_reference_in_the_openapi_document_resolves() {
     }
 }
 
-/// utoipa takes only literal patterns, so the models spell them out; they
-/// must be the documented ones that the server's own checks implement.
+/// Every text schema (five body fields and the author filter) carries a
+/// pattern, and it is one of the two that the server's checks implement.
 #[test]
 fn every_pattern_in_the_openapi_document_is_one_of_the_documented_ones() {
     use bookshelf::models::{NO_NUL_PATTERN, TEXT_PATTERN};
     let mut patterns = Vec::new();
     strings_under(&spec(), "pattern", &mut patterns);
-    assert!(patterns.len() >= 9, "{patterns:?}");
+    assert!(patterns.len() >= 6, "{patterns:?}");
     for pattern in patterns {
         assert!(
             pattern == TEXT_PATTERN || pattern == NO_NUL_PATTERN,
