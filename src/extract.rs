@@ -22,6 +22,12 @@ const DEFAULT_LIMIT_KIB: u64 = 64;
 pub struct ValidJson<T>(pub T);
 
 /// A parsed and validated query string.
+///
+/// Read with serde, as bodies are, rather than with Rocket's `FromForm`: in
+/// a form an `Option<T>` swallows an invalid value as `None`
+/// (rwf2/Rocket#2543), so `published=maybe` would list every book instead of
+/// answering 422. The values' own types check them (src/models/fields.rs);
+/// serde only names the parameter.
 #[derive(Debug)]
 pub struct ValidQuery<T>(pub T);
 

@@ -1,14 +1,14 @@
 //! The threads that run Diesel for requests, so that Rocket's async workers
 //! never block on the database.
 //!
-//! - [`Readers`]: a fixed set of threads sharing one queue. Each job checks a
-//!   connection out of the r2d2 pool, runs, and gives it back. What made this
-//!   faster than `spawn_blocking` (bench/results.md) was capping the number
-//!   of threads: `spawn_blocking` behind a semaphore had grown to 54
-//!   threads; with Rocket's blocking pool capped at 2 (`ROCKET_MAX_BLOCKING`,
-//!   an experiment) a GET cost 72 µs of server CPU, as with this fixed set
-//!   (60-72 µs). A simpler capped design (a dedicated runtime) has not been
-//!   measured against this queue with bench/ab.sh yet.
+//! - [`Readers`]: the blocking pool of a tokio runtime of their own, capped
+//!   at a few threads. Each job checks a connection out of the r2d2 pool,
+//!   runs, and gives it back. What made this faster than Rocket's
+//!   `spawn_blocking` (bench/results.md) was the cap: `spawn_blocking` behind
+//!   a semaphore had grown to 54 threads. A hand-written queue with a fixed
+//!   set of threads did the same job; measured side by side with
+//!   bench/ab.sh it was no faster (same req/s and CPU per request), so the
+//!   runtime's pool replaced it.
 //! - [`Writer`] (SQLite files only): one thread with its own connection runs
 //!   every write. SQLite lets one connection write at a time, so writers on
 //!   several connections only queue inside SQLite's busy handler, which
@@ -28,7 +28,6 @@
 //! stops waiting for it, so a request that was told 503 never has its write
 //! committed later.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -39,7 +38,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use log::{error, warn};
-use rocket::tokio::sync::oneshot;
+use rocket::tokio::sync::{mpsc, oneshot};
 
 use super::DbError;
 use super::{connect, DatabaseUrl, DbConn};
@@ -74,108 +73,13 @@ struct Queued<J> {
     job: J,
 }
 
-/// The jobs waiting for the database threads. A thread with nothing to do
-/// sleeps on a condition variable and is woken by the next job. (Channels
-/// such as crossbeam's spin and then yield the CPU before sleeping: on two
-/// cores a yielded writer lost its turn for a whole time slice, about 4 ms,
-/// while writes queued behind it.)
-struct Queue<J> {
-    state: Mutex<QueueState<J>>,
-    ready: Condvar,
-}
-
-struct QueueState<J> {
-    jobs: VecDeque<Queued<J>>,
-    /// Set when the `Database` is dropped: the threads finish what is queued and stop.
-    closed: bool,
-    /// Threads asleep in [`Queue::pop`].
-    sleeping: usize,
-}
-
-impl<J> Queue<J> {
-    fn new() -> Arc<Queue<J>> {
-        Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                jobs: VecDeque::new(),
-                closed: false,
-                sleeping: 0,
-            }),
-            ready: Condvar::new(),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, QueueState<J>> {
-        // Jobs run outside the lock, so a panic cannot leave the queue half-changed.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues a job; false if the threads have stopped.
-    fn push(&self, queued: Queued<J>) -> bool {
-        let mut state = self.lock();
-        if state.closed {
-            return false;
-        }
-        state.jobs.push_back(queued);
-        let wake = state.sleeping > 0;
-        drop(state);
-        if wake {
-            self.ready.notify_one();
-        }
-        true
-    }
-
-    /// The next job, waiting for one; `None` once the queue is closed and empty.
-    fn pop(&self) -> Option<Queued<J>> {
-        let mut state = self.lock();
-        loop {
-            if let Some(queued) = state.jobs.pop_front() {
-                return Some(queued);
-            }
-            if state.closed {
-                return None;
-            }
-            state.sleeping += 1;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.sleeping -= 1;
-        }
-    }
-
-    /// The next job, if one is queued.
-    fn try_pop(&self) -> Option<Queued<J>> {
-        self.lock().jobs.pop_front()
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-}
-
-/// Queues the job that `make` builds around its reply channel and waits for
-/// the reply; see [`answer`].
-async fn submit<J, T>(
-    queue: &Queue<J>,
-    wait: Duration,
-    make: impl FnOnce(oneshot::Sender<Result<T, DbError>>) -> J,
-) -> Result<T, DbError> {
-    let (reply, answered) = oneshot::channel();
-    let claim = Claim::default();
-    let queued = Queued {
-        claim: claim.clone(),
-        job: make(reply),
-    };
-    if !queue.push(queued) {
-        return Err(DbError::Failed("the database threads have stopped".into()));
-    }
-    answer(claim, answered, wait).await
-}
+/// The writer's queue: a tokio channel, whose sleeping receiver is woken
+/// through a condition variable (crossbeam's channels, behind std's, spin
+/// and then yield the CPU first: on two cores a yielded writer lost its turn
+/// for a whole time slice, about 4 ms, while writes queued behind it). The
+/// receiving end sits behind a mutex that the writer thread holds while it
+/// runs, so that a thread started after one died takes over what is queued.
+type Jobs = Arc<Mutex<mpsc::UnboundedReceiver<Queued<WriteJob>>>>;
 
 /// Waits up to `wait` for a queued job to be taken and answered. A job not
 /// taken by then is withdrawn (503); a job already taken is waited for, as
@@ -199,39 +103,26 @@ async fn answer<T>(
     }
 }
 
-type ReadJob = Box<dyn FnOnce() + Send>;
-
-/// A fixed set of threads that run jobs on pooled connections.
+/// Runs jobs on pooled connections, on at most a fixed number of threads: the
+/// blocking pool of a tokio runtime of their own, capped with
+/// `max_blocking_threads` (a queue under a mutex, and a condition variable
+/// that wakes a sleeping thread, as [`Queue`] has).
 pub struct Readers {
-    queue: Arc<Queue<ReadJob>>,
-    threads: Vec<JoinHandle<()>>,
+    runtime: Option<rocket::tokio::runtime::Runtime>,
 }
 
 impl Readers {
-    /// Starts `threads` threads; they finish what is queued and stop when
-    /// the `Readers` is dropped, which waits for them.
+    /// Starts a runtime whose blocking pool runs up to `threads` jobs at
+    /// once; dropping the `Readers` waits for the jobs under way.
     pub fn start(threads: usize) -> std::io::Result<Readers> {
-        let queue = Queue::new();
-        let mut handles = Vec::new();
-        for n in 0..threads.max(1) {
-            let jobs = Arc::clone(&queue);
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("db-{n}"))
-                    .spawn(move || {
-                        while let Some(queued) = jobs.pop() {
-                            if queued.claim.take() {
-                                // A panic drops the job's answer channel: its
-                                // request gets a 500, and this thread goes on.
-                                let _ = catch_unwind(AssertUnwindSafe(queued.job));
-                            }
-                        }
-                    })?,
-            );
-        }
+        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(threads.max(1))
+            .thread_name("db")
+            // Threads stay for the life of the service, as a fixed set would.
+            .thread_keep_alive(Duration::from_secs(24 * 60 * 60))
+            .build()?;
         Ok(Readers {
-            queue,
-            threads: handles,
+            runtime: Some(runtime),
         })
     }
 
@@ -241,20 +132,28 @@ impl Readers {
         F: FnOnce() -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        submit(&self.queue, wait, |reply| -> ReadJob {
-            Box::new(move || {
+        let Some(runtime) = &self.runtime else {
+            return Err(DbError::Failed("the database threads have stopped".into()));
+        };
+        let (reply, answered) = oneshot::channel();
+        let claim = Claim::default();
+        let mine = claim.clone();
+        // A panic drops `reply`: its request gets a 500, and the pool goes on.
+        runtime.spawn_blocking(move || {
+            if mine.take() {
                 let _ = reply.send(job());
-            })
-        })
-        .await
+            }
+        });
+        answer(claim, answered, wait).await
     }
 }
 
 impl Drop for Readers {
     fn drop(&mut self) {
-        self.queue.close();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        if let Some(runtime) = self.runtime.take() {
+            // A runtime may not be dropped on an async worker (it blocks);
+            // a thread of its own may, and this one waits for it.
+            let _ = std::thread::spawn(move || drop(runtime)).join();
         }
     }
 }
@@ -277,7 +176,9 @@ type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, DbError>) -> Finish + Send>;
 
 /// The one thread that writes to a SQLite file, with group commit.
 pub struct Writer {
-    queue: Arc<Queue<WriteJob>>,
+    /// `None` once the `Writer` is dropped: the thread drains the queue and stops.
+    sender: Option<mpsc::UnboundedSender<Queued<WriteJob>>>,
+    jobs: Jobs,
     health: Arc<Health>,
     url: DatabaseUrl,
     lock_timeout: Duration,
@@ -302,8 +203,10 @@ impl Writer {
         let checkpointer = std::thread::Builder::new()
             .name("db-checkpoint".into())
             .spawn(move || checkpoint_loop(&due, &checkpoint_url, lock_timeout))?;
+        let (sender, receiver) = mpsc::unbounded_channel();
         let writer = Writer {
-            queue: Queue::new(),
+            sender: Some(sender),
+            jobs: Arc::new(Mutex::new(receiver)),
             health: Arc::default(),
             url,
             lock_timeout,
@@ -317,7 +220,7 @@ impl Writer {
     }
 
     fn spawn(&self) -> std::io::Result<JoinHandle<()>> {
-        let jobs = Arc::clone(&self.queue);
+        let jobs = Arc::clone(&self.jobs);
         let url = self.url.clone();
         let lock_timeout = self.lock_timeout;
         let synchronous = self.synchronous;
@@ -327,7 +230,7 @@ impl Writer {
             .name("db-writer".into())
             .spawn(move || {
                 write_loop(
-                    &jobs,
+                    &mut lock(&jobs),
                     &url,
                     lock_timeout,
                     synchronous,
@@ -342,7 +245,7 @@ impl Writer {
     /// when its queue is closed), so that writes do not all time out.
     fn revive(&self) {
         let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
-        if !thread.as_ref().is_some_and(JoinHandle::is_finished) || self.queue.is_closed() {
+        if !thread.as_ref().is_some_and(JoinHandle::is_finished) {
             return;
         }
         error!("the database writer thread died; starting a new one");
@@ -382,44 +285,52 @@ impl Writer {
     {
         self.revive();
         let health = Arc::clone(&self.health);
-        submit(&self.queue, wait, |reply| -> WriteJob {
-            Box::new(move |conn| {
-                let result = conn.and_then(|conn| {
-                    conn.transaction(|conn| {
-                        let result = f(conn).map_err(Into::into);
-                        // The write's own error, before a failed rollback
-                        // can hide it: why writes fail, for /ready.
-                        if let Err(error) = &result {
-                            if !error.is_refusal() {
-                                health.saw(error);
-                            }
+        let (reply, answered) = oneshot::channel();
+        let claim = Claim::default();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = conn.and_then(|conn| {
+                conn.transaction(|conn| {
+                    let result = f(conn).map_err(Into::into);
+                    // The write's own error, before a failed rollback
+                    // can hide it: why writes fail, for /ready.
+                    if let Err(error) = &result {
+                        if !error.is_refusal() {
+                            health.saw(error);
                         }
-                        result
-                    })
-                });
-                Box::new(move |outcome| {
-                    let _ = reply.send(match outcome {
-                        Outcome::Committed => result,
-                        Outcome::Failed(e) => result.and(Err(uncommitted(e))),
-                        // A write's own refusal (4xx) stands; anything else,
-                        // even the error that ended the transaction, is a 503.
-                        Outcome::RolledBack => match result {
-                            Err(refused) if refused.is_refusal() => Err(refused),
-                            _ => Err(DbError::Unavailable(
-                                "the write was rolled back with its batch".into(),
-                            )),
-                        },
-                    });
+                    }
+                    result
                 })
+            });
+            Box::new(move |outcome| {
+                let _ = reply.send(match outcome {
+                    Outcome::Committed => result,
+                    Outcome::Failed(e) => result.and(Err(uncommitted(e))),
+                    // A write's own refusal (4xx) stands; anything else,
+                    // even the error that ended the transaction, is a 503.
+                    Outcome::RolledBack => match result {
+                        Err(refused) if refused.is_refusal() => Err(refused),
+                        _ => Err(DbError::Unavailable(
+                            "the write was rolled back with its batch".into(),
+                        )),
+                    },
+                });
             })
-        })
-        .await
+        });
+        let queued = Queued {
+            claim: claim.clone(),
+            job,
+        };
+        let sent = self.sender.as_ref().is_some_and(|s| s.send(queued).is_ok());
+        if !sent {
+            return Err(DbError::Failed("the database writer has stopped".into()));
+        }
+        answer(claim, answered, wait).await
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.queue.close();
+        self.sender = None;
         let thread = self
             .thread
             .get_mut()
@@ -546,7 +457,7 @@ fn survive(conn: &mut DbConn) -> Option<Ended> {
 /// The writer thread: waits for a write, takes the write lock, runs it and
 /// every write queued behind it (up to [`MAX_BATCH`]), commits, answers.
 fn write_loop(
-    jobs: &Queue<WriteJob>,
+    jobs: &mut mpsc::UnboundedReceiver<Queued<WriteJob>>,
     url: &DatabaseUrl,
     lock_timeout: Duration,
     synchronous: Synchronous,
@@ -554,7 +465,7 @@ fn write_loop(
     health: &Health,
 ) {
     let mut connection: Option<DbConn> = None;
-    while let Some(first) = jobs.pop() {
+    while let Some(first) = jobs.blocking_recv() {
         if !first.claim.take() {
             continue;
         }
@@ -596,7 +507,7 @@ fn write_loop(
             // The next write already queued, if any (one withdrawn by its
             // request is skipped). After a batch ends early, the writes still
             // queued run in the next one.
-            next = std::iter::from_fn(|| jobs.try_pop()).find(|q| q.claim.take());
+            next = std::iter::from_fn(|| jobs.try_recv().ok()).find(|q| q.claim.take());
         }
         let committed = match ended {
             Some(why) => {
@@ -740,6 +651,39 @@ fn checkpoint_loop(checkpoints: &Checkpoints, url: &DatabaseUrl, lock_timeout: D
 mod tests {
     use super::*;
     use rocket::futures::future::join_all;
+    use std::sync::atomic::AtomicUsize;
+
+    #[rocket::async_test]
+    async fn readers_run_at_most_their_thread_count_at_once_and_survive_a_panic() {
+        let readers = Readers::start(2).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..8).map(|_| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            readers.run(
+                move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                },
+                Duration::from_secs(10),
+            )
+        });
+        assert!(join_all(jobs).await.iter().all(Result::is_ok));
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+
+        let panicked = readers
+            .run(
+                || -> Result<(), DbError> { panic!("a bug in a read") },
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(matches!(panicked, Err(DbError::Failed(_))), "{panicked:?}");
+        let after = readers.run(|| Ok(7), Duration::from_secs(10)).await;
+        assert_eq!(after.unwrap(), 7);
+    }
 
     fn rows(conn: &mut DbConn) -> String {
         diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
@@ -928,10 +872,15 @@ mod tests {
                 let _ = reply.send(done.is_ok() && matches!(outcome, Outcome::Committed));
             })
         });
-        assert!(writer.queue.push(Queued {
-            claim: Claim::default(),
-            job,
-        }));
+        assert!(writer
+            .sender
+            .as_ref()
+            .unwrap()
+            .send(Queued {
+                claim: Claim::default(),
+                job,
+            })
+            .is_ok());
         answer
     }
 
@@ -965,10 +914,15 @@ mod tests {
                 panic!("a bug in the writer thread");
             })
         });
-        writer.queue.push(Queued {
-            claim: Claim::default(),
-            job,
-        });
+        assert!(writer
+            .sender
+            .as_ref()
+            .unwrap()
+            .send(Queued {
+                claim: Claim::default(),
+                job,
+            })
+            .is_ok());
         for _ in 0..100 {
             let dead = writer
                 .thread
