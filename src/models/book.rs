@@ -13,7 +13,7 @@ use crate::schema::books;
 /// A book.
 // Rows are read by column name (`as_select()`, [`BOOK_COLUMNS`]), never with
 // `all_columns`: a column added to src/schema.rs does not break the build.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = books, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Book {
     /// Assigned by the server.
@@ -31,10 +31,10 @@ pub struct Book {
     /// Whether the book is published.
     pub published: bool,
     /// When the book was created (UTC, set by the server).
-    #[serde(with = "super::utc")]
+    #[serde(serialize_with = "super::utc::serialize")]
     pub created_at: NaiveDateTime,
     /// When the book was last changed (UTC, set by the server).
-    #[serde(with = "super::utc")]
+    #[serde(serialize_with = "super::utc::serialize")]
     pub updated_at: NaiveDateTime,
     /// Free text, or null.
     pub description: Option<String>,

@@ -46,16 +46,9 @@ pub struct PageRequest {
 /// the database keeps them as UTC without a zone.
 pub(crate) mod utc {
     use chrono::{NaiveDateTime, SecondsFormat};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
 
     pub fn serialize<S: Serializer>(value: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&value.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        let text = String::deserialize(d)?;
-        chrono::DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.naive_utc())
-            .map_err(serde::de::Error::custom)
     }
 }

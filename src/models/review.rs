@@ -13,7 +13,7 @@ use crate::schema::reviews;
 /// A review of a book.
 // Rows are read by column name (`as_select()`, [`REVIEW_COLUMNS`]), never
 // with `all_columns`: a column added to src/schema.rs does not break the build.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = reviews, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Review {
     /// Assigned by the server.
@@ -28,7 +28,7 @@ pub struct Review {
     #[schema(example = "A classic.")]
     pub content: String,
     /// When the review was written (UTC, set by the server).
-    #[serde(with = "super::utc")]
+    #[serde(serialize_with = "super::utc::serialize")]
     pub created_at: NaiveDateTime,
 }
 
