@@ -85,3 +85,54 @@ fn is_transient(message: &str) -> bool {
     ];
     TRANSIENT.iter().any(|t| message.contains(t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+
+    fn from(kind: Kind, message: &str) -> DbError {
+        DbError::from(E::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn errors_a_retry_can_cure_are_unavailable_and_the_rest_keep_their_kind() {
+        for (kind, message) in [
+            (Kind::SerializationFailure, "could not serialize access"),
+            (
+                Kind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            (Kind::Unknown, "deadlock detected"),
+            (
+                Kind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            (Kind::Unknown, "canceling statement due to lock timeout"),
+            (Kind::Unknown, "database is locked"),
+            (Kind::Unknown, "database or disk is full"),
+        ] {
+            let error = from(kind, message);
+            assert!(
+                matches!(error, DbError::Unavailable(_)),
+                "{message}: {error:?}"
+            );
+        }
+        assert!(matches!(DbError::from(E::NotFound), DbError::NotFound));
+        assert!(matches!(
+            from(Kind::CheckViolation, "check"),
+            DbError::Refused(_)
+        ));
+        assert!(matches!(
+            from(Kind::NotNullViolation, "null"),
+            DbError::Refused(_)
+        ));
+        assert!(matches!(
+            from(Kind::ForeignKeyViolation, "fk"),
+            DbError::MissingReference(_)
+        ));
+        let bug = from(Kind::Unknown, "syntax error at or near \"SELEC\"");
+        assert!(matches!(bug, DbError::Failed(_)), "{bug:?}");
+        assert!(!bug.is_refusal());
+    }
+}
