@@ -156,6 +156,30 @@ A new table's foreign keys come from joinable! and delete the child rows with th
         #[arg(long, default_value = "src/schema.rs")]
         schema: std::path::PathBuf,
     },
+    /// Check migrations for locks and data loss that would hurt a live fleet (exit 1 on any finding).
+    ///
+    /// Reads the up.sql of every migration under DIR from disk, without a database or a build:
+    /// postgres/ with squawk's default rules (index builds without CONCURRENTLY, NOT NULL
+    /// columns without a default, constraints without NOT VALID, type changes, drops and
+    /// renames, no lock_timeout, ...), sqlite/ with bookshelf's (table rebuilds, PRAGMA
+    /// foreign_keys inside a transaction, dropping an indexed or constrained column, drops and
+    /// renames, statements SQLite refuses). Each finding names its file:line and rule, why it is
+    /// dangerous and what to do instead. To accept one, put a comment naming the rule and the
+    /// reason on the line before its statement:
+    ///   -- lint: allow RULE: REASON
+    #[command(after_help = "\
+Examples:
+  bookshelf migrate lint
+  bookshelf migrate lint 2026-11-23-000002 create_reviews
+  bookshelf migrate lint --dir ../other/migrations")]
+    Lint {
+        /// Only these migrations: a folder name, its version, a prefix, or the name after the version.
+        #[arg(value_name = "VERSION")]
+        versions: Vec<String>,
+        /// The folder holding sqlite/ and postgres/.
+        #[arg(long, default_value = "migrations")]
+        dir: std::path::PathBuf,
+    },
     /// Create <version>_<name>/{up.sql,down.sql} in every backend's folder, one version for all.
     New {
         /// Lowercase letters, digits and _, e.g. add_isbn_to_books.
@@ -244,6 +268,18 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
         };
         return run_diff(&request, check);
     }
+    if let MigrateCommand::Lint { versions, dir } = &command {
+        let report = migrate::lint::lint_dir(dir, versions)?;
+        for finding in &report.findings {
+            println!("{finding}");
+        }
+        let summary = migrate::lint::summary(&report);
+        if !report.findings.is_empty() {
+            return Err(StartupError::Target(format!("lint: {summary}")));
+        }
+        println!("lint: {summary}");
+        return Ok(());
+    }
     let settings = settings()?;
     let say = |verb: &str, names: Vec<String>| {
         if names.is_empty() {
@@ -263,11 +299,15 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                 .transpose()?;
             print!("{}", migrate::sql(url.backend(), direction, to));
         }
-        MigrateCommand::Diff { .. } => unreachable!("handled above"),
+        MigrateCommand::Diff { .. } | MigrateCommand::Lint { .. } => {
+            unreachable!("handled above")
+        }
         MigrateCommand::New { name, dir } => {
-            for folder in migrate::new(&dir, &name, chrono::Utc::now().naive_utc())? {
+            let created = migrate::new(&dir, &name, chrono::Utc::now().naive_utc())?;
+            for folder in &created {
                 println!("created {}/{{up.sql,down.sql}}", folder.display());
             }
+            warn_lint(&created)?;
         }
         MigrateCommand::Status | MigrateCommand::History => {
             let (mut conn, url) = db::open_connection(&settings)?;
@@ -383,6 +423,22 @@ fn run_diff(request: &generate::Request, check: bool) -> Result<(), StartupError
     }
     for note in &outcome.notes {
         println!("note: {note}");
+    }
+    warn_lint(&outcome.created)
+}
+
+/// Lints migrations just written and prints what it finds; the files stay
+/// written either way (`migrate lint`, in CI, is the gate).
+fn warn_lint(folders: &[std::path::PathBuf]) -> Result<(), StartupError> {
+    let report = migrate::lint::lint_folders(folders)?;
+    for finding in &report.findings {
+        println!("warning: {finding}");
+    }
+    if !report.findings.is_empty() {
+        println!(
+            "lint: {}; change the SQL or add `-- lint: allow RULE: REASON` before the statement",
+            migrate::lint::summary(&report)
+        );
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::db::{open_connection, write, Backend, DatabaseUrl, DbBackend, DbConn,
 pub mod catalog;
 pub mod diff;
 pub mod generate;
+pub mod lint;
 pub mod model;
 pub mod sql;
 
@@ -79,11 +80,18 @@ const CREATE_CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_migrat
     applied_at TIMESTAMP NOT NULL)";
 
 /// The SHA-256 of a script, in hex, with line endings normalised so that a
-/// checkout with CRLF endings has the same checksum as one with LF.
+/// checkout with CRLF endings has the same checksum as one with LF. Lines
+/// that are `migrate lint` allow comments (`-- lint: ...`) are left out: they
+/// change nothing that runs, so accepting a lint finding in a migration that
+/// is already applied does not make `verify` report it changed.
 pub fn checksum(sql: &str) -> String {
     use sha2::{Digest, Sha256};
     let normalised = sql.replace("\r\n", "\n").replace('\r', "\n");
-    Sha256::digest(normalised.as_bytes())
+    let kept: String = normalised
+        .split_inclusive('\n')
+        .filter(|line| !lint::is_allow_comment(line))
+        .collect();
+    Sha256::digest(kept.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()

@@ -7,6 +7,7 @@ mod concurrency;
 mod diff;
 mod errors;
 mod helpers;
+mod lint;
 mod migrate;
 mod migrations;
 mod openapi;

@@ -299,6 +299,16 @@ fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
 }
 
 #[test]
+fn lint_allow_comments_do_not_change_a_checksum_and_other_comments_do() {
+    let plain = "CREATE INDEX books_title_idx ON books (title);\n";
+    let allowed = "-- lint: allow require-lock-timeout: an empty table\n\
+                   CREATE INDEX books_title_idx ON books (title);\n";
+    assert_eq!(migrate::checksum(plain), migrate::checksum(allowed));
+    let commented = "-- an index\nCREATE INDEX books_title_idx ON books (title);\n";
+    assert_ne!(migrate::checksum(plain), migrate::checksum(commented));
+}
+
+#[test]
 fn line_endings_do_not_change_a_checksum() {
     assert_eq!(
         migrate::checksum("CREATE TABLE a (id INT);\r\nDROP TABLE b;\r\n"),

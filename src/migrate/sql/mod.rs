@@ -4,7 +4,7 @@
 //! triggers) is read from there and kept.
 
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use super::diff::Change;
 use crate::db::{Backend, DbConn, StartupError};

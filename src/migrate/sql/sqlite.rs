@@ -395,7 +395,7 @@ fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String 
     text
 }
 
-fn unquote(text: &str) -> String {
+pub(crate) fn unquote(text: &str) -> String {
     let inner = &text[1..text.len() - 1];
     match text.as_bytes()[0] {
         b'"' => inner.replace("\"\"", "\""),
@@ -405,7 +405,7 @@ fn unquote(text: &str) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Word,
     Quoted,
     Text,
@@ -418,17 +418,17 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Token {
-    kind: Kind,
-    start: usize,
-    end: usize,
+pub(crate) struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
 }
 
 /// SQLite's tokens, enough to find parts: words, quoted identifiers, string
 /// literals, parentheses and commas; comments and white space are skipped.
 /// With `whole_groups` (reading one column definition), a parenthesised
 /// group such as `(200)` or a CHECK's condition is one [`Kind::Group`] token.
-fn tokens(sql: &str, whole_groups: bool) -> Vec<Token> {
+pub(crate) fn tokens(sql: &str, whole_groups: bool) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
