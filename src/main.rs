@@ -328,6 +328,9 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                     None => println!("  [pending]                     {}", m.name),
                 }
             }
+            for index in migrate::invalid_indexes(&mut conn)? {
+                println!("WARNING: {index}");
+            }
         }
         MigrateCommand::Up { to, steps } => {
             let (mut conn, url) = db::open_connection(&settings)?;
@@ -363,7 +366,12 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             if drift.is_none() {
                 println!("note: migrations are pending, so the schema was not compared with src/schema.rs");
             }
-            let failures = verification.problems.len() + drift.as_ref().map_or(0, Vec::len);
+            let invalid = migrate::invalid_indexes(&mut conn)?;
+            for index in &invalid {
+                println!("FAIL: {index}");
+            }
+            let failures =
+                verification.problems.len() + drift.as_ref().map_or(0, Vec::len) + invalid.len();
             if failures > 0 {
                 return Err(StartupError::Target(format!("{failures} problem(s) found")));
             }

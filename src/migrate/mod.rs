@@ -150,6 +150,57 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// An index a `CREATE INDEX CONCURRENTLY` left INVALID when it failed
+/// (PostgreSQL): it slows every write and serves no read, and
+/// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would keep it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidIndex {
+    pub index: String,
+    pub table: String,
+}
+
+impl std::fmt::Display for InvalidIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "index {} on {} is INVALID (left by a CREATE INDEX CONCURRENTLY that failed); \
+             drop it with `DROP INDEX CONCURRENTLY {};`, then run `bookshelf migrate up` again",
+            self.index, self.table, self.index
+        )
+    }
+}
+
+/// The INVALID indexes of the current schema (always none on SQLite).
+pub fn invalid_indexes(conn: &mut DbConn) -> Result<Vec<InvalidIndex>, StartupError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        index: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table: String,
+    }
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT c.relname::text AS index, t.relname::text AS table \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT i.indisvalid AND n.nspname = current_schema() ORDER BY 1",
+    )
+    .load(pg)
+    .map_err(|source| StartupError::Catalog {
+        source: Box::new(source),
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| InvalidIndex {
+            index: r.index,
+            table: r.table,
+        })
+        .collect())
+}
+
 /// What `verify` found: problems, and applied migrations with no recorded
 /// checksum (applied by diesel CLI, say), which are reported but allowed.
 #[derive(Debug, Clone, Default)]
@@ -453,7 +504,7 @@ pub fn up_from<S>(
     source: &S,
 ) -> Result<Vec<String>, StartupError>
 where
-    S: MigrationSource<DbBackend>,
+    S: Scripts,
 {
     in_batches(conn, url, Direction::Up, source, |conn, remaining| {
         let pending = conn
@@ -519,7 +570,7 @@ struct Batch {
 /// Runs `turn` under the migration lock (given how many are still to move,
 /// `None` the first time) until the plan is done, a migration fails, or it
 /// stops before one that must run on its own, which [`alone`] then runs.
-fn in_batches<S: MigrationSource<DbBackend>>(
+fn in_batches<S: Scripts>(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     direction: Direction,
@@ -560,7 +611,7 @@ fn in_batches<S: MigrationSource<DbBackend>>(
 /// own `BEGIN IMMEDIATE` is the lock, and a migrator that ran it first makes
 /// this one a no-op. Returns whether it ran (false: another process had
 /// already done it).
-fn alone<S: MigrationSource<DbBackend>>(
+fn alone<S: Scripts>(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     name: &str,
@@ -588,7 +639,14 @@ fn alone<S: MigrationSource<DbBackend>>(
             .applied_migrations()
             .map_err(state_error)?
             .contains(&migration.name().version());
+        let statements = match (&*conn, source.script(url.backend(), name, direction)) {
+            (DbConn::Postgres(_), Some(sql)) => postgres_statements(&sql),
+            _ => Vec::new(),
+        };
         let ran = match direction {
+            _ if statements.len() > 1 && (direction == Direction::Up) != is_applied => {
+                run_each(conn, url, name, direction, &statements)
+            }
             Direction::Up if !is_applied => {
                 conn.run_migration(&*migration).map(drop).map_err(|source| {
                     StartupError::Migration {
@@ -635,6 +693,101 @@ fn alone<S: MigrationSource<DbBackend>>(
             .map_err(lock_error)?;
     }
     result
+}
+
+/// A migration source whose scripts bookshelf can read as text. PostgreSQL
+/// runs a string of several statements as one implicit transaction, where
+/// `CREATE INDEX CONCURRENTLY` is refused (even after a `SET lock_timeout`
+/// that `migrate lint` asks for), so a migration that runs outside a
+/// transaction is run there one statement at a time.
+pub trait Scripts: MigrationSource<DbBackend> {
+    /// The text of `name`'s up.sql or down.sql, if this source has it.
+    fn script(&self, backend: Backend, name: &str, direction: Direction) -> Option<String>;
+}
+
+impl Scripts for diesel_migrations::EmbeddedMigrations {
+    fn script(&self, backend: Backend, name: &str, direction: Direction) -> Option<String> {
+        let migration = backend.migration_sql().iter().find(|m| m.name == name)?;
+        Some(match direction {
+            Direction::Up => migration.up.to_string(),
+            Direction::Down => migration.down.to_string(),
+        })
+    }
+}
+
+impl Scripts for diesel_migrations::FileBasedMigrations {
+    fn script(&self, _: Backend, name: &str, direction: Direction) -> Option<String> {
+        let file = match direction {
+            Direction::Up => "up.sql",
+            Direction::Down => "down.sql",
+        };
+        std::fs::read_to_string(self.path().join(name).join(file)).ok()
+    }
+}
+
+/// The statements of a PostgreSQL script, each as written.
+fn postgres_statements(sql: &str) -> Vec<String> {
+    use squawk_syntax::ast::AstNode;
+    squawk_syntax::SourceFile::parse(sql)
+        .tree()
+        .stmts()
+        .map(|stmt| stmt.syntax().text().to_string())
+        .filter(|stmt| !stmt.trim().is_empty())
+        .collect()
+}
+
+/// Runs a PostgreSQL migration that is outside a transaction one statement
+/// at a time, then records it as diesel would. A statement that fails leaves
+/// the ones before it done, as any migration outside a transaction does.
+fn run_each(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    name: &str,
+    direction: Direction,
+    statements: &[String],
+) -> Result<(), StartupError> {
+    let failed = |source: diesel::result::Error| {
+        let (name, url, source) = (name.to_string(), url.to_string(), Box::new(source));
+        match direction {
+            Direction::Up => StartupError::Migration { name, url, source },
+            Direction::Down => StartupError::Revert { name, url, source },
+        }
+    };
+    // A script's own SET lasts for the session: put the connection's
+    // timeouts back afterwards, whatever happens.
+    let saved = timeouts(conn).map_err(failed)?;
+    let ran = statements
+        .iter()
+        .try_for_each(|statement| conn.batch_execute(statement));
+    conn.batch_execute(&saved).map_err(failed)?;
+    ran.map_err(failed)?;
+    let version = version_of(name);
+    match direction {
+        Direction::Up => diesel::insert_into(__diesel_schema_migrations::table)
+            .values(__diesel_schema_migrations::version.eq(&version))
+            .execute(conn),
+        Direction::Down => {
+            diesel::delete(__diesel_schema_migrations::table.find(&version)).execute(conn)
+        }
+    }
+    .map(drop)
+    .map_err(failed)
+}
+
+/// SQL that sets this PostgreSQL session's lock and statement timeouts back
+/// to what they are now.
+fn timeouts(conn: &mut DbConn) -> QueryResult<String> {
+    let now: (String, String) = diesel::select((
+        diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('lock_timeout')"),
+        diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('statement_timeout')"),
+    ))
+    .get_result(conn)?;
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    Ok(format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}",
+        quote(&now.0),
+        quote(&now.1)
+    ))
 }
 
 /// A borrowed migration source, for diesel's harness, which takes sources by
@@ -688,7 +841,7 @@ pub fn down_from<S>(
     source: &S,
 ) -> Result<Vec<String>, StartupError>
 where
-    S: MigrationSource<DbBackend>,
+    S: Scripts,
 {
     let state_error = |source| StartupError::MigrationState {
         url: url.to_string(),

@@ -226,6 +226,18 @@ fn all_values(conn: &mut DbConn) -> Vec<(String, String, model::SqlType, Vec<Str
 /// kept with its type kept its values, no drift from src/schema.rs,
 /// `after_up` (the case's own checks), down restores the catalog exactly,
 /// and a second diff finds nothing.
+/// Lint rules that mean the SQL itself is wrong or careless, not that the
+/// change it makes needs a person's decision.
+const MISTAKES: &[&str] = &[
+    "syntax-error",
+    "refused-by-sqlite",
+    "require-lock-timeout",
+    "require-statement-timeout",
+    "foreign-keys-pragma-in-transaction",
+    "ban-concurrent-index-creation-in-transaction",
+    "invalid-allow",
+];
+
 fn generate_and_apply(
     project: &Project,
     backend: Backend,
@@ -245,6 +257,16 @@ fn generate_and_apply(
     assert_eq!(listed, expected, "{}", backend.name());
     assert_eq!(outcome.created.len(), 1);
     assert_eq!(outcome.notes, Vec::<String>::new(), "{}", backend.name());
+    // Lint may describe what the change is (a rebuild, a drop, a type
+    // change) for a person to accept, but never call diff's SQL a mistake.
+    let lint = bookshelf::migrate::lint::lint_folders(&outcome.created).unwrap();
+    for finding in &lint.findings {
+        assert!(
+            !MISTAKES.contains(&finding.rule.as_str()),
+            "{}: diff wrote what lint calls a mistake: {finding}",
+            backend.name()
+        );
+    }
 
     let applied = conn
         .run_pending_migrations(project.migrations(backend))
@@ -1065,6 +1087,7 @@ fn the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference() {
         stdout.lines().next(),
         Some("add column books.isbn Text (existing rows: 'none')")
     );
+    assert!(!stdout.contains("warning:"), "lint finds nothing: {stdout}");
     let (code, stdout, _) = run_binary(&project, &["--check"], &env);
     assert_eq!(code, 0, "{stdout}");
 
@@ -1135,23 +1158,39 @@ fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() 
                 let name = "2026-11-23-000004_index_titles";
                 let dir = project.dir.path().join("migrations/postgres").join(name);
                 std::fs::create_dir_all(&dir).unwrap();
+                // With the timeouts `migrate lint` asks for: several
+                // statements, which PostgreSQL would run as one implicit
+                // transaction if they were sent together.
+                let timeouts = "SET lock_timeout = '2s';\nSET statement_timeout = '1min';\n";
                 std::fs::write(
                     dir.join("up.sql"),
-                    "CREATE INDEX CONCURRENTLY books_title_idx ON books (title);",
+                    format!(
+                        "{timeouts}CREATE INDEX CONCURRENTLY IF NOT EXISTS books_title_idx ON books (title);"
+                    ),
                 )
                 .unwrap();
                 std::fs::write(
                     dir.join("down.sql"),
-                    "DROP INDEX CONCURRENTLY books_title_idx;",
+                    format!("{timeouts}DROP INDEX CONCURRENTLY IF EXISTS books_title_idx;"),
                 )
                 .unwrap();
                 std::fs::write(dir.join("metadata.toml"), "run_in_transaction = false\n").unwrap();
+                let lint = bookshelf::migrate::lint::lint_folders(&[dir]).unwrap();
+                assert_eq!(lint.findings, vec![], "the migration passes lint");
                 name.to_string()
             }
         };
         let source = project.migrations(backend);
+        let lock_timeout = |conn: &mut DbConn| -> String {
+            let setting =
+                diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('lock_timeout')");
+            diesel::select(setting).get_result(conn).unwrap_or_default()
+        };
+        let timeout_before = lock_timeout(&mut conn);
         let applied = up_from(&mut conn, &url, UpTo::Latest, &source).unwrap();
         assert_eq!(applied, std::slice::from_ref(&name), "{}", backend.name());
+        // The script's own SET does not outlast it on the migrating connection.
+        assert_eq!(lock_timeout(&mut conn), timeout_before);
         assert_eq!(
             count(&mut conn, "SELECT count(*) AS count FROM reviews"),
             2,

@@ -154,6 +154,9 @@ pub fn script(backend: Backend, header: &[String], statements: &[String], rebuil
     for line in header {
         out.push_str(&format!("-- {line}\n"));
     }
+    if backend == Backend::Postgres {
+        out.push_str(POSTGRES_TIMEOUTS);
+    }
     let own_transaction = backend == Backend::Sqlite && rebuild;
     if own_transaction {
         out.push_str(
@@ -176,6 +179,16 @@ pub fn script(backend: Backend, header: &[String], statements: &[String], rebuil
     }
     out
 }
+
+/// What a PostgreSQL migration starts with, so that on a live fleet it fails
+/// fast instead of queueing every other query behind the lock it waits for
+/// (`bookshelf migrate lint` asks for both). `LOCAL`: for its transaction only.
+pub const POSTGRES_TIMEOUTS: &str = "\
+-- Give up rather than make every other query wait behind this migration's locks;
+-- raise statement_timeout for a long backfill.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
+";
 
 /// The metadata.toml of a migration that runs in its own transaction.
 pub const OWN_TRANSACTION_METADATA: &str =
