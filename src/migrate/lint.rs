@@ -3,8 +3,9 @@
 //! a live fleet: locks that stop other replicas' queries, rewrites of whole
 //! tables, and changes that lose data or break the previous binary.
 //!
-//! - PostgreSQL: squawk's default rules (the `squawk-linter` crate, pinned),
-//!   told whether diesel runs the file in a transaction.
+//! - PostgreSQL: squawk's default rules (the `squawk-linter` crate, pinned)
+//!   but the three that prefer other column types ([`EXCLUDED`]), told
+//!   whether diesel runs the file in a transaction.
 //! - SQLite: rules of our own, checked against the schema the earlier
 //!   migrations build (replayed in an in-memory database): table rebuilds,
 //!   `PRAGMA foreign_keys` inside a transaction (a no-op), dropping a column
@@ -75,6 +76,17 @@ pub struct Report {
     /// Findings silenced by an allow comment, with its reason.
     pub allowed: Vec<(Finding, String)>,
 }
+
+/// squawk's default rules left out: they prefer other column types, a
+/// choice src/schema.rs makes (`migrate diff` writes `INTEGER` for
+/// `Integer`, `TIMESTAMP` for `Timestamp`; one schema.rs serves SQLite too,
+/// which has neither `timestamptz` nor a 32/64-bit distinction), not a lock
+/// or a loss of data.
+pub const EXCLUDED: &[squawk_linter::Rule] = &[
+    squawk_linter::Rule::PreferBigintOverInt,
+    squawk_linter::Rule::PreferBigintOverSmallint,
+    squawk_linter::Rule::PreferTimestampTz,
+];
 
 /// The rule names of SQLite findings (PostgreSQL's are squawk's).
 pub const SQLITE_RULES: &[&str] = &[
@@ -243,7 +255,7 @@ fn lint_postgres(file: &Path, sql: &str, in_transaction: bool) -> Vec<Finding> {
             (usize::from(range.start()), usize::from(range.end()))
         })
         .collect();
-    let mut linter = Linter::with_default_rules();
+    let mut linter = Linter::with_rules(&[], EXCLUDED);
     linter.settings.assume_in_transaction = in_transaction;
     for violation in linter.lint(&parse, sql) {
         let at = usize::from(violation.text_range.start());
@@ -258,11 +270,43 @@ fn lint_postgres(file: &Path, sql: &str, in_transaction: bool) -> Vec<Finding> {
             message: violation.message,
             help: violation
                 .help
-                .unwrap_or_else(|| "see https://squawkhq.com/docs/rules".into()),
+                .or_else(|| safe_alternative(&violation.code.to_string()).map(String::from))
+                .unwrap_or_else(|| format!("see https://squawkhq.com/docs/{}", violation.code)),
             lock,
         });
     }
     findings
+}
+
+/// What to do instead, for the squawk rules whose findings carry no help.
+fn safe_alternative(rule: &str) -> Option<&'static str> {
+    Some(match rule {
+        "renaming-column" => {
+            "add the new column, write both, move reads to it, and drop the old one in a later \
+             release, when no process reads it"
+        }
+        "renaming-table" => {
+            "create the new table (or a view under the new name), move reads and writes, and \
+             drop the old one in a later release"
+        }
+        "changing-column-type" => {
+            "add a column of the new type, fill it in batches, move reads to it, then drop the \
+             old column in a later release"
+        }
+        "ban-drop-column" | "ban-drop-table" => {
+            "stop reading it in one release, drop it in a later one, once every replica runs \
+             that release"
+        }
+        "adding-not-nullable-field" | "adding-required-field" => {
+            "add the column nullable or with a constant DEFAULT, fill it, then add the NOT NULL"
+        }
+        "constraint-missing-not-valid" | "adding-foreign-key-constraint" => {
+            "add the constraint NOT VALID, then VALIDATE CONSTRAINT in a later migration (it \
+             takes a weaker lock)"
+        }
+        "prefer-robust-stmts" => "use IF [NOT] EXISTS so that a retried migration can run again",
+        _ => return None,
+    })
 }
 
 /// The lock a PostgreSQL statement takes on the table it changes, as squawk
@@ -521,7 +565,22 @@ impl SqliteReplay {
                                 && w[5] == t
                         })
                     });
-                    if rebuilt {
+                    let created_here = table.is_some_and(|t| {
+                        statements[..i].iter().any(|before| {
+                            let w: Vec<&str> = before.words.iter().map(String::as_str).collect();
+                            let name = match w.as_slice() {
+                                ["CREATE", "TABLE", "IF", "NOT", "EXISTS", name, ..]
+                                | ["CREATE", "TEMP" | "TEMPORARY", "TABLE", "IF", "NOT", "EXISTS", name, ..]
+                                | ["CREATE", "TEMP" | "TEMPORARY", "TABLE", name, ..]
+                                | ["CREATE", "TABLE", name, ..] => Some(*name),
+                                _ => None,
+                            };
+                            name == Some(t)
+                        })
+                    });
+                    if created_here {
+                        // A scratch table of this migration: nothing is lost.
+                    } else if rebuilt {
                         found(
                             statement,
                             "table-rebuild",

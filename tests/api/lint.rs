@@ -318,6 +318,10 @@ fn each_sqlite_rule_is_found_against_the_schema_the_earlier_migrations_built() {
         rules(&lint_change(dir.path()).findings),
         vec!["table-rebuild"]
     );
+    // A scratch table the migration makes and drops loses nothing.
+    let scratch = "CREATE TEMP TABLE check_t (n INTEGER);\nDROP TABLE check_t;\n";
+    let dir = migrations("sqlite", SQLITE_BASE, scratch, None);
+    assert_eq!(lint_change(dir.path()).findings, vec![]);
     // Adding a nullable column is safe.
     let dir = migrations(
         "sqlite",
@@ -467,7 +471,10 @@ fn every_postgres_fixture_takes_the_lock_its_finding_predicts() {
             .unwrap_or_else(|e| panic!("{}: {e}", fixture.sql));
         let observed = strongest_lock(&mut conn, table);
         conn.batch_execute("ROLLBACK").unwrap();
-        eprintln!("{}: predicted {predicted}, pg_locks {observed}", fixture.sql);
+        eprintln!(
+            "{}: predicted {predicted}, pg_locks {observed}",
+            fixture.sql
+        );
         assert_eq!(
             observed,
             pg_locks_name(&predicted),
@@ -475,4 +482,58 @@ fn every_postgres_fixture_takes_the_lock_its_finding_predicts() {
             fixture.sql
         );
     }
+}
+
+fn bookshelf(database_url: &str, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_bookshelf"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn an_index_a_failed_concurrent_build_left_invalid_is_reported_by_status_and_verify() {
+    let test = "an_index_a_failed_concurrent_build_left_invalid_is_reported_by_status_and_verify";
+    let Some(server) = postgres_or_skip(test) else {
+        return;
+    };
+    let db = TestDb::postgres(&server);
+    let url = db.url();
+    let (code, out) = bookshelf(&url, &["migrate", "up"]);
+    assert_eq!(code, 0, "{out}");
+    let mut conn = PgConnection::establish(&url).unwrap();
+    conn.batch_execute(
+        "INSERT INTO books (title, author, price, rating) VALUES ('Dune', 'A', 1, 5), ('Dune', 'B', 2, 4)",
+    )
+    .unwrap();
+    // Two books share a title: the unique index cannot be built, and
+    // PostgreSQL leaves it behind, INVALID.
+    let failed =
+        conn.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY books_title_key ON books (title)");
+    assert!(failed.is_err());
+
+    let (code, out) = bookshelf(&url, &["migrate", "status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("WARNING: index books_title_key on books is INVALID")
+            && out.contains("DROP INDEX CONCURRENTLY books_title_key;"),
+        "{out}"
+    );
+    let (code, out) = bookshelf(&url, &["migrate", "verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL: index books_title_key on books is INVALID"),
+        "{out}"
+    );
+
+    conn.batch_execute("DROP INDEX CONCURRENTLY books_title_key")
+        .unwrap();
+    let (code, out) = bookshelf(&url, &["migrate", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("INVALID"), "{out}");
 }
