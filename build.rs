@@ -30,9 +30,15 @@ fn main() {
         .unwrap();
         for name in names {
             let path = dir.join(&name);
+            let metadata = path.join("metadata.toml");
+            let metadata = if metadata.is_file() {
+                format!("Some(include_str!({metadata:?}))")
+            } else {
+                "None".to_string()
+            };
             writeln!(
                 code,
-                "    MigrationSql {{ name: {name:?}, up: include_str!({:?}), down: include_str!({:?}) }},",
+                "    MigrationSql {{ name: {name:?}, up: include_str!({:?}), down: include_str!({:?}), metadata: {metadata} }},",
                 path.join("up.sql"),
                 path.join("down.sql")
             )

@@ -335,6 +335,21 @@ pub struct Database {
 }
 
 impl Database {
+    /// Records this serving process in the database, with the newest
+    /// migration its binary knows, and keeps it alive until the returned
+    /// `Heartbeat` is dropped (see [`crate::migrate::replicas`]). `None` for
+    /// an in-memory database, or when it cannot be recorded (logged: `migrate
+    /// up --contract` will not see this process).
+    pub fn heartbeat(&self, settings: &Settings) -> Option<crate::migrate::replicas::Heartbeat> {
+        if self.url.is_memory() {
+            return None;
+        }
+        let newest = self.url.backend().migration_sql().last()?.name;
+        crate::migrate::replicas::Heartbeat::start(&self.url, settings.lock_timeout(), newest)
+            .map_err(|e| log::error!("cannot record this process in bookshelf_replicas: {e}"))
+            .ok()
+    }
+
     /// Opens the database named by the settings: checks that it can be reached
     /// (reporting the driver's own error), switches SQLite to WAL, and builds
     /// the pool and the database threads. Migrations are not its business:

@@ -97,8 +97,15 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
             }
         );
     }
-    match rocket::tokio::task::spawn_blocking(move || prepare_database(&settings)).await {
-        Ok(Ok(database)) => Ok(rocket.manage(database).manage(keys)),
+    let prepared = move || {
+        let database = prepare_database(&settings)?;
+        Ok::<_, StartupError>((database.heartbeat(&settings), database))
+    };
+    match rocket::tokio::task::spawn_blocking(prepared).await {
+        Ok(Ok((Some(heartbeat), database))) => {
+            Ok(rocket.manage(database).manage(keys).manage(heartbeat))
+        }
+        Ok(Ok((None, database))) => Ok(rocket.manage(database).manage(keys)),
         Ok(Err(e)) => {
             error!("{e}");
             Err(rocket)

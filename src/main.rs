@@ -58,10 +58,17 @@ enum MigrateCommand {
     /// Every migration compiled into this binary, marked applied or pending.
     History,
     /// Apply pending migrations: all of them, or up to a version.
+    ///
+    /// Stops before a contract migration (its metadata.toml says `contract = true`: it removes
+    /// what the previous binary may still use). `--contract` applies those too, once no replica
+    /// of an older binary is alive (each `bookshelf serve` records its heartbeat in the database).
     #[command(
-        after_help = "Examples:\n  bookshelf migrate up\n  bookshelf migrate up --steps 1\n  bookshelf migrate up --to create_reviews"
+        after_help = "Examples:\n  bookshelf migrate up\n  bookshelf migrate up --steps 1\n  bookshelf migrate up --to create_reviews\n  bookshelf migrate up --contract        after every replica runs this binary"
     )]
     Up {
+        /// Apply contract migrations too; refused while a replica of an older binary is alive.
+        #[arg(long)]
+        contract: bool,
         /// Apply up to and including this migration.
         #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
         to: Option<String>,
@@ -314,6 +321,7 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             let history = migrate::history(&mut conn, &url)?;
             let current = history.iter().rev().find(|m| m.applied_at.is_some());
             let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
+            let marker = |m: &migrate::MigrationState| if m.contract { " (contract)" } else { "" };
             println!("database: {url} ({})", url.backend().name());
             println!(
                 "current:  {}",
@@ -322,24 +330,65 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             println!("applied:  {}, pending: {pending}", history.len() - pending);
             for m in &history {
                 match m.applied_at {
-                    Some(at) => {
-                        println!("  [applied {}] {}", at.format("%Y-%m-%d %H:%M:%S"), m.name)
-                    }
-                    None => println!("  [pending]                     {}", m.name),
+                    Some(at) => println!(
+                        "  [applied {}] {}{}",
+                        at.format("%Y-%m-%d %H:%M:%S"),
+                        m.name,
+                        marker(m)
+                    ),
+                    None => println!("  [pending]                     {}{}", m.name, marker(m)),
                 }
+            }
+            let replicas =
+                migrate::replicas::list(&mut conn).map_err(|e| StartupError::MigrationState {
+                    url: url.to_string(),
+                    source: Box::new(e),
+                })?;
+            println!("replicas: {}", replicas.len());
+            let now = bookshelf::models::now();
+            for r in &replicas {
+                let seen = (now - r.heartbeat_at).num_seconds();
+                println!(
+                    "  [{}] {} (pid {} on {}), knows up to {}, seen {seen} s ago",
+                    if r.is_alive(now) { "alive" } else { "stale" },
+                    r.id,
+                    r.pid,
+                    r.host,
+                    r.newest_migration
+                );
             }
             for index in migrate::invalid_indexes(&mut conn)? {
                 println!("WARNING: {index}");
             }
         }
-        MigrateCommand::Up { to, steps } => {
+        MigrateCommand::Up {
+            to,
+            steps,
+            contract,
+        } => {
             let (mut conn, url) = db::open_connection(&settings)?;
             let to = match (to, steps) {
                 (Some(v), _) => UpTo::Version(migrate::resolve(url.backend(), &v)?),
                 (None, Some(n)) => UpTo::Steps(n),
                 (None, None) => UpTo::Latest,
             };
-            say("applied", migrate::up(&mut conn, &url, to)?);
+            let applied = if contract {
+                migrate::up_contract(&mut conn, &url, to)?
+            } else {
+                migrate::up(&mut conn, &url, to)?
+            };
+            say("applied", applied);
+            let waiting: Vec<&str> = migrate::history(&mut conn, &url)?
+                .into_iter()
+                .filter(|m| m.applied_at.is_none() && m.contract)
+                .map(|m| m.name)
+                .collect();
+            if !waiting.is_empty() {
+                println!(
+                    "waiting: contract migration(s) {}; run `bookshelf migrate up --contract` once every replica runs this binary",
+                    waiting.join(", ")
+                );
+            }
         }
         MigrateCommand::Down { steps, to, all } => {
             let (mut conn, url) = db::open_connection(&settings)?;

@@ -10,7 +10,11 @@ use super::model::{Column, ForeignKey, Schema, SqlType, Table};
 use crate::db::{Backend, DbConn, StartupError};
 
 /// Tables that are migration bookkeeping, not the application's schema.
-pub const BOOKKEEPING: &[&str] = &["__diesel_schema_migrations", "bookshelf_migrations"];
+pub const BOOKKEEPING: &[&str] = &[
+    "__diesel_schema_migrations",
+    "bookshelf_migrations",
+    "bookshelf_replicas",
+];
 
 /// A string as an SQL literal.
 pub fn literal(text: &str) -> String {

@@ -99,6 +99,7 @@ pub const SQLITE_RULES: &[&str] = &[
     "renaming-table",
     "refused-by-sqlite",
     "adding-required-field",
+    "metadata-without-run-in-transaction",
 ];
 
 /// Lints the up.sql of every migration under `dir`'s backend folders, or of
@@ -128,7 +129,7 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError>
                 });
             let up = migration.join("up.sql");
             let sql = read(&up)?;
-            let in_transaction = runs_in_transaction(&migration)?;
+            let (in_transaction, metadata_finding) = runs_in_transaction(&migration)?;
             let found = match &mut replay {
                 Some(replay) => replay.lint(&up, &sql, in_transaction, wanted),
                 None if wanted => lint_postgres(&up, &sql, in_transaction),
@@ -137,6 +138,7 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError>
             if wanted {
                 report.files += 1;
                 apply_allows(&up, &sql, backend, found, &mut report);
+                report.findings.extend(metadata_finding);
             }
         }
     }
@@ -212,20 +214,36 @@ fn io_error(path: &Path, e: std::io::Error) -> StartupError {
     StartupError::Target(format!("cannot read {}: {e}", path.display()))
 }
 
-/// Whether diesel wraps the migration in a transaction: yes, unless its
-/// metadata.toml says `run_in_transaction = false`.
-fn runs_in_transaction(folder: &Path) -> Result<bool, StartupError> {
+/// Whether diesel wraps the migration in a transaction, as diesel reads
+/// metadata.toml: yes without the file; with it, only if it says
+/// `run_in_transaction = true` (a file without the key means false).
+fn runs_in_transaction(folder: &Path) -> Result<(bool, Option<Finding>), StartupError> {
     let path = folder.join("metadata.toml");
     if !path.is_file() {
-        return Ok(true);
+        return Ok((true, None));
     }
     let table: toml::Table = read(&path)?
         .parse()
         .map_err(|e| StartupError::Target(format!("invalid {}: {e}", path.display())))?;
-    Ok(table
+    match table
         .get("run_in_transaction")
         .and_then(toml::Value::as_bool)
-        .unwrap_or(true))
+    {
+        Some(value) => Ok((value, None)),
+        None => Ok((
+            false,
+            Some(Finding {
+                file: path,
+                line: 1,
+                rule: "metadata-without-run-in-transaction".into(),
+                message: "diesel reads a metadata.toml without `run_in_transaction` as false: \
+                          this migration runs outside a transaction"
+                    .into(),
+                help: "say `run_in_transaction = true` (or `false`, if that is meant)".into(),
+                lock: None,
+            }),
+        )),
+    }
 }
 
 fn line_of(sql: &str, offset: usize) -> usize {

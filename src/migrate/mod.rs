@@ -20,6 +20,7 @@ pub mod diff;
 pub mod generate;
 pub mod lint;
 pub mod model;
+pub mod replicas;
 pub mod sql;
 
 /// A migration's SQL as compiled into the binary.
@@ -29,6 +30,28 @@ pub struct MigrationSql {
     pub name: &'static str,
     pub up: &'static str,
     pub down: &'static str,
+    /// Its metadata.toml, if it has one.
+    pub metadata: Option<&'static str>,
+}
+
+impl MigrationSql {
+    /// Whether its metadata.toml marks it `contract` (see [`is_contract`]).
+    pub fn is_contract(&self) -> bool {
+        self.metadata.is_some_and(is_contract)
+    }
+}
+
+/// Whether a metadata.toml says `contract = true`: the migration removes
+/// what the previous binary still uses (a column, a table, a constraint it
+/// relies on). `serve --migrate=auto` and `migrate up` stop before it;
+/// `migrate up --contract` applies it once no replica of an older binary is
+/// alive. Diesel reads the same file and ignores the key.
+pub fn is_contract(metadata_toml: &str) -> bool {
+    metadata_toml
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("contract").and_then(toml::Value::as_bool))
+        .unwrap_or(false)
 }
 
 mod compiled {
@@ -398,6 +421,8 @@ pub struct MigrationState {
     pub name: &'static str,
     pub version: String,
     pub applied_at: Option<NaiveDateTime>,
+    /// A contract migration (see [`is_contract`]).
+    pub contract: bool,
 }
 
 /// Every migration known to the binary, oldest first, with its state.
@@ -429,16 +454,80 @@ pub fn history(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<MigrationStat
                 name: m.name,
                 version,
                 applied_at,
+                contract: m.is_contract(),
             }
         })
         .collect())
 }
 
+/// How many of the `planned` pending migrations `up` applies. Without
+/// `contract`: those before the first contract migration (`up` to the
+/// latest stops there; a target past it is refused). With `contract`: all
+/// of them, unless a replica of a binary that does not know the last
+/// contract migration among them is alive.
+fn gate<S: Scripts>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    source: &S,
+    planned: &[String],
+    to: UpTo,
+    contract: bool,
+) -> Result<usize, StartupError> {
+    let backend = url.backend();
+    let is_contract = |name: &&String| source.is_contract(backend, name);
+    let Some(first) = planned.iter().position(|n| is_contract(&n)) else {
+        return Ok(planned.len());
+    };
+    if !contract {
+        if to == UpTo::Latest {
+            let waiting = planned.len() - first;
+            info!(
+                "{} is a contract migration: it and the {} after it wait for \
+                 `bookshelf migrate up --contract`, once every replica runs this binary",
+                planned[first],
+                waiting - 1
+            );
+            return Ok(first);
+        }
+        return Err(StartupError::Target(format!(
+            "{} is a contract migration (it removes what the previous binary may still use): \
+             apply it with `bookshelf migrate up --contract` once every replica runs this binary",
+            planned[first]
+        )));
+    }
+    let last = planned.iter().rfind(is_contract).unwrap_or(&planned[first]);
+    let older = replicas::alive_before(conn, last).map_err(|e| StartupError::MigrationState {
+        url: url.to_string(),
+        source: Box::new(e),
+    })?;
+    if older.is_empty() {
+        return Ok(planned.len());
+    }
+    let list: Vec<String> = older
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (pid {} on {}, knows up to {})",
+                r.id, r.pid, r.host, r.newest_migration
+            )
+        })
+        .collect();
+    Err(StartupError::Target(format!(
+        "refusing to apply contract migration {last}: {} replica(s) of an older binary are alive: {}; \
+         upgrade them first (a replica not heard from for {} s is not counted)",
+        older.len(),
+        list.join(", "),
+        replicas::STALE_AFTER.as_secs()
+    )))
+}
+
 /// The names of the migrations not applied yet, oldest first.
+/// Contract migrations are left out: they wait for `migrate up --contract`
+/// while the binary serves (see [`is_contract`]).
 pub fn pending_names(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<String>, StartupError> {
     Ok(history(conn, url)?
         .into_iter()
-        .filter(|m| m.applied_at.is_none())
+        .filter(|m| m.applied_at.is_none() && !m.contract)
         .map(|m| m.name.to_string())
         .collect())
 }
@@ -475,7 +564,7 @@ pub fn resolve(backend: Backend, query: &str) -> Result<&'static str, StartupErr
 }
 
 /// How far `up` goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpTo {
     /// Every pending migration.
     Latest,
@@ -492,20 +581,47 @@ pub enum UpTo {
 /// `run_in_transaction = false` runs on its own, outside the transaction
 /// (see [`alone`]).
 pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, StartupError> {
-    up_from(conn, url, to, &url.backend().migrations())
+    up_with(conn, url, to, &url.backend().migrations(), false)
+}
+
+/// [`up`], contract migrations included, once no replica of an older binary
+/// is alive (see [`is_contract`] and [`replicas`]).
+pub fn up_contract(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    to: UpTo,
+) -> Result<Vec<String>, StartupError> {
+    up_with(conn, url, to, &url.backend().migrations(), true)
 }
 
 /// [`up`] with the migrations of `source` (the compiled-in ones, or in
 /// tests files on disk).
-pub fn up_from<S>(
+pub fn up_from<S: Scripts>(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     to: UpTo,
     source: &S,
-) -> Result<Vec<String>, StartupError>
-where
-    S: Scripts,
-{
+) -> Result<Vec<String>, StartupError> {
+    up_with(conn, url, to, source, false)
+}
+
+/// [`up_contract`] with the migrations of `source`.
+pub fn up_from_contract<S: Scripts>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    to: UpTo,
+    source: &S,
+) -> Result<Vec<String>, StartupError> {
+    up_with(conn, url, to, source, true)
+}
+
+fn up_with<S: Scripts>(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    to: UpTo,
+    source: &S,
+    contract: bool,
+) -> Result<Vec<String>, StartupError> {
     in_batches(conn, url, Direction::Up, source, |conn, remaining| {
         let pending = conn
             .pending_migrations(Borrowed(source))
@@ -526,6 +642,13 @@ where
                         )))
                     }
                 }
+            }
+        };
+        let planned = match remaining {
+            Some(_) => planned,
+            None => {
+                let names: Vec<String> = pending.iter().map(|m| m.name().to_string()).collect();
+                gate(conn, url, source, &names[..planned], to, contract)?
             }
         };
         let mut batch = Batch {
@@ -703,6 +826,8 @@ fn alone<S: Scripts>(
 pub trait Scripts: MigrationSource<DbBackend> {
     /// The text of `name`'s up.sql or down.sql, if this source has it.
     fn script(&self, backend: Backend, name: &str, direction: Direction) -> Option<String>;
+    /// Whether `name` is a contract migration (its metadata.toml says so).
+    fn is_contract(&self, backend: Backend, name: &str) -> bool;
 }
 
 impl Scripts for diesel_migrations::EmbeddedMigrations {
@@ -713,6 +838,13 @@ impl Scripts for diesel_migrations::EmbeddedMigrations {
             Direction::Down => migration.down.to_string(),
         })
     }
+
+    fn is_contract(&self, backend: Backend, name: &str) -> bool {
+        backend
+            .migration_sql()
+            .iter()
+            .any(|m| m.name == name && m.is_contract())
+    }
 }
 
 impl Scripts for diesel_migrations::FileBasedMigrations {
@@ -722,6 +854,11 @@ impl Scripts for diesel_migrations::FileBasedMigrations {
             Direction::Down => "down.sql",
         };
         std::fs::read_to_string(self.path().join(name).join(file)).ok()
+    }
+
+    fn is_contract(&self, _: Backend, name: &str) -> bool {
+        std::fs::read_to_string(self.path().join(name).join("metadata.toml"))
+            .is_ok_and(|text| is_contract(&text))
     }
 }
 
@@ -1016,7 +1153,10 @@ pub fn new(dir: &Path, name: &str, now: NaiveDateTime) -> Result<Vec<PathBuf>, S
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub applied: usize,
+    /// Pending, contract migrations left out (they wait while the binary serves).
     pub pending: usize,
+    /// Pending contract migrations.
+    pub contract_pending: usize,
     pub checksums_ok: bool,
 }
 
@@ -1024,10 +1164,17 @@ pub struct Summary {
 /// ones are unchanged. Reads only.
 pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, StartupError> {
     let history = history(conn, url)?;
-    let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
+    let waiting = |contract: bool| {
+        history
+            .iter()
+            .filter(|m| m.applied_at.is_none() && m.contract == contract)
+            .count()
+    };
+    let (pending, contract_pending) = (waiting(false), waiting(true));
     Ok(Summary {
-        applied: history.len() - pending,
+        applied: history.len() - pending - contract_pending,
         pending,
+        contract_pending,
         checksums_ok: verify(conn, url)?.problems.is_empty(),
     })
 }
@@ -1041,7 +1188,8 @@ pub fn schema_drift(
     conn: &mut DbConn,
     url: &DatabaseUrl,
 ) -> Result<Option<Vec<String>>, StartupError> {
-    if !pending_names(conn, url)?.is_empty() {
+    // Contract migrations included: until they run, the old columns are there.
+    if history(conn, url)?.iter().any(|m| m.applied_at.is_none()) {
         return Ok(None);
     }
     let model = model::parse(SCHEMA_RS)

@@ -537,3 +537,22 @@ fn an_index_a_failed_concurrent_build_left_invalid_is_reported_by_status_and_ver
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("INVALID"), "{out}");
 }
+
+#[test]
+fn a_metadata_toml_without_run_in_transaction_is_a_finding() {
+    let dir = migrations(
+        "postgres",
+        POSTGRES_BASE,
+        "SELECT 1;\n",
+        Some("contract = true\n"),
+    );
+    let report = lint_change(dir.path());
+    assert_eq!(
+        rules(&report.findings),
+        vec!["metadata-without-run-in-transaction"]
+    );
+    assert!(report.findings[0].file.ends_with("metadata.toml"));
+    let said = "run_in_transaction = true\ncontract = true\n";
+    let dir = migrations("postgres", POSTGRES_BASE, "SELECT 1;\n", Some(said));
+    assert_eq!(lint_change(dir.path()).findings, vec![]);
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod books;
 mod concurrency;
+mod contract;
 mod diff;
 mod errors;
 mod helpers;

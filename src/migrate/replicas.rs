@@ -1,0 +1,198 @@
+//! The serving processes of one database, as the database knows them: each
+//! `bookshelf serve` records the newest migration its binary knows and a
+//! heartbeat in `bookshelf_replicas`, so that `migrate up --contract` can
+//! refuse to remove what a replica of an older binary still reads. A
+//! replica whose heartbeat is older than [`STALE_AFTER`] is not alive (it
+//! was killed, or lost the database); rows an hour stale are removed.
+//!
+//! Times are the serving host's clock (UTC), so hosts' clocks must agree to
+//! within a few seconds, as NTP keeps them.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use log::{info, warn};
+
+use crate::db::{connect, DatabaseUrl, DbConn};
+
+/// How often a serving process records that it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A replica not heard from for this long is not alive.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_replicas (\
+    id TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, \
+    newest_migration TEXT NOT NULL, started_at TIMESTAMP NOT NULL, \
+    heartbeat_at TIMESTAMP NOT NULL)";
+
+diesel::table! {
+    bookshelf_replicas (id) {
+        id -> Text,
+        host -> Text,
+        pid -> Integer,
+        newest_migration -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+    }
+}
+
+/// One serving process.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct Replica {
+    pub id: String,
+    pub host: String,
+    pub pid: i32,
+    /// The newest migration its binary knows.
+    pub newest_migration: String,
+    pub started_at: NaiveDateTime,
+    pub heartbeat_at: NaiveDateTime,
+}
+
+impl Replica {
+    /// Whether it was heard from within [`STALE_AFTER`] of `now`.
+    pub fn is_alive(&self, now: NaiveDateTime) -> bool {
+        now.signed_duration_since(self.heartbeat_at)
+            .to_std()
+            .map_or(true, |age| age < STALE_AFTER)
+    }
+}
+
+/// Records a serving process whose binary knows migrations up to
+/// `newest_migration`, and returns its id.
+pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String> {
+    let now = crate::models::now();
+    let pid = std::process::id();
+    let id = format!("{}-{pid}-{}", host(), now.and_utc().timestamp_micros());
+    conn.batch_execute(CREATE)?;
+    let forgotten = now - chrono::Duration::hours(1);
+    diesel::delete(
+        bookshelf_replicas::table.filter(bookshelf_replicas::heartbeat_at.lt(forgotten)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(bookshelf_replicas::table)
+        .values((
+            bookshelf_replicas::id.eq(&id),
+            bookshelf_replicas::host.eq(host()),
+            bookshelf_replicas::pid.eq(i32::try_from(pid).unwrap_or(i32::MAX)),
+            bookshelf_replicas::newest_migration.eq(newest_migration),
+            bookshelf_replicas::started_at.eq(now),
+            bookshelf_replicas::heartbeat_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Records that replica `id` is alive now.
+pub fn beat(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(bookshelf_replicas::table.find(id))
+        .set(bookshelf_replicas::heartbeat_at.eq(crate::models::now()))
+        .execute(conn)
+}
+
+/// Removes replica `id`, which is stopping.
+pub fn leave(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(bookshelf_replicas::table.find(id)).execute(conn)
+}
+
+/// Every replica recorded, oldest first (none if the table does not exist).
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Replica>> {
+    super::unless_missing(
+        bookshelf_replicas::table
+            .order(bookshelf_replicas::started_at.asc())
+            .load(conn),
+    )
+}
+
+/// The replicas alive now whose binary does not know `migration` (their
+/// newest migration sorts before it).
+pub fn alive_before(conn: &mut DbConn, migration: &str) -> QueryResult<Vec<Replica>> {
+    let now = crate::models::now();
+    Ok(list(conn)?
+        .into_iter()
+        .filter(|r| r.is_alive(now) && r.newest_migration.as_str() < migration)
+        .collect())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// This process's entry in `bookshelf_replicas`, kept alive by a thread of
+/// its own (with its own connection, so that a busy pool cannot starve it)
+/// and removed when the `Heartbeat` is dropped at shutdown.
+pub struct Heartbeat {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    /// Registers this process and starts beating.
+    pub fn start(
+        url: &DatabaseUrl,
+        lock_timeout: Duration,
+        newest: &str,
+    ) -> Result<Heartbeat, Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = connect(url, lock_timeout)?;
+        let id = register(&mut conn, newest)?;
+        info!("registered as replica {id} (knows migrations up to {newest})");
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stopping = Arc::clone(&stop);
+        let newest = newest.to_string();
+        let thread = std::thread::Builder::new()
+            .name("db-heartbeat".into())
+            .spawn(move || beat_loop(&mut conn, id, &newest, &stopping))?;
+        Ok(Heartbeat {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn beat_loop(conn: &mut DbConn, mut id: String, newest: &str, stop: &(Mutex<bool>, Condvar)) {
+    let (stopped, wake) = stop;
+    let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let (next, _) = wake
+            .wait_timeout(guard, HEARTBEAT)
+            .unwrap_or_else(PoisonError::into_inner);
+        guard = next;
+        if *guard {
+            break;
+        }
+        match beat(conn, &id) {
+            Ok(0) => {
+                // Removed as stale (the database was away for an hour): back in.
+                warn!("replica {id} was no longer recorded; recording it again");
+                match register(conn, newest) {
+                    Ok(new) => id = new,
+                    Err(e) => warn!("cannot record this replica again: {e}"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!("cannot record the heartbeat of replica {id}: {e}"),
+        }
+    }
+    if let Err(e) = leave(conn, &id) {
+        warn!("cannot remove replica {id} at shutdown: {e}");
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
