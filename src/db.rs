@@ -340,12 +340,12 @@ impl Database {
     /// `Heartbeat` is dropped (see [`crate::migrate::replicas`]). `None` for
     /// an in-memory database, or when it cannot be recorded (logged: `migrate
     /// up --contract` will not see this process).
-    pub fn heartbeat(&self, settings: &Settings) -> Option<crate::migrate::replicas::Heartbeat> {
+    pub fn heartbeat(&self) -> Option<crate::migrate::replicas::Heartbeat> {
         if self.url.is_memory() {
             return None;
         }
         let newest = self.url.backend().migration_sql().last()?.name;
-        crate::migrate::replicas::Heartbeat::start(&self.url, settings.lock_timeout(), newest)
+        crate::migrate::replicas::Heartbeat::start(&self.url, newest)
             .map_err(|e| log::error!("cannot record this process in bookshelf_replicas: {e}"))
             .ok()
     }

@@ -99,7 +99,7 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
     }
     let prepared = move || {
         let database = prepare_database(&settings)?;
-        Ok::<_, StartupError>((database.heartbeat(&settings), database))
+        Ok::<_, StartupError>((database.heartbeat(), database))
     };
     match rocket::tokio::task::spawn_blocking(prepared).await {
         Ok(Ok((Some(heartbeat), database))) => {

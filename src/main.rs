@@ -316,7 +316,7 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             }
             warn_lint(&created)?;
         }
-        MigrateCommand::Status | MigrateCommand::History => {
+        command @ (MigrateCommand::Status | MigrateCommand::History) => {
             let (mut conn, url) = db::open_connection(&settings)?;
             let history = migrate::history(&mut conn, &url)?;
             let current = history.iter().rev().find(|m| m.applied_at.is_some());
@@ -339,6 +339,12 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                     None => println!("  [pending]                     {}{}", m.name, marker(m)),
                 }
             }
+            for index in migrate::invalid_indexes(&mut conn)? {
+                println!("WARNING: {index}");
+            }
+            if matches!(command, MigrateCommand::History) {
+                return Ok(());
+            }
             let replicas =
                 migrate::replicas::list(&mut conn).map_err(|e| StartupError::MigrationState {
                     url: url.to_string(),
@@ -356,9 +362,6 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
                     r.host,
                     r.newest_migration
                 );
-            }
-            for index in migrate::invalid_indexes(&mut conn)? {
-                println!("WARNING: {index}");
             }
         }
         MigrateCommand::Up {

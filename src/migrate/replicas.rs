@@ -21,6 +21,9 @@ use crate::db::{connect, DatabaseUrl, DbConn};
 
 /// How often a serving process records that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long a heartbeat waits for a lock: briefly, so that a locked
+/// database cannot hold up the shutdown, which removes the row.
+const HEARTBEAT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 /// A replica not heard from for this long is not alive.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
@@ -138,18 +141,17 @@ impl Heartbeat {
     /// Registers this process and starts beating.
     pub fn start(
         url: &DatabaseUrl,
-        lock_timeout: Duration,
         newest: &str,
     ) -> Result<Heartbeat, Box<dyn std::error::Error + Send + Sync>> {
-        let mut conn = connect(url, lock_timeout)?;
+        let mut conn = connect(url, HEARTBEAT_LOCK_TIMEOUT)?;
         let id = register(&mut conn, newest)?;
         info!("registered as replica {id} (knows migrations up to {newest})");
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stopping = Arc::clone(&stop);
-        let newest = newest.to_string();
+        let (url, newest) = (url.clone(), newest.to_string());
         let thread = std::thread::Builder::new()
             .name("db-heartbeat".into())
-            .spawn(move || beat_loop(&mut conn, id, &newest, &stopping))?;
+            .spawn(move || beat_loop(conn, &url, id, &newest, &stopping))?;
         Ok(Heartbeat {
             stop,
             thread: Some(thread),
@@ -157,7 +159,13 @@ impl Heartbeat {
     }
 }
 
-fn beat_loop(conn: &mut DbConn, mut id: String, newest: &str, stop: &(Mutex<bool>, Condvar)) {
+fn beat_loop(
+    mut conn: DbConn,
+    url: &DatabaseUrl,
+    mut id: String,
+    newest: &str,
+    stop: &(Mutex<bool>, Condvar),
+) {
     let (stopped, wake) = stop;
     let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
@@ -168,20 +176,26 @@ fn beat_loop(conn: &mut DbConn, mut id: String, newest: &str, stop: &(Mutex<bool
         if *guard {
             break;
         }
-        match beat(conn, &id) {
+        match beat(&mut conn, &id) {
             Ok(0) => {
                 // Removed as stale (the database was away for an hour): back in.
                 warn!("replica {id} was no longer recorded; recording it again");
-                match register(conn, newest) {
+                match register(&mut conn, newest) {
                     Ok(new) => id = new,
                     Err(e) => warn!("cannot record this replica again: {e}"),
                 }
             }
             Ok(_) => {}
-            Err(e) => warn!("cannot record the heartbeat of replica {id}: {e}"),
+            Err(e) => {
+                warn!("cannot record the heartbeat of replica {id}: {e}");
+                // The server may have ended the connection: a new one for the next beat.
+                if let Ok(new) = connect(url, HEARTBEAT_LOCK_TIMEOUT) {
+                    conn = new;
+                }
+            }
         }
     }
-    if let Err(e) = leave(conn, &id) {
+    if let Err(e) = leave(&mut conn, &id) {
         warn!("cannot remove replica {id} at shutdown: {e}");
     }
 }
