@@ -88,7 +88,13 @@ echo "== the new migrations pass migrate lint"
 "$binary_a" migrate lint --dir "$work/tree/migrations" "$expand" "$contract"
 
 echo "== building the second binary"
-(cd "$work/tree" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet)
+# Another package name, so that its build script's output (which names the
+# migration files by absolute path) does not replace this tree's in target/;
+# the dependencies are shared. The library and binary keep their names.
+sed -i '0,/^name = "bookshelf"$/s//name = "bookshelf-rolling"/' "$work/tree/Cargo.toml"
+printf '\n[lib]\nname = "bookshelf"\npath = "src/lib.rs"\n\n[[bin]]\nname = "bookshelf"\npath = "src/main.rs"\n' \
+  >>"$work/tree/Cargo.toml"
+(cd "$work/tree" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet --bin bookshelf)
 cp "$root/target/release/bookshelf" "$work/bookshelf-b"
 cp "$work/bookshelf-a" "$root/target/release/bookshelf"
 
