@@ -261,9 +261,25 @@ impl r2d2::ManageConnection for Manager {
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
+    /// Checked when a connection goes back to the pool, not when it is taken
+    /// (the pool does not ping before every job: on PostgreSQL that was a
+    /// round trip per request). A connection whose job failed as
+    /// [`DbError::Unavailable`] is pinged then, and dropped if the server is
+    /// gone, so a terminated backend costs one failed request, not one per
+    /// later checkout: diesel's PostgreSQL `is_broken` only sees a broken
+    /// transaction.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        std::thread::panicking() || conn.is_broken()
+        std::thread::panicking()
+            || conn.is_broken()
+            || (JOB_UNAVAILABLE.replace(false) && conn.ping().is_err())
     }
+}
+
+thread_local! {
+    /// Set on a database thread when its job failed as unavailable; read by
+    /// [`Manager::has_broken`] when that job's connection goes back to the
+    /// pool, on the same thread.
+    static JOB_UNAVAILABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Opens the database named by the settings for start-up work: checks that
@@ -371,6 +387,7 @@ impl Database {
         };
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
+            .test_on_check_out(false)
             .min_idle(Some(1))
             .connection_timeout(settings.timeout())
             .build(manager)
@@ -451,7 +468,11 @@ impl Database {
         let pool = self.pool.clone();
         let job = move || {
             let mut conn = pool.get()?;
-            f(&mut conn).map_err(Into::into)
+            let result = f(&mut conn).map_err(Into::into);
+            if let Err(DbError::Unavailable(_)) = &result {
+                JOB_UNAVAILABLE.set(true);
+            }
+            result
         };
         self.readers.run(job, self.timeout).await
     }
@@ -471,6 +492,20 @@ impl Database {
             Some(writer) => writer.run(f, self.timeout).await,
             None => self.run(f).await,
         }
+    }
+}
+
+/// Runs `f`, a write of one statement, as [`write`] does on SQLite. On
+/// PostgreSQL a single statement is atomic by itself, so it runs without
+/// BEGIN and COMMIT: one round trip instead of three.
+pub fn write_one<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Postgres(_) => f(conn),
+        DbConn::Sqlite(_) => write(conn, f),
     }
 }
 

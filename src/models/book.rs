@@ -193,7 +193,7 @@ impl Book {
     /// Stores a new book.
     pub fn create(conn: &mut DbConn, new: &NewBook) -> QueryResult<Book> {
         let stamp = now();
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::insert_into(books::table)
                 .values((
                     new,
@@ -207,7 +207,7 @@ impl Book {
 
     /// Replaces every field of a book; `None` if there is no such book.
     pub fn replace(conn: &mut DbConn, id: i32, new: &NewBook) -> QueryResult<Option<Book>> {
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::update(books::table.find(id))
                 .set((new, books::updated_at.eq(now())))
                 .returning(BOOK_COLUMNS)
@@ -218,7 +218,7 @@ impl Book {
 
     /// Changes the fields given; `None` if there is no such book.
     pub fn update(conn: &mut DbConn, id: i32, changes: &BookChanges) -> QueryResult<Option<Book>> {
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::update(books::table.find(id))
                 .set((changes, books::updated_at.eq(now())))
                 .returning(BOOK_COLUMNS)
@@ -230,7 +230,7 @@ impl Book {
     /// Deletes a book and, by the foreign key's cascade, its reviews.
     /// `false` if there was no such book.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::delete(books::table.find(id))
                 .execute(conn)
                 .map(|n| n > 0)

@@ -127,7 +127,7 @@ impl Review {
             // Nothing to set: an empty changeset is an error in Diesel.
             return Review::find(conn, id);
         }
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::update(reviews::table.find(id))
                 .set(changes)
                 .returning(REVIEW_COLUMNS)
@@ -138,7 +138,7 @@ impl Review {
 
     /// Deletes a review; `false` if there was no such review.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
-        db::write(conn, |conn| {
+        db::write_one(conn, |conn| {
             diesel::delete(reviews::table.find(id))
                 .execute(conn)
                 .map(|n| n > 0)

@@ -249,3 +249,51 @@ async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
     assert_eq!(list["total"], json!(1), "{list}");
     assert_eq!(list["items"][0]["title"], json!("first"));
 }
+
+/// The pool does not ping before each job; a connection whose server end was
+/// terminated fails its one job with a 503 and is dropped when it goes back,
+/// so the service recovers by itself, within as many requests as it has
+/// pooled connections, never answering 500.
+#[test]
+fn terminated_postgres_backends_cost_at_most_one_503_per_pooled_connection() {
+    let test = "terminated_postgres_backends_cost_at_most_one_503_per_pooled_connection";
+    let Some(server) = crate::helpers::postgres_or_skip(test) else {
+        return;
+    };
+    let app = TestApp::new();
+    let book = app.create_book(valid_book());
+    let path = format!("/books/{}", book["id"]);
+    // Warm the pool: several connections in use at once.
+    for _ in 0..20 {
+        assert_eq!(app.get(&path).status, Status::Ok);
+    }
+    let name = app.db.url().rsplit('/').next().unwrap().to_string();
+    let mut admin = connect_server(&server);
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .unwrap();
+    let mut unavailable = 0;
+    for _ in 0..30 {
+        let status = app.get(&path).status;
+        assert!(
+            status == Status::Ok || status == Status::ServiceUnavailable,
+            "{status}"
+        );
+        unavailable += usize::from(status == Status::ServiceUnavailable);
+    }
+    assert!(
+        unavailable <= 8,
+        "{unavailable} requests failed after the termination"
+    );
+    for _ in 0..5 {
+        assert_eq!(app.get(&path).status, Status::Ok, "not recovered");
+    }
+}
+
+fn connect_server(url: &str) -> diesel::PgConnection {
+    use diesel::Connection;
+    diesel::PgConnection::establish(url).unwrap()
+}
