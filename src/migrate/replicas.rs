@@ -22,8 +22,10 @@ use crate::db::{connect, DatabaseUrl, DbConn};
 /// How often a serving process records that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long a heartbeat waits for a lock: briefly, so that a locked
-/// database cannot hold up the shutdown, which removes the row.
-const HEARTBEAT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// database cannot hold up the shutdown, which removes the row (a beat that
+/// gives up is harmless: the next comes in [`HEARTBEAT`], and a replica is
+/// stale only after [`STALE_AFTER`]; a row left behind goes stale).
+const HEARTBEAT_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
 /// A replica not heard from for this long is not alive.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
