@@ -55,7 +55,34 @@ impl Modify for ApiKeyScheme {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(crate::routes::Paths::openapi());
+    refer_page_items(&mut document);
     document
+}
+
+/// utoipa writes the item schema of a generic `Page<T>` inline into each
+/// `Page_T` (juhaku/utoipa#1586), so a generated client would get a second
+/// type beside `T`. Each page's items refer to `T`'s own schema instead.
+fn refer_page_items(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    let names: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !names.iter().any(|n| n == item) {
+            continue;
+        }
+        let RefOr::T(Schema::Object(page)) = schema else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Array(items))) = page.properties.get_mut("items") {
+            items.items = ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(item))));
+        }
+    }
 }
 
 /// Swagger UI at `/docs`, reading the spec from `/openapi.json`. Its online

@@ -105,3 +105,22 @@ fn every_pattern_in_the_openapi_document_is_one_of_the_documented_ones() {
         );
     }
 }
+
+/// A generated client gets one type per thing: a page's items are the item
+/// schema itself, by reference, not a copy.
+#[test]
+fn every_page_refers_to_its_item_schema() {
+    let spec = spec();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let pages: Vec<&String> = schemas.keys().filter(|n| n.starts_with("Page_")).collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    for page in pages {
+        let item = page.strip_prefix("Page_").unwrap();
+        assert_eq!(
+            schemas[page]["properties"]["items"]["items"],
+            serde_json::json!({"$ref": format!("#/components/schemas/{item}")}),
+            "{page}"
+        );
+        assert!(schemas.contains_key(item), "{item} is not a component");
+    }
+}
