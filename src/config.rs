@@ -162,12 +162,19 @@ impl Settings {
     }
 }
 
+/// The largest JSON body accepted by default (`limits.json`); a larger one is a 413.
+pub const JSON_LIMIT: rocket::data::ByteUnit = rocket::data::ByteUnit::Kibibyte(64);
+
 /// The figment the binary reads its configuration from (see the module docs
 /// for the order). Tests start from it too and merge their own values on top.
 pub fn figment() -> Figment {
     // No `Server:` header by default: it tells clients nothing they need.
+    // The JSON body limit is bookshelf's, not Rocket's 1 MiB, even for the
+    // binary shipped without Rocket.toml: every documented default is here,
+    // and Rocket.toml only overrides.
     let rocket_defaults = rocket::Config {
         ident: rocket::config::Ident::none(),
+        limits: rocket::data::Limits::default().limit("json", JSON_LIMIT),
         ..rocket::Config::default()
     };
     Figment::from(rocket_defaults)

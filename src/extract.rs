@@ -7,15 +7,12 @@
 //! The guard leaves its error in the request's local cache, where the
 //! catcher that answers the request finds it.
 
-use rocket::data::{self, Data, FromData, ToByteUnit};
+use rocket::data::{self, Data, FromData};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorBody, FieldError};
-
-/// The default body limit when `limits.json` is not configured.
-const DEFAULT_LIMIT_KIB: u64 = 64;
 
 /// A parsed and validated JSON body.
 #[derive(Debug)]
@@ -84,7 +81,7 @@ async fn read<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<
     let limit = req
         .limits()
         .get("json")
-        .unwrap_or_else(|| DEFAULT_LIMIT_KIB.kibibytes());
+        .unwrap_or(crate::config::JSON_LIMIT);
     let bytes = data
         .open(limit)
         .into_bytes()

@@ -80,7 +80,8 @@ fn refer_page_items(document: &mut utoipa::openapi::OpenApi) {
             continue;
         };
         if let Some(RefOr::T(Schema::Array(items))) = page.properties.get_mut("items") {
-            items.items = ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(item))));
+            items.items =
+                ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(item))));
         }
     }
 }

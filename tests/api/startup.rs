@@ -249,9 +249,15 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str) -> Server {
+        let mut command = bookshelf();
+        command.env("DATABASE_URL", database_url);
+        Server::spawn(command)
+    }
+
+    /// Starts `command` (a `bookshelf` command) on a free port.
+    fn spawn(mut command: Command) -> Server {
         let port = free_port();
-        let mut child = bookshelf()
-            .env("DATABASE_URL", database_url)
+        let mut child = command
             .env("ROCKET_PORT", port.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -311,4 +317,60 @@ fn four_processes_starting_together_on_an_empty_database_apply_each_migration_on
             );
         }
     }
+}
+
+fn http_post_json(port: u16, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// The binary shipped alone, in a directory without Rocket.toml or .env, has
+/// the documented defaults: they live in the code, and Rocket.toml only
+/// overrides them.
+#[test]
+fn the_binary_alone_in_an_empty_directory_has_the_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = bookshelf();
+    command.current_dir(dir.path()).env_remove("ROCKET_CONFIG");
+    let server = Server::spawn(command);
+    let ready = server.wait_ready(Instant::now() + Duration::from_secs(20));
+    let port = server.port;
+    // limits.json = 64 KiB: one byte over is a 413; just under is read (and
+    // refused for its too-long title).
+    let over = http_post_json(
+        port,
+        "/books",
+        &format!("\"{}\"", "x".repeat(64 * 1024 - 1)),
+    );
+    let under = http_post_json(
+        port,
+        "/books",
+        &format!("{{\"title\": \"{}\"}}", "x".repeat(60 * 1024)),
+    );
+    let health = http_get(port, "/health").unwrap_or_default();
+    let log = server.stop();
+    assert!(ready, "never ready: {log}");
+    assert!(over.starts_with("HTTP/1.1 413"), "{over}");
+    assert!(under.starts_with("HTTP/1.1 422"), "{under}");
+    // database_url = bookshelf.db in the working directory, migrate = auto,
+    // database_pool_size = 8, and no Server header.
+    assert!(dir.path().join("bookshelf.db").is_file());
+    assert!(
+        log.contains("applied migration 2026-11-23-000003_create_reviews"),
+        "{log}"
+    );
+    assert!(log.contains("pool of up to 8"), "{log}");
+    assert!(
+        !health.to_ascii_lowercase().contains("\nserver:"),
+        "{health}"
+    );
 }
