@@ -182,7 +182,7 @@ impl DatabaseUrl {
     }
 
     /// Whether this is an in-memory SQLite database (one per connection).
-    fn is_memory(&self) -> bool {
+    pub fn is_memory(&self) -> bool {
         self.backend == Backend::Sqlite
             && (self.target == ":memory:" || self.target.contains("mode=memory"))
     }

@@ -5,6 +5,7 @@
 //! binary and the tests build it the same way.
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod error;

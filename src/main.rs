@@ -39,6 +39,16 @@ enum Command {
     /// Inspect and move the database's schema version.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Copy the SQLite database to PATH while the service runs (online, consistent).
+    ///
+    /// The copy holds every write committed before the backup started, and is checked with
+    /// PRAGMA integrity_check. To restore: stop the service, copy the backup over the database
+    /// file, delete its -wal and -shm files, start the service. For PostgreSQL use pg_dump.
+    #[command(after_help = "Example:\n  bookshelf backup backups/bookshelf-$(date +%F).db")]
+    Backup {
+        /// Where to write the copy; the file must not exist.
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -208,6 +218,23 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args).await,
+        Command::Backup { path } => {
+            let done = settings().and_then(|settings| bookshelf::backup::backup(&settings, &path));
+            match done {
+                Ok(backup) => {
+                    println!(
+                        "backup written to {} ({} bytes, integrity_check ok)",
+                        path.display(),
+                        backup.bytes
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Migrate(command) => match run_migrate(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -2,6 +2,7 @@
 //! Runs on SQLite; set TEST_DATABASE_URL=postgres://… to run it on PostgreSQL.
 
 mod auth;
+mod backup;
 mod books;
 mod concurrency;
 mod contract;
