@@ -710,7 +710,10 @@ impl SqliteReplay {
             }
         }
         if in_transaction {
-            let _ = self.conn.batch_execute("COMMIT");
+            // As diesel would: a migration that fails leaves nothing behind,
+            // so the next one is checked against the schema before it.
+            let end = if replaying { "COMMIT" } else { "ROLLBACK" };
+            let _ = self.conn.batch_execute(end);
         }
         // A file that leaves its own transaction open would hold the lock.
         let _ = self.conn.batch_execute("ROLLBACK");
