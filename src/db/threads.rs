@@ -316,15 +316,16 @@ impl Writer {
                 });
             })
         });
-        let queued = Queued {
-            claim: claim.clone(),
-            job,
-        };
-        let sent = self.sender.as_ref().is_some_and(|s| s.send(queued).is_ok());
-        if !sent {
+        if !self.queue(claim.clone(), job) {
             return Err(DbError::Failed("the database writer has stopped".into()));
         }
         answer(claim, answered, wait).await
+    }
+
+    /// Queues a write for the writer thread; false once the `Writer` is dropped.
+    fn queue(&self, claim: Claim, job: WriteJob) -> bool {
+        let queued = Queued { claim, job };
+        self.sender.as_ref().is_some_and(|s| s.send(queued).is_ok())
     }
 }
 
@@ -872,15 +873,7 @@ mod tests {
                 let _ = reply.send(done.is_ok() && matches!(outcome, Outcome::Committed));
             })
         });
-        assert!(writer
-            .sender
-            .as_ref()
-            .unwrap()
-            .send(Queued {
-                claim: Claim::default(),
-                job,
-            })
-            .is_ok());
+        assert!(writer.queue(Claim::default(), job));
         answer
     }
 
@@ -914,15 +907,7 @@ mod tests {
                 panic!("a bug in the writer thread");
             })
         });
-        assert!(writer
-            .sender
-            .as_ref()
-            .unwrap()
-            .send(Queued {
-                claim: Claim::default(),
-                job,
-            })
-            .is_ok());
+        assert!(writer.queue(Claim::default(), job));
         for _ in 0..100 {
             let dead = writer
                 .thread
