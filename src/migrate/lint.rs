@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
@@ -161,22 +162,36 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError>
 /// Lints the up.sql files of `folders` (as `migrate diff` just wrote them),
 /// each against the migrations before it in its backend's folder.
 pub fn lint_folders(folders: &[PathBuf]) -> Result<Report, StartupError> {
-    let mut report = Report::default();
+    // `diff` writes one version into each backend's folder; lint_dir reads
+    // both backends, so each (migrations folder, version) is linted once.
+    let mut runs: Vec<(&Path, String)> = Vec::new();
     for folder in folders {
-        let (Some(parent), Some(_)) = (folder.parent(), folder.file_name()) else {
-            continue;
-        };
-        let Some(dir) = parent.parent() else { continue };
-        let one = lint_dir(dir, &[migration_name(folder)])?;
-        // lint_dir reads both backends; keep this folder's findings only.
+        if let Some(dir) = folder.parent().and_then(Path::parent) {
+            let run = (dir, migration_name(folder));
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        }
+    }
+    let mut all = Report::default();
+    for (dir, name) in runs {
+        let one = lint_dir(dir, &[name])?;
+        all.findings.extend(one.findings);
+        all.allowed.extend(one.allowed);
+    }
+    // Each folder's own, in the order the folders were given.
+    let mut report = Report {
+        files: folders.len(),
+        ..Report::default()
+    };
+    for folder in folders {
         let mine = |f: &Finding| f.file.starts_with(folder);
-        report.files += 1;
         report
             .findings
-            .extend(one.findings.into_iter().filter(|f| mine(f)));
+            .extend(all.findings.iter().filter(|f| mine(f)).cloned());
         report
             .allowed
-            .extend(one.allowed.into_iter().filter(|(f, _)| mine(f)));
+            .extend(all.allowed.iter().filter(|(f, _)| mine(f)).cloned());
     }
     Ok(report)
 }
@@ -265,22 +280,15 @@ fn lint_postgres(file: &Path, sql: &str, in_transaction: bool) -> Vec<Finding> {
             lock: None,
         })
         .collect();
-    let statements: Vec<(usize, usize)> = parse
-        .tree()
-        .stmts()
-        .map(|stmt| {
-            let range = stmt.syntax().text_range();
-            (usize::from(range.start()), usize::from(range.end()))
-        })
-        .collect();
+    let statements = statement_ranges(&parse.tree());
     let mut linter = Linter::with_rules(&[], EXCLUDED);
     linter.settings.assume_in_transaction = in_transaction;
     for violation in linter.lint(&parse, sql) {
         let at = usize::from(violation.text_range.start());
         let lock = statements
             .iter()
-            .find(|(start, end)| (*start..*end).contains(&at))
-            .and_then(|(start, end)| lock_taken(&sql[*start..*end]));
+            .find(|range| range.contains(&at))
+            .and_then(|range| lock_taken(&sql[range.clone()]));
         findings.push(Finding {
             file: file.to_path_buf(),
             line: line_of(sql, at),
@@ -341,20 +349,29 @@ pub fn lock_taken(statement: &str) -> Option<String> {
     })
 }
 
+/// Where each PostgreSQL statement's code is in `sql`: from its first token
+/// that is not a comment or white space to its end.
+pub(crate) fn postgres_statements(sql: &str) -> Vec<Range<usize>> {
+    statement_ranges(&SourceFile::parse(sql).tree())
+}
+
+fn statement_ranges(file: &SourceFile) -> Vec<Range<usize>> {
+    file.stmts()
+        .filter_map(|stmt| {
+            let node = stmt.syntax();
+            let first = node
+                .descendants_with_tokens()
+                .filter_map(|e| e.into_token())
+                .find(|t| !t.kind().is_trivia())?;
+            Some(usize::from(first.text_range().start())..usize::from(node.text_range().end()))
+        })
+        .collect()
+}
+
 /// Where each statement's code starts (after comments and white space).
 fn statement_starts(sql: &str, backend: Backend) -> Vec<usize> {
     match backend {
-        Backend::Postgres => SourceFile::parse(sql)
-            .tree()
-            .stmts()
-            .filter_map(|stmt| {
-                stmt.syntax()
-                    .descendants_with_tokens()
-                    .filter_map(|e| e.into_token())
-                    .find(|t| !t.kind().is_trivia())
-                    .map(|t| usize::from(t.text_range().start()))
-            })
-            .collect(),
+        Backend::Postgres => postgres_statements(sql).iter().map(|r| r.start).collect(),
         Backend::Sqlite => sqlite_statements(sql).iter().map(|s| s.start).collect(),
     }
 }

@@ -763,7 +763,10 @@ fn alone<S: Scripts>(
             .map_err(state_error)?
             .contains(&migration.name().version());
         let statements = match (&*conn, source.script(url.backend(), name, direction)) {
-            (DbConn::Postgres(_), Some(sql)) => postgres_statements(&sql),
+            (DbConn::Postgres(_), Some(sql)) => lint::postgres_statements(&sql)
+                .into_iter()
+                .map(|range| sql[range].to_string())
+                .collect(),
             _ => Vec::new(),
         };
         let ran = match direction {
@@ -860,17 +863,6 @@ impl Scripts for diesel_migrations::FileBasedMigrations {
         std::fs::read_to_string(self.path().join(name).join("metadata.toml"))
             .is_ok_and(|text| is_contract(&text))
     }
-}
-
-/// The statements of a PostgreSQL script, each as written.
-fn postgres_statements(sql: &str) -> Vec<String> {
-    use squawk_syntax::ast::AstNode;
-    squawk_syntax::SourceFile::parse(sql)
-        .tree()
-        .stmts()
-        .map(|stmt| stmt.syntax().text().to_string())
-        .filter(|stmt| !stmt.trim().is_empty())
-        .collect()
 }
 
 /// Runs a PostgreSQL migration that is outside a transaction one statement
@@ -1155,8 +1147,6 @@ pub struct Summary {
     pub applied: usize,
     /// Pending, contract migrations left out (they wait while the binary serves).
     pub pending: usize,
-    /// Pending contract migrations.
-    pub contract_pending: usize,
     pub checksums_ok: bool,
 }
 
@@ -1164,17 +1154,10 @@ pub struct Summary {
 /// ones are unchanged. Reads only.
 pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, StartupError> {
     let history = history(conn, url)?;
-    let waiting = |contract: bool| {
-        history
-            .iter()
-            .filter(|m| m.applied_at.is_none() && m.contract == contract)
-            .count()
-    };
-    let (pending, contract_pending) = (waiting(false), waiting(true));
+    let count = |keep: fn(&MigrationState) -> bool| history.iter().filter(|m| keep(m)).count();
     Ok(Summary {
-        applied: history.len() - pending - contract_pending,
-        pending,
-        contract_pending,
+        applied: count(|m| m.applied_at.is_some()),
+        pending: count(|m| m.applied_at.is_none() && !m.contract),
         checksums_ok: verify(conn, url)?.problems.is_empty(),
     })
 }
