@@ -3,7 +3,9 @@
 
 Usage: report.py RESULTS_TSV META_FILE OUTPUT_MD
 
-RESULTS_TSV has a header line and one row per wrk run (see COLUMNS).
+RESULTS_TSV has a header line and one row per wrk run (see COLUMNS), of
+bookshelf, of the peer (bench/peer) or of pgbench (column `server`; rows
+without it are bookshelf's).
 META_FILE holds KEY=VALUE lines (date, nproc, commit, command, ...; values
 may contain '=' and spaces; everything after the first '=' is the value).
 Writes the Markdown report to OUTPUT_MD and prints the target summary to
@@ -24,7 +26,7 @@ COLUMNS = [
     "books_added", "wrk_cpu", "machine_irq", "machine_idle",
 ]
 # Columns added later; absent in older TSV files.
-OPTIONAL_COLUMNS = ["db_cpu"]
+OPTIONAL_COLUMNS = ["db_cpu", "server", "avg_us"]
 
 SCENARIO_LABELS = {
     "health": "GET /health",
@@ -35,12 +37,31 @@ SCENARIO_LABELS = {
 }
 SCENARIO_ORDER = list(SCENARIO_LABELS)
 
+# pgbench scripts (bench/pgbench/*.sql) and the bookshelf scenario each
+# measures the statement of.
+PGBENCH_LABELS = {
+    "select": "select.sql: bookshelf's SELECT of GET /books/{id}",
+    "insert": "insert.sql: bookshelf's INSERT ... RETURNING of POST /books",
+}
+PGBENCH_SCENARIO = {"select": "get", "insert": "post"}
+
 # The targets of issue 5, as ratios in one run, at this many connections.
 TARGET_CONNS = 64
 GET_RATIO = 0.60
 GET_P99_MS = 10.0
 POST_RATIO = 0.25
 RSS_LIMIT_MIB = 50.0
+
+# The targets of issue 12: bookshelf against the peer (bench/peer, axum +
+# sqlx) and pgbench in the same run, at TARGET_CONNS connections.
+PG_GET_PEER_RATIO = 1.2
+PG_GET_PGBENCH_SHARE = 0.30
+PG_GET_P99_MS = 10.0
+PG_POST_PEER_RATIO = 1.0
+PG_LIST_PEER_RATIO = 1.0
+PG_LIST_HEALTH_SHARE = 0.15
+SQLITE_GET_PEER_RATIO = 1.0
+SQLITE_POST_PEER_RATIO = 1.0
 
 
 @dataclass
@@ -69,6 +90,10 @@ class Run:
     irq: float
     idle: float
     db_cpu: float | None
+    # bookshelf, peer or pgbench.
+    server: str = "bookshelf"
+    # pgbench's "latency average" (wrk runs: None).
+    avg_ms: float | None = None
 
     @property
     def rps(self) -> float:
@@ -111,6 +136,8 @@ def load_runs(path: str) -> list[Run]:
                 irq=float(row["machine_irq"] or 0),
                 idle=float(row["machine_idle"] or 0),
                 db_cpu=float(row["db_cpu"]) if row.get("db_cpu") else None,
+                server=row.get("server") or "bookshelf",
+                avg_ms=int(row["avg_us"]) / 1000 if row.get("avg_us") else None,
             ))
     return runs
 
@@ -139,11 +166,21 @@ def other_cpu(run: Run, cores: int) -> float | None:
     return max(0.0, run.machine_procs - run.server_cpu - run.wrk_cpu - (run.db_cpu or 0.0))
 
 
-def find(runs: list[Run], backend: str, scenario: str, conns: int) -> Run | None:
+def find(runs: list[Run], backend: str, scenario: str, conns: int,
+         server: str = "bookshelf") -> Run | None:
     for run in runs:
-        if (run.backend, run.scenario, run.conns) == (backend, scenario, conns):
+        if (run.backend, run.scenario, run.conns, run.server) == (backend, scenario, conns, server):
             return run
     return None
+
+
+def of_server(runs: list[Run], server: str) -> list[Run]:
+    return [r for r in runs if r.server == server]
+
+
+def run_name(run: Run) -> str:
+    who = "" if run.server == "bookshelf" else f"{run.server} "
+    return f"{run.backend} {who}{run.scenario} c{run.conns}"
 
 
 def pct(x: float) -> str:
@@ -157,7 +194,9 @@ def verdict(ok: bool | None) -> str:
 
 
 def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool | None]]:
-    """The four targets of issue 5: (description, measured, met?)."""
+    """The four targets of issue 5: (description, measured, met?), on
+    bookshelf's runs."""
+    runs = of_server(runs, "bookshelf")
     targets = []
     health = find(runs, "sqlite", "health", TARGET_CONNS)
     get = find(runs, "sqlite", "get", TARGET_CONNS)
@@ -215,9 +254,86 @@ def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool
     return targets
 
 
+def evaluate_issue12(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
+    """The targets of issue 12, bookshelf against the peer and pgbench at
+    TARGET_CONNS connections: (description, measured, met?)."""
+    targets: list[tuple[str, str, bool | None]] = []
+    n = TARGET_CONNS
+
+    def vs_peer(backend: str, scenario: str, need: float, name: str) -> None:
+        mine = find(runs, backend, scenario, n)
+        peer = find(runs, backend, scenario, n, "peer")
+        if mine and peer and peer.rps > 0:
+            ratio = mine.rps / peer.rps
+            ok: bool | None = ratio >= need
+            measured = f"{mine.rps:,.0f} / {peer.rps:,.0f} req/s = {ratio:.2f}×"
+            if peer.status or peer.timeout:
+                measured += f" (⚠ the peer had {peer.status} non-2xx, {peer.timeout} timeouts)"
+        else:
+            ok, measured = None, "-"
+        targets.append((
+            f"Issue 12: {name} `{SCENARIO_LABELS[scenario]}` ≥ {need:g}× the peer's req/s "
+            f"at {n} connections", measured, ok))
+
+    vs_peer("postgres", "get", PG_GET_PEER_RATIO, "PostgreSQL")
+
+    get = find(runs, "postgres", "get", n)
+    select = next((r for r in of_server(runs, "pgbench")
+                   if r.backend == "postgres" and r.scenario == "select"), None)
+    if get and select and select.rps > 0:
+        share = get.rps / select.rps
+        ok: bool | None = share >= PG_GET_PGBENCH_SHARE
+        measured = (f"{get.rps:,.0f} req/s / {select.rps:,.0f} tps (pgbench, "
+                    f"{select.conns} clients) = {pct(share)}")
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"Issue 12: PostgreSQL `GET /books/{{id}}` ≥ {pct(PG_GET_PGBENCH_SHARE)} of pgbench's "
+        f"tps for the same SELECT, at {n} connections", measured, ok))
+
+    if get:
+        ok, measured = get.p99_ms < PG_GET_P99_MS, f"p99 {get.p99_ms:.2f} ms"
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"Issue 12: PostgreSQL `GET /books/{{id}}` p99 < {PG_GET_P99_MS:g} ms at {n} connections",
+        measured, ok))
+
+    vs_peer("postgres", "post", PG_POST_PEER_RATIO, "PostgreSQL")
+    vs_peer("postgres", "list", PG_LIST_PEER_RATIO, "PostgreSQL")
+
+    lst = find(runs, "postgres", "list", n)
+    health = find(runs, "postgres", "health", n)
+    if lst and health and health.rps > 0:
+        share = lst.rps / health.rps
+        ok, measured = share >= PG_LIST_HEALTH_SHARE, (
+            f"{lst.rps:,.0f} / {health.rps:,.0f} req/s = {pct(share)}")
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        f"Issue 12: PostgreSQL `{SCENARIO_LABELS['list']}` ≥ {pct(PG_LIST_HEALTH_SHARE)} of "
+        f"`/health` req/s at {n} connections", measured, ok))
+
+    pg = [r for r in of_server(runs, "bookshelf") if r.backend == "postgres"]
+    bad = [r for r in pg if r.status or r.timeout]
+    if pg:
+        ok = not bad
+        measured = ("; ".join(f"{r.scenario} c{r.conns}: {r.status} non-2xx, {r.timeout} timeouts"
+                              for r in bad) if bad else f"0 in all {len(pg)} PostgreSQL runs")
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        "Issue 12: zero non-2xx responses (and no timeouts) in bookshelf's PostgreSQL runs",
+        measured, ok))
+
+    vs_peer("sqlite", "get", SQLITE_GET_PEER_RATIO, "SQLite")
+    vs_peer("sqlite", "post", SQLITE_POST_PEER_RATIO, "SQLite")
+    return targets
+
+
 def disturbed_runs(runs: list[Run], meta: dict[str, str]) -> list[str]:
     cores = int(meta.get("nproc", "0") or 0) or 1
-    return [f"{r.backend} {r.scenario} c{r.conns}" for r in runs
+    return [run_name(r) for r in runs
             if (other_cpu(r, cores) or 0.0) >= DISTURBED_CORES]
 
 
@@ -262,15 +378,26 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
     w(f"- Server: {meta.get('server_env', '?')}")
     w(f"- Data: {meta.get('books', '?')} books with {meta.get('reviews_per_book', '?')} "
       f"reviews each, inserted with SQL after the server applied its migrations")
+    if meta.get("peer_binary"):
+        reset = ("the books bookshelf's POSTs added deleted first, so it starts from the seeded data"
+                 if meta.get("peer_reset") == "1" else "on the data bookshelf left (not reset)")
+        w(f"- Peer: `{meta['peer_binary']}` ({meta.get('peer_info', '?')}), axum 0.8 + sqlx 0.8 "
+          f"(bench/peer), {meta.get('peer_env', '?')}; scenarios {meta.get('peer_scenarios', '?')}, "
+          f"run on the same database after bookshelf stopped, {reset}")
+    if meta.get("pgbench_version"):
+        w(f"- pgbench: `{meta['pgbench_version']}`, scripts {meta.get('pgbench_scripts', '?')} "
+          f"(bench/pgbench), `-M prepared -c {meta.get('pgbench_clients', '?')} "
+          f"-j {meta.get('pgbench_threads', '?')}`, {meta.get('duration', '?')} s each, "
+          f"after the peer, with no HTTP server running")
     if meta.get("note"):
         w(f"- Note: {meta['note']}")
     w("")
 
-    w("## Targets (issue 5)")
+    w("## Targets (issues 5 and 12)")
     w("")
     w("| target | measured | verdict |")
     w("|---|---|---|")
-    for desc, measured, ok in evaluate(runs, meta):
+    for desc, measured, ok in evaluate(runs, meta) + evaluate_issue12(runs):
         w(f"| {desc} | {measured} | {verdict(ok)} |")
     w("")
     disturbed = disturbed_runs(runs, meta)
@@ -289,26 +416,13 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
             w(f"Server peak RSS over the whole pass (VmHWM): {int(hwm) / 1024:.1f} MiB. "
               f"Database: {meta.get(f'db_{backend}', '?')}.")
             w("")
-        w("| scenario | conns | req/s | % of /health | p50 ms | p99 ms | max ms "
-          "| non-2xx | timeouts | socket errors | CPU: server | CPU: wrk | CPU: db | CPU: irq "
-          "| CPU: other | CPU: idle | peak RSS MiB | books added |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        conns_seen = sorted({r.conns for r in runs if r.backend == backend})
-        for scenario in SCENARIO_ORDER:
-            for conns in conns_seen:
-                r = find(runs, backend, scenario, conns)
-                if r is None:
-                    continue
-                h = find(runs, backend, "health", conns)
-                share = pct(r.rps / h.rps) if h and h.rps > 0 else "-"
-                w(f"| {SCENARIO_LABELS.get(scenario, scenario)} | {r.conns} | {r.rps:,.0f} "
-                  f"| {share} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
-                  f"| {r.status} | {r.timeout} | {r.socket_errors} "
-                  f"| {r.server_cpu:.2f} | {fmt_cpu(r.wrk_cpu)} | {fmt_cpu(r.db_cpu)} | {r.irq:.2f} "
-                  f"| {fmt_other(r, cores)} | {r.idle:.2f} "
-                  f"| {r.peak_rss_mib:.1f} "
-                  f"| {'' if r.books_added is None else f'{r.books_added:,}'} |")
-        w("")
+        w_runs_table(w, of_server(runs, "bookshelf"), backend, cores)
+        peer_runs = [r for r in of_server(runs, "peer") if r.backend == backend]
+        if peer_runs:
+            w_peer_comparison(w, runs, peer_runs, backend, meta)
+        pgbench_runs = [r for r in of_server(runs, "pgbench") if r.backend == backend]
+        if pgbench_runs:
+            w_pgbench(w, runs, pgbench_runs, backend, cores)
 
     w("## How to read this")
     w("")
@@ -337,6 +451,27 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
     w("- wrk and the server share the machine's cores, so absolute numbers are "
       "lower than with a separate load generator; the ratios are what the "
       "targets are about.")
+    if of_server(runs, "peer"):
+        w("- *peer* is bench/peer, the same routes written with axum 0.8 + sqlx 0.8 "
+          "as their documentation shows (tokio multi-thread runtime, a pool of the "
+          "backend's own driver of the same size, statements prepared and cached per "
+          "connection; by default no ping on checkout, as bookshelf; the same SQLite "
+          "settings: WAL, foreign keys, busy timeout 5 s, synchronous = FULL; on "
+          "SQLite its writes go by default through one connection of their own, as "
+          "bookshelf's go through its writer thread's, but each commits alone; the "
+          "*Peer* line above gives its settings). It runs on the same database "
+          "right after bookshelf's pass, alone on the machine, and is warmed up the "
+          "same way. Its list counts every row (`SELECT count(*)`). "
+          "*bookshelf / peer* > 1 means bookshelf served more requests per second.")
+    if of_server(runs, "pgbench"):
+        w("- *pgbench* runs bookshelf's SQL statements (bench/pgbench) straight on "
+          f"PostgreSQL, prepared, with {meta.get('pgbench_clients', '8')} clients "
+          "(bookshelf's pool has 8 connections by default) "
+          "and no HTTP in between: PostgreSQL's limit for those statements on this "
+          "machine (pgbench still shares the cores with PostgreSQL, as bookshelf "
+          "does). Its *avg* is pgbench's \"latency average\"; its percentiles come "
+          "from its per-transaction log (`--log`, every transaction); *failed* is "
+          "pgbench's failed transactions.")
     w("")
     if meta.get("analysis_file"):
         try:
@@ -346,6 +481,99 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
         except OSError:
             pass
     return "\n".join(out)
+
+
+ROW_HEADER = (
+    "| scenario | conns | req/s | % of /health | p50 ms | p99 ms | max ms "
+    "| non-2xx | timeouts | socket errors | CPU: server | CPU: wrk | CPU: db | CPU: irq "
+    "| CPU: other | CPU: idle | peak RSS MiB | books added |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def w_runs_table(w, runs: list[Run], backend: str, cores: int) -> None:
+    """The table of every run of one server (bookshelf's or the peer's:
+    `runs` holds that server's runs only) on one backend."""
+    w(ROW_HEADER)
+    conns_seen = sorted({r.conns for r in runs if r.backend == backend})
+    for scenario in SCENARIO_ORDER:
+        for conns in conns_seen:
+            r = next((x for x in runs if (x.backend, x.scenario, x.conns) == (backend, scenario, conns)), None)
+            if r is None:
+                continue
+            h = next((x for x in runs if (x.backend, x.scenario, x.conns) == (backend, "health", conns)), None)
+            share = pct(r.rps / h.rps) if h and h.rps > 0 else "-"
+            w(f"| {SCENARIO_LABELS.get(scenario, scenario)} | {r.conns} | {r.rps:,.0f} "
+              f"| {share} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
+              f"| {r.status} | {r.timeout} | {r.socket_errors} "
+              f"| {r.server_cpu:.2f} | {fmt_cpu(r.wrk_cpu)} | {fmt_cpu(r.db_cpu)} | {r.irq:.2f} "
+              f"| {fmt_other(r, cores)} | {r.idle:.2f} "
+              f"| {r.peak_rss_mib:.1f} "
+              f"| {'' if r.books_added is None else f'{r.books_added:,}'} |")
+    w("")
+
+
+def w_peer_comparison(w, runs: list[Run], peer_runs: list[Run], backend: str,
+                      meta: dict[str, str]) -> None:
+    """bookshelf and the peer side by side, then every run of the peer."""
+    cores = int(meta.get("nproc", "0") or 0) or 1
+    w(f"### {backend}: bookshelf and the peer (axum + sqlx)")
+    w("")
+    w("| scenario | conns | bookshelf req/s | peer req/s | bookshelf / peer "
+      "| bookshelf p99 ms | peer p99 ms | bookshelf CPU | peer CPU | bookshelf non-2xx | peer non-2xx |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for scenario in SCENARIO_ORDER:
+        for conns in sorted({r.conns for r in peer_runs}):
+            p = find(peer_runs, backend, scenario, conns, "peer")
+            if p is None:
+                continue
+            b = find(runs, backend, scenario, conns)
+            ratio = f"{b.rps / p.rps:.2f}×" if b and p.rps > 0 else "-"
+            w(f"| {SCENARIO_LABELS.get(scenario, scenario)} | {conns} "
+              f"| {f'{b.rps:,.0f}' if b else '-'} | {p.rps:,.0f} | {ratio} "
+              f"| {f'{b.p99_ms:.2f}' if b else '-'} | {p.p99_ms:.2f} "
+              f"| {f'{b.server_cpu:.2f}' if b else '-'} | {p.server_cpu:.2f} "
+              f"| {b.status + b.timeout if b else '-'} | {p.status + p.timeout} |")
+    w("")
+    hwm = meta.get(f"hwm_kb_peer_{backend}")
+    w(f"The peer's runs in full"
+      + (f" (peak RSS over its pass, VmHWM: {int(hwm) / 1024:.1f} MiB)" if hwm else "") + ":")
+    w("")
+    w_runs_table(w, peer_runs, backend, cores)
+
+
+def w_pgbench(w, runs: list[Run], pgbench_runs: list[Run], backend: str, cores: int) -> None:
+    """pgbench's runs, and bookshelf's (and the peer's) req/s as a share of
+    pgbench's tps for the same statement."""
+    w(f"### {backend}: pgbench, PostgreSQL's limit for the same statements")
+    w("")
+    w("| script | clients | tps | avg ms | p50 ms | p90 ms | p99 ms | max ms | failed "
+      "| CPU: pgbench | CPU: db | CPU: irq | CPU: other | CPU: idle | rows added |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in pgbench_runs:
+        added = f"{r.requests:,}" if r.scenario == "insert" else ""
+        w(f"| {PGBENCH_LABELS.get(r.scenario, r.scenario)} | {r.conns} | {r.rps:,.0f} "
+          f"| {fmt_cpu(r.avg_ms)} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} "
+          f"| {r.status} | {fmt_cpu(r.wrk_cpu)} | {fmt_cpu(r.db_cpu)} | {r.irq:.2f} "
+          f"| {fmt_other(r, cores)} | {r.idle:.2f} | {added} |")
+    w("")
+    w("bookshelf's (and the peer's) req/s as a share of pgbench's tps for the same statement:")
+    w("")
+    w("| scenario | conns | pgbench tps | bookshelf req/s | bookshelf % of pgbench | peer req/s | peer % of pgbench |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    conns_seen = sorted({r.conns for r in runs if r.backend == backend and r.server != "pgbench"})
+    for p in pgbench_runs:
+        scenario = PGBENCH_SCENARIO.get(p.scenario)
+        if scenario is None or p.rps <= 0:
+            continue
+        for conns in conns_seen:
+            b = find(runs, backend, scenario, conns)
+            peer = find(runs, backend, scenario, conns, "peer")
+            if b is None and peer is None:
+                continue
+            w(f"| {SCENARIO_LABELS[scenario]} | {conns} | {p.rps:,.0f} "
+              f"| {f'{b.rps:,.0f}' if b else '-'} | {pct(b.rps / p.rps) if b else '-'} "
+              f"| {f'{peer.rps:,.0f}' if peer else '-'} | {pct(peer.rps / p.rps) if peer else '-'} |")
+    w("")
 
 
 def main(argv: list[str]) -> int:
@@ -364,6 +592,10 @@ def main(argv: list[str]) -> int:
     for desc, measured, ok in evaluate(runs, meta):
         mark = {True: "met   ", False: "MISSED", None: "n/a   "}[ok]
         print(f"  [{mark}] {desc.replace('`', '')}: {measured}")
+    print("Targets (issue 12):")
+    for desc, measured, ok in evaluate_issue12(runs):
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[ok]
+        print(f"  [{mark}] {desc.removeprefix('Issue 12: ').replace('`', '')}: {measured}")
     disturbed = disturbed_runs(runs, meta)
     if disturbed:
         print(f"  {len(disturbed)} run(s) disturbed by other CPU load: {', '.join(disturbed)}")

@@ -18,8 +18,26 @@
 # and timeouts (from wrk's done() hook), the CPU time of the server, of wrk,
 # of PostgreSQL and of everything else on the machine (to spot disturbed
 # runs), and the server's peak RSS (VmRSS sampled every 0.1 s, and VmHWM at
-# the end of each pass); then it stops the server (SIGTERM), drops the
-# PostgreSQL database, and writes the report.
+# the end of each pass); then it stops the server (SIGTERM).
+#
+# Baselines in the same run (issue 12), on the same database, after
+# bookshelf has stopped (never two servers at once: they would share the
+# cores):
+#   peer     bench/peer (axum 0.8 + sqlx 0.8, its own Cargo project), with
+#            the same pool size: the rows that bookshelf's write scenarios
+#            added are deleted first (the peer starts from the seeded data,
+#            as bookshelf did), then the peer is started, waited for on
+#            GET /health, warmed up like bookshelf, and loaded with wrk in
+#            the same scenarios (default get, list, post, in bookshelf's
+#            order), recording the same columns.
+#   pgbench  (PostgreSQL pass only) PostgreSQL's own limit for the same
+#            statements: bench/pgbench/select.sql (bookshelf's SELECT by id)
+#            and insert.sql (its INSERT ... RETURNING), -M prepared, 8
+#            clients, BENCH_DURATION seconds each; tps, average latency and
+#            p50/p90/p99/max from pgbench's per-transaction log.
+# Then it drops the PostgreSQL database and writes the report, with a
+# bookshelf/peer table per backend, bookshelf as a share of pgbench, and the
+# targets of issues 5 and 12.
 #
 # Environment (all optional):
 #   BENCH_DURATION=10           seconds per wrk run (2 for a quick run)
@@ -40,8 +58,21 @@
 #                               results.tsv and meta.env, which bench/report.py reads)
 #   ROCKET_*                    passed to the server (e.g. ROCKET_DATABASE_POOL_SIZE,
 #                               ROCKET_WORKERS), except ADDRESS, PORT, LOG_LEVEL, CONFIG
+#   BENCH_PEER=PATH|none        the peer's binary (default
+#                               bench/peer/target/release/bookshelf-peer, built or
+#                               brought up to date with cargo first); none: no peer
+#   BENCH_PEER_SCENARIOS="get list post"   the peer's scenarios (default: those of
+#                               BENCH_SCENARIOS among get, list, post)
+#   BENCH_PEER_RESET=1          0: leave the rows bookshelf's POSTs added for the peer
+#   PEER_*                      passed to the peer (PEER_SQLITE_WRITERS=1: SQLite writes
+#                               through a pool of one connection of their own, 0: through
+#                               the read pool; PEER_TEST_BEFORE_ACQUIRE=true: sqlx's ping
+#                               on every checkout), except PEER_ADDR; PEER_POOL_SIZE defaults
+#                               to ROCKET_DATABASE_POOL_SIZE, else 8 (bookshelf's default)
+#   BENCH_PGBENCH="select insert"   pgbench scripts of bench/pgbench to run; none: no pgbench
+#   BENCH_PGBENCH_CLIENTS=8     pgbench's clients (-c); threads (-j) = min(clients, BENCH_THREADS)
 # Exit status: 0 when every run completed (targets met or not: see the
-# report), 1 when a server or wrk run failed.
+# report), 1 when a server, wrk or pgbench run failed.
 
 set -Eeuo pipefail
 trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -64,6 +95,17 @@ quiet_wait=${BENCH_QUIET_WAIT:-60}
 pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 out=${BENCH_OUT:-$repo_root/bench/results.md}
 lua=$script_dir/bookshelf.lua
+peer_binary=${BENCH_PEER:-$script_dir/peer/target/release/bookshelf-peer}
+peer_pool_size=${PEER_POOL_SIZE:-${ROCKET_DATABASE_POOL_SIZE:-8}}
+peer_reset=${BENCH_PEER_RESET:-1}
+if [[ -n ${BENCH_PEER_SCENARIOS:-} ]]; then
+    peer_scenarios=$BENCH_PEER_SCENARIOS
+else
+    peer_scenarios=""
+    for s in $scenarios; do [[ $s == get || $s == list || $s == post ]] && peer_scenarios+="${peer_scenarios:+ }$s"; done
+fi
+pgbench_scripts=${BENCH_PGBENCH:-select insert}
+pgbench_clients=${BENCH_PGBENCH_CLIENTS:-8}
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -72,6 +114,28 @@ case $binary in /*) ;; *) binary=$PWD/$binary ;; esac
 [[ -x $binary ]] || die "no executable binary at $binary (build it with: cargo build --release)"
 [[ $duration =~ ^[0-9]+$ && $duration -ge 1 ]] || die "BENCH_DURATION must be whole seconds >= 1"
 for b in $backends; do [[ $b == sqlite || $b == postgres ]] || die "unknown backend $b"; done
+[[ $pgbench_clients =~ ^[1-9][0-9]*$ ]] || die "BENCH_PGBENCH_CLIENTS must be a whole number >= 1"
+for s in $peer_scenarios; do
+    case $s in health|get|list|post|mix) ;; *) die "unknown peer scenario $s" ;; esac
+done
+if [[ $pgbench_scripts != none ]]; then
+    for s in $pgbench_scripts; do [[ -f $script_dir/pgbench/$s.sql ]] || die "no pgbench script bench/pgbench/$s.sql"; done
+fi
+
+# The peer: built (or brought up to date) with cargo unless BENCH_PEER names a
+# binary; before any measurement, so that the build disturbs no run.
+if [[ $peer_binary != none && -n $peer_scenarios ]]; then
+    if [[ -z ${BENCH_PEER:-} ]]; then
+        command -v cargo >/dev/null || die "cargo is needed to build the peer (or set BENCH_PEER=none)"
+        log "building the peer: cargo build --release --manifest-path bench/peer/Cargo.toml"
+        cargo build --release --quiet --manifest-path "$script_dir/peer/Cargo.toml" >&2 \
+            || die "could not build the peer (BENCH_PEER=none skips it)"
+    fi
+    case $peer_binary in /*) ;; *) peer_binary=$PWD/$peer_binary ;; esac
+    [[ -x $peer_binary ]] || die "no executable peer at $peer_binary (BENCH_PEER=none skips it)"
+else
+    peer_binary=none
+fi
 
 # wrk comes from Debian; install it when missing.
 if ! command -v wrk >/dev/null; then
@@ -84,12 +148,16 @@ fi
 for tool in curl python3; do command -v $tool >/dev/null || die "$tool is needed"; done
 if [[ " $backends " == *" sqlite "* ]]; then command -v sqlite3 >/dev/null || die "sqlite3 is needed"; fi
 if [[ " $backends " == *" postgres "* ]]; then command -v psql >/dev/null || die "psql is needed"; fi
+if [[ " $backends " == *" postgres "* && $pgbench_scripts != none ]]; then
+    command -v pgbench >/dev/null || die "pgbench is needed (apt-get install postgresql-client; BENCH_PGBENCH=none skips it)"
+fi
 
 work=$(mktemp -d /tmp/bookshelf-bench.XXXXXX)
 run_tag="$$-$(date +%s)"
 pg_db="bookshelf_bench_$$"
 pg_created=""
 server_pid=""
+server_kind=bookshelf    # what server_pid is: bookshelf or peer
 sampler_pid=""
 results=$work/results.tsv
 meta=$work/meta.env
@@ -134,11 +202,13 @@ proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null 
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # user+system clock ticks of all PostgreSQL server processes (the database's
-# share of the CPU in the PostgreSQL pass; not counted as "other" work).
+# share of the CPU in the PostgreSQL pass; not counted as "other" work), plus
+# those of the processes that exited and that the postmaster reaped (its
+# cutime+cstime): pgbench's backends exit before the end of its run.
 db_ticks() {
     [[ $1 == postgres ]] || { echo 0; return; }
     # Processes may exit between the glob and the read: ignore cat's status.
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }'
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'
 }
 
 # Jiffies of the whole machine: "processes irq idle": processes = user, nice,
@@ -189,6 +259,104 @@ start_server() {
         sleep 0.1
     done
     log "$backend: server $server_pid ready on $base"
+}
+
+# Starts the peer on the database bookshelf migrated and seeded, with the
+# same pool size, and waits for GET /health (the peer opens its pool, and so
+# one connection, before it listens).
+start_peer() {
+    local backend=$1 db_url=$2 port
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    local -a env_args=(PATH="$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8
+        DATABASE_URL="$db_url" PEER_ADDR="127.0.0.1:$port" PEER_POOL_SIZE="$peer_pool_size")
+    local var
+    for var in $(compgen -e | grep '^PEER_' || true); do
+        case $var in PEER_ADDR|PEER_POOL_SIZE) continue ;; esac
+        env_args+=("$var=${!var}")
+    done
+    mkdir -p "$work/run-$backend-peer"
+    (cd "$work/run-$backend-peer" && exec env -i "${env_args[@]}" "$peer_binary") \
+        > "$work/peer-$backend.log" 2>&1 &
+    server_pid=$!
+    local deadline=$((SECONDS + 60))
+    until curl -fsS -m 2 "$base/health" >/dev/null 2>&1; do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            tail -20 "$work/peer-$backend.log" >&2
+            die "peer ($backend) exited during start-up"
+        fi
+        (( SECONDS < deadline )) || { tail -20 "$work/peer-$backend.log" >&2; die "peer ($backend) not ready in 60 s"; }
+        sleep 0.1
+    done
+    log "$backend: peer $server_pid ready on $base"
+}
+
+# Deletes the books added after the seed (by bookshelf's POSTs), so that the
+# peer starts from the data bookshelf started from: its list counts as many
+# rows. Only seeded books have reviews, so no review goes with them.
+reset_books() {
+    local backend=$1 target=$2 seeded_max=$3
+    case $backend in
+        sqlite) timeout 300 sqlite3 -cmd '.timeout 10000' "$target" \
+            "DELETE FROM books WHERE id > $seeded_max; ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ;;
+        postgres) timeout 300 psql "$target" -v ON_ERROR_STOP=1 -qAt \
+            -c "DELETE FROM books WHERE id > $seeded_max" -c "VACUUM ANALYZE books" >/dev/null ;;
+    esac
+}
+
+# Runs one pgbench script against the PostgreSQL database (no server running)
+# and appends a row to $results: server "pgbench", scenario = the script's
+# name, conns = clients, requests = transactions, duration such that
+# requests / duration = pgbench's tps (without the initial connection time),
+# status = failed transactions, latency percentiles from pgbench's
+# per-transaction log (--log; every transaction), avg_us = pgbench's
+# "latency average".
+run_pgbench() {
+    local name=$1 url=$2
+    local clients=$pgbench_clients threads=$(( pgbench_clients < max_threads ? pgbench_clients : max_threads ))
+    local out_file=$work/pgbench.$name.txt prefix=$work/pgbench-log.$name time_file=$work/time.pgbench.$name
+    (( quiet_wait > 0 )) && wait_quiet
+    waited_note=0
+    local d0 d1 m0 m1 rc=0 TIMEFORMAT='%U %S' stamp
+    stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N')
+    d0=$(db_ticks postgres); m0=$(machine_ticks)
+    { time timeout $((duration + 60)) pgbench -n -M prepared -c "$clients" -j "$threads" -T "$duration" \
+        -D max_id="$max_id" -D tag="$run_tag" -D ts="$stamp" \
+        --log --log-prefix="$prefix" -f "$script_dir/pgbench/$name.sql" "$url" > "$out_file" 2>&1 ; } 2> "$time_file" || rc=$?
+    d1=$(db_ticks postgres); m1=$(machine_ticks)
+    local tps avg processed n_failed
+    tps=$(awk '/^tps = / { print $3; exit }' "$out_file")
+    avg=$(awk '/^latency average = / { print $4; exit }' "$out_file")
+    processed=$(awk -F': ' '/^number of transactions actually processed/ { print $2 + 0; exit }' "$out_file")
+    n_failed=$(awk -F': ' '/^number of failed transactions/ { print $2 + 0; exit }' "$out_file")
+    if [[ $rc -ne 0 || -z $tps || -z $processed ]]; then
+        log "pgbench $name failed (exit $rc):"; cat "$out_file" >&2
+        failed=1
+        rm -f "$prefix".*
+        return 0
+    fi
+    local duration_us hz wrk_cpu db_cpu procs irq idle p50 p90 p99 pmax
+    duration_us=$(awk -v n="$processed" -v t="$tps" 'BEGIN { printf "%d", (t > 0 ? n / t : 1) * 1e6 }')
+    # Column 3 of pgbench's log: the transaction's latency in microseconds.
+    read -r p50 p90 p99 pmax < <(cat "$prefix".* | awk '{ print $3 }' | sort -n | awk '
+        { v[NR] = $1 }
+        function q(p,  i) { i = int(NR * p + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; return v[i] }
+        END { if (NR == 0) print 0, 0, 0, 0; else print q(0.50), q(0.90), q(0.99), v[NR] }')
+    rm -f "$prefix".*
+    hz=$(getconf CLK_TCK)
+    read -r mp0 mq0 mi0 <<< "$m0"; read -r mp1 mq1 mi1 <<< "$m1"
+    db_cpu=$(awk -v d=$((d1 - d0)) -v hz="$hz" -v us="$duration_us" 'BEGIN { printf "%.3f", d / hz / (us / 1e6) }')
+    wrk_cpu=$(tail -n 1 "$time_file" | awk -v us="$duration_us" '{ printf "%.3f", ($1 + $2) / (us / 1e6) }')
+    read -r procs irq idle < <(awk -v p=$((mp1 - mp0)) -v q=$((mq1 - mq0)) -v i=$((mi1 - mi0)) \
+        -v hz="$hz" -v us="$duration_us" 'BEGIN { s = hz * us / 1e6; printf "%.3f %.3f %.3f\n", p / s, q / s, i / s }')
+    local avg_us
+    avg_us=$(awk -v a="$avg" 'BEGIN { printf "%d", a * 1000 }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        postgres "$name" "$clients" "$threads" "$duration_us" "$processed" 0 \
+        "$p50" "$p90" "$p99" "$pmax" "${n_failed:-0}" 0 0 0 0 0 0.000 "$procs" "" "$wrk_cpu" "$irq" "$idle" "$db_cpu" \
+        pgbench "$avg_us" >> "$results"
+    awk -v t="$tps" -v a="$avg" -v p50="$p50" -v p99="$p99" -v f="${n_failed:-0}" -v c="$clients" -v w="$wrk_cpu" -v db="$db_cpu" -v s="$name" \
+        'BEGIN { printf "bench: postgres pgbench %-6s c%-3s %9.0f tps    avg %7.2f ms  p50 %7.2f ms  p99 %7.2f ms  failed %d  cpu pgbench %.2f  db %.2f\n", s, c, t, a, p50 / 1000, p99 / 1000, f, w, db }' >&2
 }
 
 seed_sqlite() {
@@ -258,7 +426,9 @@ waited_note=0
 run_wrk() {
     local backend=$1 scenario=$2 conns=$3 seconds=$4 record=${5:-yes}
     local threads=$(( conns < max_threads ? conns : max_threads ))
-    local rss_file=$work/rss.$backend.$scenario.$conns wrk_out=$work/wrk.$backend.$scenario.$conns.txt
+    local label=$backend
+    [[ $server_kind == bookshelf ]] || label=$backend-$server_kind
+    local rss_file=$work/rss.$label.$scenario.$conns wrk_out=$work/wrk.$label.$scenario.$conns.txt
     local t0 t1 d0 d1 m0 m1 books_before="" books_after="" added=""
     (( quiet_wait > 0 )) && wait_quiet
     waited_note=0
@@ -267,9 +437,9 @@ run_wrk() {
     sample_rss "$rss_file" &
     sampler_pid=$!
     t0=$(proc_ticks "$server_pid"); d0=$(db_ticks "$backend"); m0=$(machine_ticks)
-    local rc=0 TIMEFORMAT='%U %S' time_file=$work/time.$backend.$scenario.$conns
+    local rc=0 TIMEFORMAT='%U %S' time_file=$work/time.$label.$scenario.$conns
     # bash's `time` reports the CPU time wrk used (user, system).
-    { time BENCH_SCENARIO=$scenario BENCH_MAX_ID=$max_id BENCH_RUN_TAG="$run_tag-$backend-$scenario-$conns" \
+    { time BENCH_SCENARIO=$scenario BENCH_MAX_ID=$max_id BENCH_RUN_TAG="$run_tag-$label-$scenario-$conns" \
         timeout $((seconds + 60)) wrk -t "$threads" -c "$conns" -d "${seconds}s" \
         --timeout "$wrk_timeout" -s "$lua" "$base" > "$wrk_out" 2>&1 ; } 2> "$time_file" || rc=$?
     t1=$(proc_ticks "$server_pid"); d1=$(db_ticks "$backend"); m1=$(machine_ticks)
@@ -282,12 +452,13 @@ run_wrk() {
     local line
     line=$(grep '^BENCH_RESULT ' "$wrk_out" || true)
     if [[ $rc -ne 0 || -z $line ]]; then
-        log "wrk failed ($backend $scenario c$conns, exit $rc):"; cat "$wrk_out" >&2
+        log "wrk failed ($label $scenario c$conns, exit $rc):"; cat "$wrk_out" >&2
         failed=1
         return 0
     fi
     if ! kill -0 "$server_pid" 2>/dev/null; then
-        log "server died during $backend $scenario c$conns"; tail -20 "$work/server-$backend.log" >&2
+        log "$server_kind died during $backend $scenario c$conns"
+        if [[ $server_kind == bookshelf ]]; then tail -20 "$work/server-$backend.log" >&2; else tail -20 "$work/peer-$backend.log" >&2; fi
         failed=1
     fi
     declare -A f=()
@@ -303,17 +474,18 @@ run_wrk() {
     # In cores: jiffies / CLK_TCK / seconds of the run.
     read -r procs irq idle < <(awk -v p=$((mp1 - mp0)) -v q=$((mq1 - mq0)) -v i=$((mi1 - mi0)) \
         -v hz="$hz" -v us="${f[duration_us]}" 'BEGIN { s = hz * us / 1e6; printf "%.3f %.3f %.3f\n", p / s, q / s, i / s }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$backend" "$scenario" "$conns" "$threads" "${f[duration_us]}" "${f[requests]}" "${f[bytes]}" \
         "${f[p50_us]}" "${f[p90_us]}" "${f[p99_us]}" "${f[max_us]}" "${f[status]}" "${f[connect]}" \
-        "${f[read]}" "${f[write]}" "${f[timeout]}" "$(cat "$rss_file")" "$cpu" "$procs" "$added" "$wrk_cpu" "$irq" "$idle" "$db_cpu" >> "$results"
+        "${f[read]}" "${f[write]}" "${f[timeout]}" "$(cat "$rss_file")" "$cpu" "$procs" "$added" "$wrk_cpu" "$irq" "$idle" "$db_cpu" \
+        "$server_kind" "" >> "$results"
     awk -v r="${f[requests]}" -v us="${f[duration_us]}" -v p50="${f[p50_us]}" -v p99="${f[p99_us]}" \
         -v st="${f[status]}" -v to="${f[timeout]}" -v cpu="$cpu" -v wcpu="$wrk_cpu" -v rss="$(cat "$rss_file")" \
-        -v b="$backend" -v s="$scenario" -v c="$conns" \
+        -v b="$label" -v s="$scenario" -v c="$conns" \
         'BEGIN { printf "bench: %-8s %-6s c%-3s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d  timeouts %d  cpu %.2f (wrk %.2f)  rss %.1f MiB\n", b, s, c, r / (us / 1e6), p50 / 1000, p99 / 1000, st, to, cpu, wcpu, rss / 1024 }' >&2
 }
 
-printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\tp90_us\tp99_us\tmax_us\tstatus\tconnect\tread\twrite\ttimeout\tpeak_rss_kb\tserver_cpu\tmachine_procs\tbooks_added\twrk_cpu\tmachine_irq\tmachine_idle\tdb_cpu\n' > "$results"
+printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\tp90_us\tp99_us\tmax_us\tstatus\tconnect\tread\twrite\ttimeout\tpeak_rss_kb\tserver_cpu\tmachine_procs\tbooks_added\twrk_cpu\tmachine_irq\tmachine_idle\tdb_cpu\tserver\tavg_us\n' > "$results"
 
 # The report's header.
 {
@@ -343,11 +515,32 @@ printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\
     server_env="ROCKET_LOG_LEVEL=critical, no Rocket.toml (built-in defaults: pool of 8, workers = cores)"
     for var in $(compgen -e | grep '^ROCKET_' || true); do server_env+=", $var=${!var}"; done
     echo "server_env=$server_env"
+    if [[ $peer_binary != none ]]; then
+        echo "peer_binary=$peer_binary"
+        echo "peer_info=$(stat -c '%s bytes, modified %y' "$peer_binary" | cut -d. -f1), sha256 $(sha256sum "$peer_binary" | cut -c1-12)"
+        # The peer's defaults (bench/peer/src/main.rs) unless set.
+        peer_env="PEER_POOL_SIZE=$peer_pool_size, PEER_SQLITE_WRITERS=${PEER_SQLITE_WRITERS:-1}"
+        peer_env+=", PEER_TEST_BEFORE_ACQUIRE=${PEER_TEST_BEFORE_ACQUIRE:-false}"
+        for var in $(compgen -e | grep '^PEER_' || true); do
+            case $var in PEER_ADDR|PEER_POOL_SIZE|PEER_SQLITE_WRITERS|PEER_TEST_BEFORE_ACQUIRE) continue ;; esac
+            peer_env+=", $var=${!var}"
+        done
+        echo "peer_env=$peer_env"
+        echo "peer_scenarios=$peer_scenarios"
+        echo "peer_reset=$peer_reset"
+    fi
+    if [[ " $backends " == *" postgres "* && $pgbench_scripts != none ]]; then
+        echo "pgbench_version=$(pgbench --version 2>/dev/null | head -1)"
+        echo "pgbench_clients=$pgbench_clients"
+        echo "pgbench_threads=$(( pgbench_clients < max_threads ? pgbench_clients : max_threads ))"
+        echo "pgbench_scripts=$pgbench_scripts"
+    fi
     [[ -n ${BENCH_NOTE:-} ]] && echo "note=$BENCH_NOTE"
     [[ -n ${BENCH_NOTES:-} ]] && echo "analysis_file=$(cd "$(dirname "$BENCH_NOTES")" && pwd)/$(basename "$BENCH_NOTES")"
 } > "$meta"
 
 log "binary $binary; ${duration} s per run; connections: $connections; backends: $backends; work dir $work"
+[[ $peer_binary == none ]] || log "peer $peer_binary (pool $peer_pool_size): $peer_scenarios"
 
 for backend in $backends; do
     case $backend in
@@ -366,6 +559,7 @@ for backend in $backends; do
             echo "db_postgres=fresh database $pg_db, $(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null | awk '{ print "PostgreSQL " $1 }')" >> "$meta"
             ;;
     esac
+    server_kind=bookshelf
     start_server "$backend" "$db_url"
     seed_start=$SECONDS
     "seed_$backend" "$db_target" || die "seeding $backend failed"
@@ -385,6 +579,38 @@ for backend in $backends; do
     read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
     log "$backend: peak RSS (VmHWM) $(( $(proc_kb "$server_pid" VmHWM) / 1024 )) MiB; books now $n_after"
     stop_server
+
+    # The peer, on the same database, with bookshelf stopped.
+    if [[ $peer_binary != none ]]; then
+        if [[ $peer_reset == 1 ]] && (( n_after > n_books )); then
+            reset_books "$backend" "$db_target" "$max_id" || die "$backend: could not delete the books added by bookshelf"
+            read -r n_reset _ <<< "$(count_books "$backend" "$db_target")"
+            log "$backend: deleted the $((n_after - n_reset)) books bookshelf added; books now $n_reset"
+        fi
+        server_kind=peer
+        start_peer "$backend" "$db_url"
+        if (( warmup > 0 )); then
+            run_wrk "$backend" get 16 "$warmup" no
+        fi
+        for scenario in health get list post mix; do
+            [[ " $peer_scenarios " == *" $scenario "* ]] || continue
+            for conns in $connections; do
+                run_wrk "$backend" "$scenario" "$conns" "$duration"
+            done
+        done
+        echo "hwm_kb_peer_$backend=$(proc_kb "$server_pid" VmHWM)" >> "$meta"
+        read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
+        log "$backend: peer peak RSS (VmHWM) $(( $(proc_kb "$server_pid" VmHWM) / 1024 )) MiB; books now $n_after"
+        stop_server
+        server_kind=bookshelf
+    fi
+
+    # PostgreSQL's own limit for bookshelf's statements, with no server running.
+    if [[ $backend == postgres && $pgbench_scripts != none ]]; then
+        for script in $pgbench_scripts; do
+            run_pgbench "$script" "$db_url"
+        done
+    fi
     [[ $backend == postgres ]] && drop_pg_db
 done
 
