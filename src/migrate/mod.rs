@@ -4,6 +4,7 @@
 //! processes never migrate one database at once.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
@@ -348,8 +349,9 @@ pub fn at_startup(settings: &Settings) -> Result<(), StartupError> {
 /// arbitrary constant: "bookshel" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
 
-/// Runs `f` holding the migration lock (PostgreSQL: a transaction-scoped
-/// advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`). Everything
+/// Runs `f` holding the migration lock (PostgreSQL: an advisory lock,
+/// taken before the transaction and released after it, see
+/// [`lock_migrations`]; SQLite: the write lock of `BEGIN IMMEDIATE`). Everything
 /// `f` reads, it reads after the lock is taken; what it does is committed when
 /// it returns `Ok`, so `f` reports a failure after partial progress inside `Ok`.
 fn locked<T>(
@@ -357,13 +359,10 @@ fn locked<T>(
     url: &DatabaseUrl,
     f: impl FnOnce(&mut DbConn) -> Result<T, StartupError>,
 ) -> Result<T, StartupError> {
+    if let DbConn::Postgres(pg) = conn {
+        lock_migrations(pg).map_err(|source| StartupError::MigrationLock { source })?;
+    }
     let result = write(conn, |conn| {
-        if let DbConn::Postgres(pg) = conn {
-            pg.batch_execute(&format!(
-                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-            ))
-            .map_err(|source| StartupError::MigrationLock { source })?;
-        }
         // Both bookkeeping tables, created under the lock (diesel creates its own).
         conn.applied_migrations()
             .map_err(|source| StartupError::MigrationState {
@@ -374,7 +373,46 @@ fn locked<T>(
             .map_err(bookkeeping)?;
         f(conn).map_err(UnderLock)
     });
+    if let DbConn::Postgres(pg) = conn {
+        let unlocked = unlock_migrations(pg);
+        if result.is_ok() {
+            unlocked.map_err(|source| StartupError::MigrationLock { source })?;
+        }
+    }
     result.map_err(|UnderLock(error)| error)
+}
+
+/// Takes the (session-level) migration lock on PostgreSQL, trying every
+/// 50 ms for as long as the connection's `lock_timeout` (0: no limit).
+/// Waiting in `pg_advisory_lock` instead would hold a snapshot all the while,
+/// and a `CREATE INDEX CONCURRENTLY` that the lock's holder runs waits for
+/// every older snapshot to go: PostgreSQL would find the two waiting on each
+/// other and cancel one as a deadlock.
+fn lock_migrations(pg: &mut diesel::PgConnection) -> QueryResult<()> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Double};
+    let limit: f64 = diesel::select(sql::<Double>(
+        "EXTRACT(EPOCH FROM current_setting('lock_timeout')::interval)::float8",
+    ))
+    .get_result(pg)?;
+    let deadline = (limit > 0.0).then(|| Instant::now() + Duration::from_secs_f64(limit));
+    let try_lock = format!("pg_try_advisory_lock({MIGRATION_LOCK_KEY})");
+    while !diesel::select(sql::<Bool>(&try_lock)).get_result::<bool>(pg)? {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(format!(
+                    "another migrator held it for the whole lock timeout ({limit} s)"
+                )),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn unlock_migrations(pg: &mut diesel::PgConnection) -> QueryResult<()> {
+    pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
 }
 
 /// An error of [`locked`]: from the lock's own transaction (SQLite's
@@ -747,8 +785,7 @@ fn alone<S: Scripts>(
         source,
     };
     if let DbConn::Postgres(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-            .map_err(lock_error)?;
+        lock_migrations(pg).map_err(lock_error)?;
     }
     let result = (|| {
         let migrations = source.migrations().map_err(state_error)?;
@@ -815,8 +852,7 @@ fn alone<S: Scripts>(
         Ok(true)
     })();
     if let DbConn::Postgres(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-            .map_err(lock_error)?;
+        unlock_migrations(pg).map_err(lock_error)?;
     }
     result
 }

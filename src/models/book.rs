@@ -1,12 +1,16 @@
 //! Books: the row, the bodies that create and change one, and their queries.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Double, Integer, Text, Timestamp};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
-use super::{now, PageRequest};
+use super::now;
+use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
 use crate::db::{self, DbBackend, DbConn};
 use crate::schema::books;
 
@@ -137,6 +141,127 @@ pub enum BookSort {
     CreatedAtDesc,
 }
 
+impl BookSort {
+    /// The name clients use: `title`, `-price`, ...
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => unreachable!("a sort order serializes to its name"),
+        }
+    }
+
+    /// The column this order sorts by before the id, and whether it is descending.
+    fn column(self) -> (&'static str, bool) {
+        match self {
+            BookSort::Id => ("id", false),
+            BookSort::IdDesc => ("id", true),
+            BookSort::Title => ("title", false),
+            BookSort::TitleDesc => ("title", true),
+            BookSort::Author => ("author", false),
+            BookSort::AuthorDesc => ("author", true),
+            BookSort::Price => ("price", false),
+            BookSort::PriceDesc => ("price", true),
+            BookSort::Rating => ("rating", false),
+            BookSort::RatingDesc => ("rating", true),
+            BookSort::CreatedAt => ("created_at", false),
+            BookSort::CreatedAtDesc => ("created_at", true),
+        }
+    }
+
+    /// The cursor of the position after `book` in this order.
+    fn cursor(self, book: &Book) -> Cursor {
+        let key = match self.column().0 {
+            "title" => json!(book.title),
+            "author" => json!(book.author),
+            "price" => json!(book.price),
+            "rating" => json!(book.rating),
+            "created_at" => json!(book.created_at),
+            _ => serde_json::Value::Null,
+        };
+        Cursor {
+            sort: self.name(),
+            key,
+            id: book.id,
+        }
+    }
+
+    /// Where a page after `cursor` starts in this order, or why the cursor
+    /// is not one of a list in this order.
+    pub fn after(self, cursor: &Cursor) -> Result<BookAfter, String> {
+        let key = cursor.for_sort(&self.name())?;
+        let bad = || "is not a cursor: pass a page's `next` as it is".to_string();
+        let key = match self.column().0 {
+            "id" if key.is_null() => BookKey::None,
+            "title" | "author" => BookKey::Text(key.as_str().ok_or_else(bad)?.to_string()),
+            "price" => BookKey::Number(key.as_f64().ok_or_else(bad)?),
+            "rating" => BookKey::Integer(
+                key.as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(bad)?,
+            ),
+            "created_at" => BookKey::Time(serde_json::from_value(key.clone()).map_err(|_| bad())?),
+            _ => return Err(bad()),
+        };
+        Ok(BookAfter {
+            sort: self,
+            key,
+            id: cursor.id,
+        })
+    }
+}
+
+/// Where a page of books that follows a cursor starts: after the book with
+/// this sort key and id, in this order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookAfter {
+    sort: BookSort,
+    key: BookKey,
+    id: i32,
+}
+
+/// A book's value of the field a list is sorted by.
+#[derive(Debug, Clone, PartialEq)]
+enum BookKey {
+    /// Sorted by id alone.
+    None,
+    Text(String),
+    Number(f64),
+    Integer(i32),
+    Time(NaiveDateTime),
+}
+
+impl BookAfter {
+    /// `(column, id) > (key, id)` (`<` when descending): a row value
+    /// comparison, which both backends answer from the order's index,
+    /// starting at the cursor, where an `OR` of two conditions would scan
+    /// from the start.
+    fn condition(self) -> Box<dyn BoxableExpression<books::table, DbBackend, SqlType = Bool>> {
+        let (column, descending) = self.sort.column();
+        let id = self.id;
+        let op = if descending { "<" } else { ">" };
+        let start = || sql::<Bool>(&format!("(books.{column}, books.id) {op} ("));
+        macro_rules! row {
+            ($sql_type:ty, $value:expr) => {
+                Box::new(
+                    start()
+                        .bind::<$sql_type, _>($value)
+                        .sql(", ")
+                        .bind::<Integer, _>(id)
+                        .sql(")"),
+                )
+            };
+        }
+        match self.key {
+            BookKey::None if descending => Box::new(books::id.lt(id)),
+            BookKey::None => Box::new(books::id.gt(id)),
+            BookKey::Text(value) => row!(Text, value),
+            BookKey::Number(value) => row!(Double, value),
+            BookKey::Integer(value) => row!(Integer, value),
+            BookKey::Time(value) => row!(Timestamp, value),
+        }
+    }
+}
+
 fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
     let mut query = books::table.into_boxed();
     if let Some(author) = &filter.author {
@@ -148,37 +273,53 @@ fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
     query
 }
 
+fn ordered(
+    query: books::BoxedQuery<'static, DbBackend>,
+    sort: BookSort,
+) -> books::BoxedQuery<'static, DbBackend> {
+    use books::*;
+    match sort {
+        BookSort::Id => query.order(id.asc()),
+        BookSort::IdDesc => query.order(id.desc()),
+        BookSort::Title => query.order((title.asc(), id.asc())),
+        BookSort::TitleDesc => query.order((title.desc(), id.desc())),
+        BookSort::Author => query.order((author.asc(), id.asc())),
+        BookSort::AuthorDesc => query.order((author.desc(), id.desc())),
+        BookSort::Price => query.order((price.asc(), id.asc())),
+        BookSort::PriceDesc => query.order((price.desc(), id.desc())),
+        BookSort::Rating => query.order((rating.asc(), id.asc())),
+        BookSort::RatingDesc => query.order((rating.desc(), id.desc())),
+        BookSort::CreatedAt => query.order((created_at.asc(), id.asc())),
+        BookSort::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+    }
+}
+
 impl Book {
-    /// One page of the books matching `filter`, in `sort` order, and how many match in all.
+    /// One page of the books matching `filter`, in `sort` order, `page.offset`
+    /// books after the start or, given `after`, after a cursor; with how many
+    /// match in all (counted up to [`TOTAL_CAP`]) and the cursor of the next
+    /// page. Every part reads an index in order and stops early, so the cost
+    /// does not grow with the table (src/models/page.rs).
     pub fn list(
         conn: &mut DbConn,
         filter: &BookFilter,
         sort: BookSort,
         page: PageRequest,
-    ) -> QueryResult<(Vec<Book>, i64)> {
-        use books::*;
-        let total = filtered(filter).count().get_result(conn)?;
-        let query = filtered(filter);
-        let query = match sort {
-            BookSort::Id => query.order(id.asc()),
-            BookSort::IdDesc => query.order(id.desc()),
-            BookSort::Title => query.order((title.asc(), id.asc())),
-            BookSort::TitleDesc => query.order((title.desc(), id.desc())),
-            BookSort::Author => query.order((author.asc(), id.asc())),
-            BookSort::AuthorDesc => query.order((author.desc(), id.desc())),
-            BookSort::Price => query.order((price.asc(), id.asc())),
-            BookSort::PriceDesc => query.order((price.desc(), id.desc())),
-            BookSort::Rating => query.order((rating.asc(), id.asc())),
-            BookSort::RatingDesc => query.order((rating.desc(), id.desc())),
-            BookSort::CreatedAt => query.order((created_at.asc(), id.asc())),
-            BookSort::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+        after: Option<BookAfter>,
+    ) -> QueryResult<Page<Book>> {
+        let counted =
+            CountOf(filtered(filter).select(books::id).limit(TOTAL_CAP + 1)).get_result(conn)?;
+        let query = ordered(filtered(filter), sort);
+        let query = match after {
+            Some(after) => query.filter(after.condition()),
+            None => query,
         };
-        let items = query
+        let rows = query
             .offset(page.offset)
-            .limit(page.limit)
+            .limit(page.rows())
             .select(Book::as_select())
             .load(conn)?;
-        Ok((items, total))
+        Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 
     /// The book with this id, if there is one.

@@ -16,6 +16,9 @@ use serde_json::Number;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
 
+use super::page::CURSOR_PATTERN;
+use super::Cursor;
+
 /// The OpenAPI pattern of a text field: no NUL, and at least one character
 /// that is not blank (see [`is_blank`]).
 pub const TEXT_PATTERN: &str = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x1c-\x1f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00]*$";
@@ -280,6 +283,10 @@ impl utoipa::ToSchema for Rating {}
 pub struct Offset(i64);
 
 impl Offset {
+    /// The deepest offset: a page past it is reached with a cursor
+    /// (`after`), whose cost does not grow with the depth.
+    pub const MAX: i64 = 10_000;
+
     pub fn get(self) -> i64 {
         self.0
     }
@@ -291,6 +298,7 @@ impl utoipa::PartialSchema for Offset {
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
             .minimum(Some(0))
+            .maximum(Some(Offset::MAX))
             .default(Some(0.into()))
             .into()
     }
@@ -299,11 +307,45 @@ impl utoipa::PartialSchema for Offset {
 impl TryFrom<i64> for Offset {
     type Error = &'static str;
     fn try_from(value: i64) -> Result<Offset, Self::Error> {
-        if value >= 0 {
+        if (0..=Offset::MAX).contains(&value) {
             Ok(Offset(value))
         } else {
-            Err("must be 0 or more")
+            Err("must be from 0 to 10000; for deeper pages, follow `next` with `after`")
         }
+    }
+}
+
+/// A page cursor as a client sends it back: the `next` of the page before.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct After(Cursor);
+
+impl After {
+    pub fn cursor(&self) -> &Cursor {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for After {
+    type Error = &'static str;
+    fn try_from(value: String) -> Result<After, Self::Error> {
+        Cursor::decode(&value)
+            .map(After)
+            .ok_or("is not a cursor: pass a page's `next` as it is")
+    }
+}
+
+impl utoipa::PartialSchema for After {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The `next` of the page before, as it is, with the same filters and sort.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(Cursor::MAX_LENGTH))
+            .pattern(Some(CURSOR_PATTERN))
+            .into()
     }
 }
 

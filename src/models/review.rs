@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fields::{ReviewContent, ReviewerName};
-use super::{now, Book, PageRequest};
+use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
+use super::{now, Book};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
@@ -66,28 +67,51 @@ pub struct ReviewChanges {
 }
 
 impl Review {
-    /// One page of a book's reviews, oldest first, and how many it has;
-    /// `None` if there is no such book.
+    /// One page of a book's reviews, oldest first, `page.offset` reviews
+    /// after the start or, given `after`, after the review with that id; `None` if there is
+    /// no such book. As [`Book::list`]: a total counted up to [`TOTAL_CAP`].
     pub fn list_for_book(
         conn: &mut DbConn,
         book_id: i32,
         page: PageRequest,
-    ) -> QueryResult<Option<(Vec<Review>, i64)>> {
+        after: Option<i32>,
+    ) -> QueryResult<Option<Page<Review>>> {
         conn.transaction(|conn| {
             if !Book::exists(conn, book_id)? {
                 return Ok(None);
             }
-            let of_book = reviews::table.filter(reviews::book_id.eq(book_id));
-            let total = of_book.count().get_result(conn)?;
-            let items = of_book
-                .order(reviews::id.asc())
+            let of_book = || {
+                reviews::table
+                    .filter(reviews::book_id.eq(book_id))
+                    .into_boxed()
+            };
+            let counted =
+                CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1)).get_result(conn)?;
+            let query = of_book().order(reviews::id.asc());
+            let query = match after {
+                Some(id) => query.filter(reviews::id.gt(id)),
+                None => query,
+            };
+            let rows = query
                 .offset(page.offset)
-                .limit(page.limit)
+                .limit(page.rows())
                 .select(Review::as_select())
                 .load(conn)?;
-            Ok(Some((items, total)))
+            Ok(Some(Page::of(rows, counted, page, Review::cursor)))
         })
     }
+
+    /// The cursor of the position after `review` in a book's reviews.
+    fn cursor(review: &Review) -> Cursor {
+        Cursor {
+            sort: Review::SORT.into(),
+            key: serde_json::Value::Null,
+            id: review.id,
+        }
+    }
+
+    /// The one order a book's reviews are listed in, as cursors name it.
+    pub const SORT: &'static str = "id";
 
     /// The review with this id, if there is one.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Review>> {

@@ -6,11 +6,12 @@ use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::invalid_cursor;
 use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
 use crate::extract::{ValidJson, ValidQuery};
-use crate::models::fields::{Exact, Limit, Offset};
+use crate::models::fields::{After, Exact, Limit, Offset};
 use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, PageRequest};
 
 /// Query parameters of `GET /books`.
@@ -19,7 +20,7 @@ use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, Page
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListBooks {
-    /// How many matching books to skip. Default 0.
+    /// How many matching books to skip: 0 to 10000. Default 0. Deeper pages follow `next` with `after`.
     #[serde(default)]
     #[param(inline)]
     pub offset: Offset,
@@ -27,6 +28,10 @@ pub struct ListBooks {
     #[serde(default)]
     #[param(inline)]
     pub limit: Limit,
+    /// Start after the last book of the page before: its `next`, as it is
+    /// (same filters and sort); `offset` then counts from there.
+    #[param(inline)]
+    pub after: Option<After>,
     /// Only books by exactly this author.
     #[param(inline)]
     pub author: Option<Exact>,
@@ -38,7 +43,7 @@ pub struct ListBooks {
     pub sort: BookSort,
 }
 
-/// List books, a page at a time, with the total count.
+/// List books, a page at a time, with the total count (exact up to 1000).
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
@@ -59,19 +64,18 @@ pub async fn list_books(
         offset: query.offset.get(),
         limit: query.limit.get(),
     };
+    let after = match &query.after {
+        Some(after) => Some(query.sort.after(after.cursor()).map_err(invalid_cursor)?),
+        None => None,
+    };
     let filter = BookFilter {
         author: query.author.map(Exact::into_string),
         published: query.published,
     };
-    let (items, total) = db
-        .run(move |conn| Book::list(conn, &filter, query.sort, page))
+    let page = db
+        .run(move |conn| Book::list(conn, &filter, query.sort, page, after))
         .await?;
-    Ok(Json(Page {
-        items,
-        total,
-        offset: page.offset,
-        limit: page.limit,
-    }))
+    Ok(Json(page))
 }
 
 /// Create a book.

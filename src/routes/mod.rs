@@ -9,14 +9,15 @@ pub mod reviews;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::models::fields::{Limit, Offset};
+use crate::error::{Error, FieldError};
+use crate::models::fields::{After, Limit, Offset};
 use crate::models::PageRequest;
 
 /// Paging parameters of a list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// How many items to skip. Default 0.
+    /// How many items to skip: 0 to 10000. Default 0. Deeper pages follow `next` with `after`.
     #[serde(default)]
     #[param(inline)]
     pub offset: Offset,
@@ -24,6 +25,9 @@ pub struct PageQuery {
     #[serde(default)]
     #[param(inline)]
     pub limit: Limit,
+    /// Start after the last item of the page before: its `next`, as it is (`offset` then counts from there).
+    #[param(inline)]
+    pub after: Option<After>,
 }
 
 impl PageQuery {
@@ -33,6 +37,11 @@ impl PageQuery {
             limit: self.limit.get(),
         }
     }
+}
+
+/// The 422 for a cursor that is not one of the list asked for.
+pub fn invalid_cursor(message: impl Into<String>) -> Error {
+    Error::Validation(vec![FieldError::new("after", message)])
 }
 
 /// Declares the API's routes once: [`all`] mounts them and [`Paths`]

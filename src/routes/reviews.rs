@@ -5,7 +5,7 @@ use rocket::response::status::{Created, NoContent};
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, State};
 
-use super::PageQuery;
+use super::{invalid_cursor, PageQuery};
 use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
@@ -31,16 +31,21 @@ pub async fn list_reviews(
     query: ValidQuery<PageQuery>,
 ) -> Result<Json<Page<Review>>, Error> {
     let page = query.0.page();
-    let (items, total) = db
-        .run(move |conn| Review::list_for_book(conn, id, page))
+    let after = match &query.0.after {
+        Some(after) => Some(
+            after
+                .cursor()
+                .for_sort(Review::SORT)
+                .map(|_| after.cursor().id)
+                .map_err(invalid_cursor)?,
+        ),
+        None => None,
+    };
+    let page = db
+        .run(move |conn| Review::list_for_book(conn, id, page, after))
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
-    Ok(Json(Page {
-        items,
-        total,
-        offset: page.offset,
-        limit: page.limit,
-    }))
+    Ok(Json(page))
 }
 
 /// Review a book.

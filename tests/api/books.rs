@@ -78,7 +78,7 @@ fn list_books_pages_with_a_default_limit_and_the_total() {
     assert_eq!(ids(&second.body), created[20..]);
     assert_eq!(second.body["total"], json!(25));
 
-    let past_the_end = app.get("/books?offset=1000000");
+    let past_the_end = app.get("/books?offset=10000");
     assert_eq!(past_the_end.status, Status::Ok);
     assert_eq!(ids(&past_the_end.body), Vec::<i64>::new());
 }

@@ -13,6 +13,7 @@ mod lint;
 mod migrate;
 mod migrations;
 mod openapi;
+mod paging;
 mod reviews;
 mod startup;
 mod tutorial;

@@ -11,6 +11,20 @@ use crate::helpers::{backend, TestDb};
 const BOOKS: &str = "2026-11-23-000001_create_books";
 const DESCRIPTION: &str = "2026-11-23-000002_add_description_to_books";
 const REVIEWS: &str = "2026-11-23-000003_create_reviews";
+/// The migrations after [`REVIEWS`]: an index for each sort order.
+const INDEXES: [&str; 6] = [
+    "2026-11-27-000001_index_books_title_id",
+    "2026-11-27-000002_index_books_author_id",
+    "2026-11-27-000003_index_books_price_id",
+    "2026-11-27-000004_index_books_rating_id",
+    "2026-11-27-000005_index_books_created_at_id",
+    "2026-11-27-000006_drop_index_books_author",
+];
+
+/// `first`, then [`INDEXES`].
+fn then_indexes(first: &[&'static str]) -> Vec<&'static str> {
+    [first, &INDEXES[..]].concat()
+}
 
 fn open(db: &TestDb) -> (DbConn, DatabaseUrl) {
     let settings = Settings {
@@ -36,7 +50,7 @@ fn history_lists_every_migration_with_when_it_was_applied() {
     let history = migrate::history(&mut conn, &url).unwrap();
     assert_eq!(
         history.iter().map(|m| m.name).collect::<Vec<_>>(),
-        [BOOKS, DESCRIPTION, REVIEWS]
+        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
     );
     assert!(history.iter().all(|m| m.applied_at.is_none()));
     assert_eq!(history[0].version, "20261123000001");
@@ -46,7 +60,7 @@ fn history_lists_every_migration_with_when_it_was_applied() {
     assert!(history[1].applied_at.is_none());
     assert_eq!(
         migrate::pending_names(&mut conn, &url).unwrap(),
-        [DESCRIPTION, REVIEWS]
+        then_indexes(&[DESCRIPTION, REVIEWS])
     );
 }
 
@@ -64,12 +78,15 @@ fn up_goes_as_far_as_asked() {
     );
     assert_eq!(
         migrate::up(&mut conn, &url, UpTo::Latest).unwrap(),
-        [REVIEWS]
+        then_indexes(&[REVIEWS])
     );
     assert!(migrate::up(&mut conn, &url, UpTo::Latest)
         .unwrap()
         .is_empty());
-    assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION, REVIEWS]);
+    assert_eq!(
+        applied(&mut conn, &url),
+        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
+    );
 }
 
 #[test]
@@ -88,8 +105,13 @@ fn down_goes_as_far_as_asked_and_refuses_what_it_cannot_do() {
     let (mut conn, url) = open(&db);
     migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
     assert_eq!(
-        migrate::down(&mut conn, &url, DownTo::Steps(1)).unwrap(),
-        [REVIEWS]
+        migrate::down(&mut conn, &url, DownTo::Steps(INDEXES.len() + 1)).unwrap(),
+        INDEXES
+            .iter()
+            .rev()
+            .chain([&REVIEWS])
+            .copied()
+            .collect::<Vec<_>>()
     );
     let error = migrate::down(&mut conn, &url, DownTo::Steps(3)).unwrap_err();
     assert!(error.to_string().contains("2 applied"), "{error}");
@@ -197,13 +219,13 @@ fn startup_modes_auto_check_and_off() {
         Ok(_) => panic!("check started with pending migrations"),
         Err(error) => error.to_string(),
     };
-    for name in [BOOKS, DESCRIPTION, REVIEWS] {
+    for name in then_indexes(&[BOOKS, DESCRIPTION, REVIEWS]) {
         assert!(error.contains(name), "{error}");
     }
     assert!(bookshelf::prepare_database(&with(MigrateMode::Auto)).is_ok());
     assert!(bookshelf::prepare_database(&with(MigrateMode::Check)).is_ok());
     let (mut conn, url) = open(&db);
-    assert_eq!(applied(&mut conn, &url).len(), 3);
+    assert_eq!(applied(&mut conn, &url).len(), 3 + INDEXES.len());
 }
 
 #[test]
@@ -227,7 +249,7 @@ fn checksums_are_recorded_on_up_and_dropped_on_down() {
     let summary = migrate::summary(&mut conn, &url).unwrap();
     assert_eq!(
         (summary.applied, summary.pending, summary.checksums_ok),
-        (3, 0, true)
+        (3 + INDEXES.len(), 0, true)
     );
 }
 
@@ -290,7 +312,10 @@ fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
     conn.run_pending_migrations(backend().migrations()).unwrap();
     let verification = migrate::verify(&mut conn, &url).unwrap();
     assert!(verification.problems.is_empty());
-    assert_eq!(verification.unrecorded, [BOOKS, DESCRIPTION, REVIEWS]);
+    assert_eq!(
+        verification.unrecorded,
+        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
+    );
     let settings = Settings {
         database_url: db.url(),
         ..Settings::default()

@@ -1,0 +1,4 @@
+-- GET /books?sort=author and sort=-author read their pages in the order of this index
+-- (ties broken by id), whatever the table's size (src/models/page.rs).
+-- It also serves the author filter, so 2026-11-27-000006 drops books (author).
+CREATE INDEX books_author_id_idx ON books (author, id);

@@ -1,0 +1,3 @@
+-- GET /books?sort=rating and sort=-rating read their pages in the order of this index
+-- (ties broken by id), whatever the table's size (src/models/page.rs).
+CREATE INDEX books_rating_id_idx ON books (rating, id);

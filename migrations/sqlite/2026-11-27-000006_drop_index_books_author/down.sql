@@ -1,0 +1,1 @@
+CREATE INDEX books_author_idx ON books (author);
