@@ -137,7 +137,7 @@ def seed_postgres(url, books):
     psql(url, f"""
         INSERT INTO books (title, author, price, rating, published, created_at, updated_at, description)
         SELECT lpad(to_hex((n::bigint * 2654435761) % 4294967296), 8, '0'), 'Author ' || (n % 1000),
-               ((n * 7919) % 100000) / 100.0, 1 + (n * 31) % 5, n % 2 = 1,
+               ((n::bigint * 7919) % 100000) / 100.0, 1 + (n * 31) % 5, n % 2 = 1,
                timestamp '2026-01-01' + n * interval '1 second',
                timestamp '2026-01-01' + n * interval '1 second',
                'The description of book ' || n || '.'

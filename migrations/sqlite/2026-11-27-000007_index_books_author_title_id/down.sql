@@ -1,0 +1,1 @@
+DROP INDEX books_author_title_id_idx;
