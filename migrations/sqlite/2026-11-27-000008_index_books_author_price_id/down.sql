@@ -1,1 +1,0 @@
-DROP INDEX books_author_price_id_idx;

@@ -1,1 +1,0 @@
-DROP INDEX books_author_rating_id_idx;

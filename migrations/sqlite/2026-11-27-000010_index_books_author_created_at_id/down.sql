@@ -1,1 +1,0 @@
-DROP INDEX books_author_created_at_id_idx;
