@@ -22,6 +22,7 @@
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //! | `api_keys`             | none             | keys that writes need as `Authorization: Bearer <key>`; also `BOOKSHELF_API_KEYS=k1,k2` |
 //! | `protect_reads`        | `false`          | with `api_keys`, reads need a key too                     |
+//! | `log_format`           | `text`           | `text` (Rocket's lines) or `json` (one object per line: time, level, message, and for requests their id, method, route, status, duration) |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
 //! read from the same sources; see `Rocket.toml`.
@@ -63,6 +64,8 @@ pub struct Settings {
     pub api_keys: Vec<String>,
     /// With `api_keys`, reads need a key too.
     pub protect_reads: bool,
+    /// How `serve` writes its log: lines for people, or JSON objects.
+    pub log_format: LogFormat,
 }
 
 /// API keys as a list, or as one comma-separated string (what an
@@ -98,6 +101,7 @@ impl Default for Settings {
             migration_lock_timeout: 60,
             api_keys: Vec::new(),
             protect_reads: false,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -124,6 +128,17 @@ impl Synchronous {
             Synchronous::Normal => "NORMAL",
         }
     }
+}
+
+/// How `serve` writes its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Rocket's lines, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (src/logging.rs), for machines.
+    Json,
 }
 
 /// What start-up does about pending migrations.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::DbError;
+use crate::request_id::RequestId;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -56,6 +57,10 @@ pub struct ErrorBody {
     pub message: String,
     /// For validation failures, each offending field and why; otherwise empty.
     pub fields: Vec<FieldError>,
+    /// The request's id, as in its `X-Request-Id` response header: quote it
+    /// when reporting a problem, it is in the server's log lines.
+    #[schema(example = "0af7651916cd43dd8448eb211c80319c", required = true)]
+    pub request_id: Option<String>,
 }
 
 /// One field that failed validation.
@@ -84,6 +89,7 @@ impl ErrorBody {
             error: code_for(status).to_string(),
             message: message.into(),
             fields: Vec::new(),
+            request_id: None,
         }
     }
 
@@ -177,8 +183,14 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         match &self {
-            Error::Unavailable(cause) => warn!("{} {}: {cause}", req.method(), req.uri()),
-            Error::Internal(cause) => error!("{} {}: {cause}", req.method(), req.uri()),
+            Error::Unavailable(cause) => {
+                let id = RequestId::of(req);
+                warn!(request_id = id; "request {id} {} {}: {cause}", req.method(), req.uri())
+            }
+            Error::Internal(cause) => {
+                let id = RequestId::of(req);
+                error!(request_id = id; "request {id} {} {}: {cause}", req.method(), req.uri())
+            }
             _ => {}
         }
         let retry = matches!(self, Error::Unavailable(_) | Error::NotReady(_));
@@ -191,8 +203,9 @@ impl<'r> Responder<'r, 'static> for Error {
 }
 
 impl<'r> Responder<'r, 'static> for ErrorBody {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+    fn respond_to(mut self, req: &'r Request<'_>) -> response::Result<'static> {
         let status = self.status();
+        self.request_id = Some(RequestId::of(req).to_string());
         response::Response::build_from(Json(self).respond_to(req)?)
             .status(status)
             .ok()

@@ -10,9 +10,11 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod logging;
 pub mod migrate;
 pub mod models;
 pub mod openapi;
+pub mod request_id;
 pub mod routes;
 pub mod schema;
 
@@ -30,6 +32,7 @@ use crate::db::{Database, StartupError};
 pub fn rocket(figment: Figment) -> Rocket<Build> {
     rocket::custom(with_shutdown_grace(figment))
         .attach(AdHoc::try_on_ignite("Database", open_database))
+        .attach(request_id::RequestIds)
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));

@@ -250,6 +250,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if let Some(mode) = args.migrate {
         figment = figment.merge(("migrate", mode));
     }
+    // The JSON log must be in place before Rocket installs its own logger;
+    // a bad configuration is reported by Rocket, in its own format.
+    if let (Ok(settings), Ok(config)) = (
+        figment.extract::<Settings>(),
+        figment.extract::<rocket::Config>(),
+    ) {
+        if settings.log_format == bookshelf::config::LogFormat::Json {
+            if let Err(e) = bookshelf::logging::init_json(config.log_level.into()) {
+                eprintln!("error: cannot set up the JSON log: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match bookshelf::rocket(figment).launch().await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -15,7 +15,9 @@ use crate::error::ErrorBody;
 #[openapi(
     info(
         title = "Bookshelf",
-        description = "A books and reviews JSON API. Every error has the same JSON shape (`ErrorBody`).",
+        description = "A books and reviews JSON API. Every error has the same JSON shape (`ErrorBody`). \
+            Every response carries `X-Request-Id`: the client's own (1 to 128 characters of \
+            `A-Za-z0-9._:-`) or a new one; error bodies repeat it as `request_id`.",
     ),
     components(
         schemas(ErrorBody),

@@ -297,3 +297,37 @@ fn connect_server(url: &str) -> diesel::PgConnection {
     use diesel::Connection;
     diesel::PgConnection::establish(url).unwrap()
 }
+
+#[test]
+fn every_response_carries_a_request_id_and_a_sensible_client_id_is_kept() {
+    let app = TestApp::new();
+    let get = |id: Option<&str>, uri: &str| {
+        let mut request = app.client.get(uri.to_string());
+        if let Some(id) = id {
+            request = request.header(rocket::http::Header::new("X-Request-Id", id.to_string()));
+        }
+        crate::helpers::Reply::from(request.dispatch())
+    };
+    let missing = get(Some("trace-42.a_b:c"), "/books/4242");
+    missing.assert_error(Status::NotFound);
+    assert_eq!(missing.header("X-Request-Id"), Some("trace-42.a_b:c"));
+    assert_eq!(missing.body["request_id"], json!("trace-42.a_b:c"));
+
+    let ok = get(None, "/health");
+    let made = ok.header("X-Request-Id").expect("a made id").to_string();
+    assert_eq!(made.len(), 32, "{made}");
+    assert_ne!(
+        get(None, "/health").header("X-Request-Id"),
+        Some(made.as_str())
+    );
+
+    for bad in ["", "two words", "<script>", &"x".repeat(129)] {
+        let reply = get(Some(bad), "/books/4242");
+        let id = reply.header("X-Request-Id").unwrap();
+        assert!(
+            id != bad && id.len() == 32,
+            "{bad:?} was replaced by {id:?}"
+        );
+        reply.assert_error(Status::NotFound);
+    }
+}

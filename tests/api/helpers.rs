@@ -266,7 +266,13 @@ impl Reply {
         assert!(self.body["error"].is_string(), "{}", self.text);
         assert!(self.body["message"].is_string(), "{}", self.text);
         assert!(self.body["fields"].is_array(), "{}", self.text);
-        assert_eq!(self.body.as_object().unwrap().len(), 4, "{}", self.text);
+        assert_eq!(
+            self.body["request_id"].as_str(),
+            Some(self.header("X-Request-Id").expect("an X-Request-Id header")),
+            "the body names the request's id: {}",
+            self.text
+        );
+        assert_eq!(self.body.as_object().unwrap().len(), 5, "{}", self.text);
         let lower = self.text.to_lowercase();
         for internal in [
             "sql", "diesel", "postgres", "/tmp", "panic", "r2d2", "select ",

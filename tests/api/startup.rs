@@ -374,3 +374,75 @@ fn the_binary_alone_in_an_empty_directory_has_the_documented_defaults() {
         "{health}"
     );
 }
+
+#[test]
+fn the_log_has_one_line_per_request_with_its_id_route_status_and_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("ids.db").display().to_string());
+    assert!(server.wait_ready(Instant::now() + Duration::from_secs(20)));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "GET /books/77 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: probe-7\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let log = server.stop();
+    assert!(
+        response.to_lowercase().contains("x-request-id: probe-7"),
+        "{response}"
+    );
+    let line = log
+        .lines()
+        .find(|line| line.contains("request probe-7 "))
+        .unwrap_or_else(|| panic!("no line for probe-7 in {log}"));
+    assert!(
+        line.contains("GET /books/77 (route /books/<id>) 404 in "),
+        "{line}"
+    );
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_the_request_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = bookshelf();
+    command
+        .env("DATABASE_URL", dir.path().join("json.db"))
+        .env("ROCKET_LOG_FORMAT", "json");
+    let server = Server::spawn(command);
+    assert!(server.wait_ready(Instant::now() + Duration::from_secs(20)));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "GET /books/5 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: json-5\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let log = server.stop();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("applied migration"))),
+        "{log}"
+    );
+    for line in &lines {
+        for key in ["time", "level", "target", "message"] {
+            assert!(line[key].is_string(), "no {key}: {line}");
+        }
+    }
+    let request = lines
+        .iter()
+        .find(|l| l["request_id"] == "json-5")
+        .unwrap_or_else(|| panic!("no line of request json-5 in {log}"));
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["uri"], "/books/5");
+    assert_eq!(request["route"], "/books/<id>");
+    assert_eq!(request["status"], 404);
+    assert!(request["duration_ms"].as_f64().is_some(), "{request}");
+}
