@@ -848,13 +848,13 @@ def cmd_hostile(a):
             send(f"GET /books/{book}/reviews?{shown}", "GET", f"/books/{book}/reviews?{q}")
     cat[0] = "out-of-range limit/offset -> 422"
     for q in ("limit=99999999999999999999", "offset=-1", "limit=-1", "limit=0", "limit=101",
-              "offset=99999999999999999999"):
+              "offset=99999999999999999999", "offset=9223372036854775807", "offset=10001"):
         send(f"GET /books?{q}", "GET", f"/books?{q}", expect=[422])
-    cat[0] = "huge valid offset -> 200, empty page"
-    st, got = send("GET /books?offset=9223372036854775807", "GET",
-                   "/books?offset=9223372036854775807&limit=100", expect=[200])
+    cat[0] = "deepest valid offset -> 200, empty page"
+    st, got = send("GET /books?offset=10000", "GET", "/books?offset=10000&limit=100", expect=[200])
     if st == 200:
-        expect_true("offset=i64::MAX gives an empty page", json.loads(got)["items"] == [])
+        expect_true("offset=10000 (the most allowed) gives an empty page",
+                    json.loads(got)["items"] == [])
 
     # 4. Non-UTF-8 bodies and URLs.
     cat[0] = "non-UTF-8 and malformed bodies -> 400/422"
