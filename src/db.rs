@@ -348,6 +348,8 @@ pub struct Database {
     writer: Option<threads::Writer>,
     /// How long a request may wait for a thread to take its query (then 503).
     timeout: Duration,
+    /// What the threads report for `/metrics`.
+    metrics: crate::metrics::DbMetrics,
 }
 
 impl Database {
@@ -404,6 +406,7 @@ impl Database {
                 .min(max_size as usize),
             Backend::Postgres => max_size as usize,
         };
+        let metrics = crate::metrics::DbMetrics::new();
         // An in-memory database lives in its one pooled connection.
         let writer = if backend == Backend::Sqlite && !url.is_memory() {
             Some(
@@ -411,6 +414,7 @@ impl Database {
                     url.clone(),
                     settings.lock_timeout(),
                     settings.database_synchronous,
+                    metrics.clone(),
                 )
                 .map_err(StartupError::Threads)?,
             )
@@ -429,9 +433,11 @@ impl Database {
         Ok(Database {
             pool,
             url,
-            readers: threads::Readers::start(readers).map_err(StartupError::Threads)?,
+            readers: threads::Readers::start(readers, metrics.readers.clone())
+                .map_err(StartupError::Threads)?,
             writer,
             timeout: settings.timeout(),
+            metrics,
         })
     }
 
@@ -454,6 +460,16 @@ impl Database {
     /// The database's URL.
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
+    }
+
+    /// The pool's connections, open and idle, now.
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// What the database threads report, for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::DbMetrics {
+        &self.metrics
     }
 
     /// Runs `f` with a pooled connection on one of the database threads, so

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod models;
 pub mod openapi;
@@ -30,9 +31,12 @@ use crate::db::{Database, StartupError};
 /// The application: routes, docs, catchers, and a fairing that opens the
 /// database (applying pending migrations) before the server listens.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
+    let metrics = metrics::Metrics::new();
     rocket::custom(with_shutdown_grace(figment))
         .attach(AdHoc::try_on_ignite("Database", open_database))
         .attach(request_id::RequestIds)
+        .attach(metrics.clone())
+        .manage(metrics)
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
@@ -43,6 +47,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         }))
         .mount("/", routes::all())
         .mount("/", openapi::docs())
+        .mount("/", rocket::routes![metrics::metrics])
         .register("/", rocket::catchers![routes::catchers::default_catcher])
 }
 

@@ -31,6 +31,13 @@ impl RequestId {
         &req.local_cache(|| RequestId::from_header(None)).id
     }
 
+    /// How long ago `req` arrived (as its fairing saw it).
+    pub fn elapsed(req: &Request<'_>) -> std::time::Duration {
+        req.local_cache(|| RequestId::from_header(None))
+            .started
+            .elapsed()
+    }
+
     fn from_header(header: Option<&str>) -> RequestId {
         let id = match header {
             Some(id) if is_valid(id) => id.to_string(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Property-based API test: schemathesis, with every check, against a
-# bookshelf binary on a fresh database.
+# bookshelf binary on a fresh database; then its /metrics, read with the
+# reference Prometheus client's parser (scripts/metrics/check.py).
 #
 #   bash scripts/schemathesis/run.sh BINARY DATABASE_URL [extra `st run` options]
 #
@@ -12,6 +13,7 @@ set -euo pipefail
 
 [[ $# -ge 2 ]] || { echo "usage: $0 BINARY DATABASE_URL [st options...]" >&2; exit 2; }
 ST_VERSION=4.32.5
+PROMETHEUS_CLIENT_VERSION=0.23.1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 binary=$(realpath "$1")
@@ -30,6 +32,9 @@ venv=$root/target/schemathesis-venv
 [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
 if [[ "$("$venv/bin/st" --version 2>/dev/null)" != "st, version $ST_VERSION" ]]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
+fi
+if [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null)" != "$PROMETHEUS_CLIENT_VERSION" ]]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 fi
 
 port=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
@@ -66,6 +71,9 @@ timeout 900 "$venv/bin/st" --config-file "$here/schemathesis.toml" --no-color \
   --seed "${SEED:-42}" --max-examples "${MAX_EXAMPLES:-300}" --workers 1 \
   --generation-database none --request-timeout 10 --output-sanitize false \
   --report junit --report-dir "$out" "$@" 2>&1 | tee "$out/st.txt" || status=$?
+# /metrics after that traffic, read by the reference client's parser.
+migrations=$(find "$root/migrations/sqlite" -mindepth 1 -maxdepth 1 -type d | wc -l)
+"$venv/bin/python" "$root/scripts/metrics/check.py" "$base" "$migrations" || status=1
 if grep -qiE "panicked|internal error" "$out/server.log"; then
   echo "the server log shows a panic or an internal error:" >&2
   grep -iE "panicked|internal error" "$out/server.log" | head -20 >&2

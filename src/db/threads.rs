@@ -43,6 +43,7 @@ use rocket::tokio::sync::{mpsc, oneshot};
 use super::DbError;
 use super::{connect, DatabaseUrl, DbConn};
 use crate::config::Synchronous;
+use crate::metrics::{DbMetrics, QueueMetrics};
 
 /// The most writes the writer commits in one transaction; a longer queue is
 /// committed in several.
@@ -71,6 +72,8 @@ impl Claim {
 struct Queued<J> {
     claim: Claim,
     job: J,
+    /// When it was queued, for the queue's metrics.
+    since: Instant,
 }
 
 /// The writer's queue: a tokio channel, whose sleeping receiver is woken
@@ -109,12 +112,13 @@ async fn answer<T>(
 /// that wakes a sleeping thread, as [`Queue`] has).
 pub struct Readers {
     runtime: Option<rocket::tokio::runtime::Runtime>,
+    queue: QueueMetrics,
 }
 
 impl Readers {
     /// Starts a runtime whose blocking pool runs up to `threads` jobs at
     /// once; dropping the `Readers` waits for the jobs under way.
-    pub fn start(threads: usize) -> std::io::Result<Readers> {
+    pub fn start(threads: usize, queue: QueueMetrics) -> std::io::Result<Readers> {
         let runtime = rocket::tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(threads.max(1))
             .thread_name("db")
@@ -123,6 +127,7 @@ impl Readers {
             .build()?;
         Ok(Readers {
             runtime: Some(runtime),
+            queue,
         })
     }
 
@@ -138,8 +143,11 @@ impl Readers {
         let (reply, answered) = oneshot::channel();
         let claim = Claim::default();
         let mine = claim.clone();
+        let queue = self.queue.clone();
+        let since = queue.queued();
         // A panic drops `reply`: its request gets a 500, and the pool goes on.
         runtime.spawn_blocking(move || {
+            queue.taken(since);
             if mine.take() {
                 let _ = reply.send(job());
             }
@@ -184,6 +192,7 @@ pub struct Writer {
     lock_timeout: Duration,
     synchronous: Synchronous,
     checkpoints: Arc<Checkpoints>,
+    metrics: DbMetrics,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Option<JoinHandle<()>>,
 }
@@ -196,6 +205,7 @@ impl Writer {
         url: DatabaseUrl,
         lock_timeout: Duration,
         synchronous: Synchronous,
+        metrics: DbMetrics,
     ) -> std::io::Result<Writer> {
         let checkpoints = Arc::new(Checkpoints::default());
         let due = Arc::clone(&checkpoints);
@@ -212,6 +222,7 @@ impl Writer {
             lock_timeout,
             synchronous,
             checkpoints,
+            metrics,
             thread: Mutex::new(None),
             checkpointer: Some(checkpointer),
         };
@@ -226,6 +237,7 @@ impl Writer {
         let synchronous = self.synchronous;
         let checkpoints = Arc::clone(&self.checkpoints);
         let health = Arc::clone(&self.health);
+        let metrics = self.metrics.clone();
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
@@ -236,6 +248,7 @@ impl Writer {
                     synchronous,
                     &checkpoints,
                     &health,
+                    &metrics,
                 );
                 checkpoints.close();
             })
@@ -324,7 +337,11 @@ impl Writer {
 
     /// Queues a write for the writer thread; false once the `Writer` is dropped.
     fn queue(&self, claim: Claim, job: WriteJob) -> bool {
-        let queued = Queued { claim, job };
+        let queued = Queued {
+            claim,
+            job,
+            since: self.metrics.writer.queued(),
+        };
         self.sender.as_ref().is_some_and(|s| s.send(queued).is_ok())
     }
 }
@@ -464,9 +481,14 @@ fn write_loop(
     synchronous: Synchronous,
     checkpoints: &Checkpoints,
     health: &Health,
+    metrics: &DbMetrics,
 ) {
     let mut connection: Option<DbConn> = None;
-    while let Some(first) = jobs.blocking_recv() {
+    let taken = |queued: Queued<WriteJob>| {
+        metrics.writer.taken(queued.since);
+        queued
+    };
+    while let Some(first) = jobs.blocking_recv().map(taken) {
         if !first.claim.take() {
             continue;
         }
@@ -508,7 +530,7 @@ fn write_loop(
             // The next write already queued, if any (one withdrawn by its
             // request is skipped). After a batch ends early, the writes still
             // queued run in the next one.
-            next = std::iter::from_fn(|| jobs.try_recv().ok()).find(|q| q.claim.take());
+            next = std::iter::from_fn(|| jobs.try_recv().ok().map(taken)).find(|q| q.claim.take());
         }
         let committed = match ended {
             Some(why) => {
@@ -526,6 +548,7 @@ fn write_loop(
                 batch.len()
             );
         }
+        metrics.batch(batch.len(), matches!(committed, Some(Ok(()))));
         let last_error = lock(&health.last_error).take();
         *lock(&health.trouble) = match (&committed, ended) {
             (Some(Ok(())), _) => None,
@@ -656,7 +679,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn readers_run_at_most_their_thread_count_at_once_and_survive_a_panic() {
-        let readers = Readers::start(2).unwrap();
+        let readers = Readers::start(2, DbMetrics::new().readers).unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let jobs = (0..8).map(|_| {
@@ -725,7 +748,7 @@ mod tests {
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
         (
-            Writer::start(url, lock_timeout, Synchronous::Full).unwrap(),
+            Writer::start(url, lock_timeout, Synchronous::Full, DbMetrics::new()).unwrap(),
             conn,
         )
     }
@@ -941,7 +964,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("sync.db");
             let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
-            let writer = Writer::start(url, Duration::from_secs(5), mode).unwrap();
+            let writer =
+                Writer::start(url, Duration::from_secs(5), mode, DbMetrics::new()).unwrap();
             let found = writer
                 .run(
                     |conn: &mut DbConn| {
@@ -999,7 +1023,7 @@ mod tests {
         let mut conn = connect(&url, lock_timeout).unwrap();
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
-        let writer = Writer::start(url, lock_timeout, Synchronous::Full).unwrap();
+        let writer = Writer::start(url, lock_timeout, Synchronous::Full, DbMetrics::new()).unwrap();
 
         let insert = |n: u32, pause: Duration| {
             writer.run(

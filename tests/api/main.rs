@@ -10,6 +10,7 @@ mod diff;
 mod errors;
 mod helpers;
 mod lint;
+mod metrics;
 mod migrate;
 mod migrations;
 mod openapi;

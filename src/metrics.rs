@@ -1,0 +1,437 @@
+//! `GET /metrics`: what a Prometheus server scrapes, in its text format,
+//! with the `prometheus` crate.
+//!
+//! - HTTP, from a fairing: requests by method, route and status, and their
+//!   latency as a histogram by method and route. The route is the mounted
+//!   pattern (`/books/<id>`), never the path a client sent, so that the
+//!   number of series stays bounded; a request no route matched is
+//!   `unmatched`.
+//! - The database, from [`DbMetrics`], which the database threads update:
+//!   the depth of each queue and how long jobs waited in it, the SQLite
+//!   writer's batch sizes and committed and failed batches, and, read at
+//!   each scrape, the pool's connections in use and idle.
+//! - At each scrape: migrations applied and pending and the newest applied
+//!   version (one short read, as `/ready` does; when the database does not
+//!   answer they are left out and `bookshelf_database_up` is 0), and build
+//!   information.
+//!
+//! Each application built by [`crate::rocket`] has its own registries, so
+//! tests in one process do not count each other's requests.
+
+use std::time::Instant;
+
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::ContentType;
+use rocket::{get, Request, Response, State};
+
+use crate::auth::CanRead;
+use crate::db::{Database, DbError};
+use crate::request_id::RequestId;
+
+/// Latency buckets, in seconds: from half a millisecond (a GET by id) to
+/// ten seconds (past every timeout).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Writer batch-size buckets, up to the writer's largest batch (128).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Creates a metric and registers it; the names are constants, so a failure
+/// is a bug in this file.
+fn registered<C: Collector + Clone + 'static>(registry: &Registry, metric: C) -> C {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names and labels are constant and unique");
+    metric
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace("bookshelf")
+}
+
+/// The HTTP and start-up metrics of one application, and the fairing that
+/// counts its requests. Cheap to clone: the metrics are shared.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    database_up: IntGauge,
+    migrations: IntGaugeVec,
+    migration_version: IntGauge,
+    build: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            opts(
+                "http_requests_total",
+                "HTTP requests answered, by method, route and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::from(opts(
+                "http_request_duration_seconds",
+                "Time from a request's arrival to its response, by method and route.",
+            ))
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let database_up = IntGauge::with_opts(opts(
+            "database_up",
+            "1 if the database answered this scrape's migration query, else 0.",
+        ))
+        .expect("valid metric");
+        let migrations = IntGaugeVec::new(
+            opts(
+                "migrations",
+                "Migrations known to this binary, by state: applied, or pending (as /ready counts them: not a contract migration waiting for older replicas).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let migration_version = IntGauge::with_opts(opts(
+            "migration_version",
+            "The newest applied migration's version as a number (2026-11-27-000006 is 20261127000006).",
+        ))
+        .expect("valid metric");
+        let build = IntGaugeVec::new(
+            opts(
+                "build_info",
+                "Always 1; the labels name this binary's version and database backend.",
+            ),
+            &["version", "backend"],
+        )
+        .expect("valid metric");
+        Metrics {
+            requests: registered(&registry, requests),
+            latency: registered(&registry, latency),
+            database_up: registered(&registry, database_up),
+            migrations: registered(&registry, migrations),
+            migration_version: registered(&registry, migration_version),
+            build: registered(&registry, build),
+            registry,
+        }
+    }
+
+    /// Counts one answered request.
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        self.requests
+            .with_label_values(&[method, route, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// Everything, in the text format: this application's metrics after
+    /// reading the migrations' state, then the database's.
+    async fn render(&self, db: &Database) -> String {
+        let url = db.url().clone();
+        let summary = db
+            .run(move |conn| {
+                crate::migrate::history(conn, &url).map_err(|e| DbError::Unavailable(Box::new(e)))
+            })
+            .await;
+        match summary {
+            Ok(history) => {
+                let applied = history.iter().filter(|m| m.applied_at.is_some());
+                // As /ready counts them: a contract migration waits for the
+                // fleet's older binaries to stop, so it is not pending.
+                let pending = history
+                    .iter()
+                    .filter(|m| m.applied_at.is_none() && !m.contract)
+                    .count();
+                let newest = applied.clone().map(|m| m.version.as_str()).max();
+                self.database_up.set(1);
+                self.migrations
+                    .with_label_values(&["applied"])
+                    .set(gauge(applied.count()));
+                self.migrations
+                    .with_label_values(&["pending"])
+                    .set(gauge(pending));
+                self.migration_version.set(newest.map_or(0, version_number));
+            }
+            Err(e) => {
+                log::warn!("/metrics: cannot read the migrations' state: {e}");
+                self.database_up.set(0);
+                self.migrations.reset();
+            }
+        }
+        self.build.reset();
+        self.build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), db.backend().name()])
+            .set(1);
+        let mut families = self.registry.gather();
+        if self.database_up.get() == 0 {
+            families.retain(|f| f.name() != "bookshelf_migration_version");
+        }
+        families.extend(db.metrics().gather(db));
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&families, &mut text)
+            .expect("the text encoder writes to memory");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+fn gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `2026-11-27-000006` → 20261127000006; 0 for a version without digits.
+fn version_number(version: &str) -> i64 {
+    let digits: String = version.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
+#[rocket::async_trait]
+impl Fairing for Metrics {
+    fn info(&self) -> Info {
+        Info {
+            name: "Metrics",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let route = req.route().map(|r| r.uri.to_string());
+        self.observe(
+            req.method().as_str(),
+            route.as_deref().unwrap_or(UNMATCHED),
+            res.status().code,
+            RequestId::elapsed(req).as_secs_f64(),
+        );
+    }
+}
+
+/// A queue of the database threads: how many jobs wait in it, and how long
+/// each waited before a thread took it (or dropped it, withdrawn).
+#[derive(Clone)]
+pub struct QueueMetrics {
+    depth: IntGauge,
+    wait: Histogram,
+}
+
+impl QueueMetrics {
+    /// A job joins the queue; returns when, for [`QueueMetrics::taken`].
+    pub fn queued(&self) -> Instant {
+        self.depth.inc();
+        Instant::now()
+    }
+
+    /// A job queued at `since` leaves the queue.
+    pub fn taken(&self, since: Instant) {
+        self.depth.dec();
+        self.wait.observe(since.elapsed().as_secs_f64());
+    }
+}
+
+/// The database threads' metrics; see the module docs.
+#[derive(Clone)]
+pub struct DbMetrics {
+    registry: Registry,
+    connections: IntGaugeVec,
+    /// The queue of the query threads (every job on PostgreSQL, and the
+    /// reads on SQLite).
+    pub readers: QueueMetrics,
+    /// The SQLite writer's queue.
+    pub writer: QueueMetrics,
+    batch_size: Histogram,
+    batches: IntCounterVec,
+}
+
+impl Default for DbMetrics {
+    fn default() -> Self {
+        DbMetrics::new()
+    }
+}
+
+impl DbMetrics {
+    pub fn new() -> DbMetrics {
+        let registry = Registry::new();
+        let connections = registered(
+            &registry,
+            IntGaugeVec::new(
+                opts(
+                    "db_connections",
+                    "Pooled database connections, by state: in_use or idle (read at the scrape).",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
+        );
+        let depth = registered(
+            &registry,
+            IntGaugeVec::new(
+                opts(
+                    "db_queue_depth",
+                    "Jobs waiting for a database thread, by queue: readers (queries, and every job on PostgreSQL) or writer (SQLite's writes).",
+                ),
+                &["queue"],
+            )
+            .expect("valid metric"),
+        );
+        let wait = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::from(opts(
+                    "db_queue_wait_seconds",
+                    "Time a job waited in its queue before a database thread took it, by queue.",
+                ))
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["queue"],
+            )
+            .expect("valid metric"),
+        );
+        let batch_size = registered(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::from(opts(
+                    "db_writer_batch_size",
+                    "Writes per transaction of the SQLite writer (group commit).",
+                ))
+                .buckets(BATCH_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
+        );
+        let batches = registered(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "db_writer_batches_total",
+                    "Transactions of the SQLite writer, by outcome: committed or failed (rolled back, answered 503).",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+        );
+        let queue = |name: &str| QueueMetrics {
+            depth: depth.with_label_values(&[name]),
+            wait: wait.with_label_values(&[name]),
+        };
+        // Every series exists from the start, at 0.
+        for outcome in ["committed", "failed"] {
+            batches.with_label_values(&[outcome]);
+        }
+        DbMetrics {
+            readers: queue("readers"),
+            writer: queue("writer"),
+            registry,
+            connections,
+            batch_size,
+            batches,
+        }
+    }
+
+    /// One batch of the writer ended with `size` writes.
+    pub fn batch(&self, size: usize, committed: bool) {
+        self.batch_size.observe(size as f64);
+        let outcome = if committed { "committed" } else { "failed" };
+        self.batches.with_label_values(&[outcome]).inc();
+    }
+
+    /// The database's metrics, with the pool's state read now.
+    fn gather(&self, db: &Database) -> Vec<prometheus::proto::MetricFamily> {
+        let state = db.pool_state();
+        let idle = i64::from(state.idle_connections);
+        let open = i64::from(state.connections);
+        self.connections
+            .with_label_values(&["in_use"])
+            .set(open - idle);
+        self.connections.with_label_values(&["idle"]).set(idle);
+        self.registry.gather()
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format. With `protect_reads` it needs
+/// an API key, as every read does (a scrape job sets `authorization`).
+#[get("/metrics")]
+pub async fn metrics(
+    db: &State<Database>,
+    metrics: &State<Metrics>,
+    _key: CanRead,
+) -> (ContentType, String) {
+    let content_type =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (content_type, metrics.render(db).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_become_numbers_that_grow_with_them() {
+        assert_eq!(version_number("2026-11-27-000006"), 20261127000006);
+        assert!(version_number("2026-11-27-000006") < version_number("2026-11-27-101500"));
+        assert_eq!(version_number("none"), 0);
+    }
+
+    #[test]
+    fn requests_are_counted_by_method_route_and_status() {
+        let metrics = Metrics::new();
+        metrics.observe("GET", "/books/<id>", 200, 0.002);
+        metrics.observe("GET", "/books/<id>", 200, 0.003);
+        metrics.observe("GET", "/books/<id>", 404, 0.001);
+        let text = TextEncoder::new()
+            .encode_to_string(&metrics.registry.gather())
+            .unwrap();
+        assert!(text.contains(
+            r#"bookshelf_http_requests_total{method="GET",route="/books/<id>",status="200"} 2"#
+        ));
+        assert!(text.contains(
+            r#"bookshelf_http_requests_total{method="GET",route="/books/<id>",status="404"} 1"#
+        ));
+        assert!(text.contains(
+            r#"bookshelf_http_request_duration_seconds_bucket{method="GET",route="/books/<id>",le="0.0025"} 2"#
+        ));
+        assert!(text.contains(
+            r#"bookshelf_http_request_duration_seconds_count{method="GET",route="/books/<id>"} 3"#
+        ));
+    }
+
+    #[test]
+    fn queues_count_what_waits_and_batches_their_outcome() {
+        let db = DbMetrics::new();
+        let first = db.writer.queued();
+        let _second = db.writer.queued();
+        db.writer.taken(first);
+        db.batch(3, true);
+        db.batch(1, false);
+        let text = TextEncoder::new()
+            .encode_to_string(&db.registry.gather())
+            .unwrap();
+        for line in [
+            r#"bookshelf_db_queue_depth{queue="writer"} 1"#,
+            r#"bookshelf_db_queue_depth{queue="readers"} 0"#,
+            r#"bookshelf_db_queue_wait_seconds_count{queue="writer"} 1"#,
+            r#"bookshelf_db_writer_batches_total{outcome="committed"} 1"#,
+            r#"bookshelf_db_writer_batches_total{outcome="failed"} 1"#,
+            r#"bookshelf_db_writer_batch_size_sum 4"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+}
