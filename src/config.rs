@@ -22,6 +22,7 @@
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
 //! | `api_keys`             | none             | keys that writes need as `Authorization: Bearer <key>`; also `BOOKSHELF_API_KEYS=k1,k2` |
 //! | `protect_reads`        | `false`          | with `api_keys`, reads need a key too                     |
+//! | `require_if_match`     | `false`          | PUT, PATCH and DELETE need `If-Match` (else 428), so no client can overwrite a change it has not seen |
 //! | `log_format`           | `text`           | `text` (Rocket's lines) or `json` (one object per line: time, level, message, and for requests their id, method, route, status, duration) |
 //!
 //! Rocket's own keys (`address`, `port`, `log_level`, `limits.json`, …) are
@@ -66,6 +67,8 @@ pub struct Settings {
     pub protect_reads: bool,
     /// How `serve` writes its log: lines for people, or JSON objects.
     pub log_format: LogFormat,
+    /// PUT, PATCH and DELETE need `If-Match` (else 428).
+    pub require_if_match: bool,
 }
 
 /// API keys as a list, or as one comma-separated string (what an
@@ -102,6 +105,7 @@ impl Default for Settings {
             api_keys: Vec::new(),
             protect_reads: false,
             log_format: LogFormat::Text,
+            require_if_match: false,
         }
     }
 }

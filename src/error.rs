@@ -29,6 +29,12 @@ pub enum Error {
     /// 409: the request conflicts with the data.
     #[error("{0}")]
     Conflict(String),
+    /// 412: `If-Match` names none of the resource's current version.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 428: the server requires `If-Match` and the request has none.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// 413: the body is over the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -107,6 +113,8 @@ fn code_for(status: Status) -> &'static str {
         404 => "not_found",
         405 => "method_not_allowed",
         409 => "conflict",
+        412 => "precondition_failed",
+        428 => "precondition_required",
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         422 => "validation_failed",
@@ -123,6 +131,14 @@ impl Error {
         Error::NotFound(format!("no {kind} with id {id}"))
     }
 
+    /// A 412 for a resource changed since the client read it.
+    pub fn stale(kind: &str, id: impl std::fmt::Display) -> Error {
+        Error::PreconditionFailed(format!(
+            "the {kind} with id {id} has changed since the version in If-Match; \
+             read it again (GET gives its ETag) and apply your change to that"
+        ))
+    }
+
     /// The status this error is answered with.
     pub fn status(&self) -> Status {
         match self {
@@ -130,6 +146,8 @@ impl Error {
             Error::Unauthorized(_) => Status::Unauthorized,
             Error::NotFound(_) => Status::NotFound,
             Error::Conflict(_) => Status::Conflict,
+            Error::PreconditionFailed(_) => Status::PreconditionFailed,
+            Error::PreconditionRequired(_) => Status::PreconditionRequired,
             Error::PayloadTooLarge(_) => Status::PayloadTooLarge,
             Error::Validation(_) => Status::UnprocessableEntity,
             Error::NotReady(_) | Error::Unavailable(_) => Status::ServiceUnavailable,
@@ -145,6 +163,8 @@ impl Error {
             | Error::Unauthorized(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
+            | Error::PreconditionFailed(m)
+            | Error::PreconditionRequired(m)
             | Error::PayloadTooLarge(m)
             | Error::NotReady(m) => ErrorBody::new(status, m.clone()),
             Error::Validation(fields) => ErrorBody {
@@ -275,6 +295,34 @@ pub mod responses {
     #[response(example = json!({"status": 401, "error": "unauthorized",
         "message": "This request needs an API key: Authorization: Bearer <key>.", "fields": []}))]
     pub struct Unauthorized(pub ErrorBody);
+
+    /// The resource has changed since the version named in `If-Match`, or
+    /// the server requires `If-Match` and the request has none.
+    pub struct Conditional;
+
+    impl IntoResponses for Conditional {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            refs(&[
+                ("412", "PreconditionFailed"),
+                ("428", "PreconditionRequired"),
+            ])
+        }
+    }
+
+    /// `If-Match` names none of the resource's current version: someone
+    /// changed it since it was read. Nothing was changed.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 412, "error": "precondition_failed",
+        "message": "the book with id 7 has changed since the version in If-Match; read it again (GET gives its ETag) and apply your change to that",
+        "fields": []}))]
+    pub struct PreconditionFailed(pub ErrorBody);
+
+    /// The server requires `If-Match` (`require_if_match`) and the request has none.
+    #[derive(ToResponse)]
+    #[response(example = json!({"status": 428, "error": "precondition_required",
+        "message": "This server requires If-Match on changes: send the ETag of the resource as you last read it.",
+        "fields": []}))]
+    pub struct PreconditionRequired(pub ErrorBody);
 
     /// No resource has this id.
     #[derive(ToResponse)]

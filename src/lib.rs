@@ -9,6 +9,7 @@ pub mod backup;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod logging;
 pub mod metrics;
@@ -47,7 +48,6 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         }))
         .mount("/", routes::all())
         .mount("/", openapi::docs())
-        .mount("/", rocket::routes![metrics::metrics])
         .register("/", rocket::catchers![routes::catchers::default_catcher])
 }
 
@@ -95,6 +95,12 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
         }
     };
     let keys = auth::ApiKeys::new(settings.api_keys.clone(), settings.protect_reads);
+    let policy = etag::Policy {
+        require_if_match: settings.require_if_match,
+    };
+    if policy.require_if_match {
+        log::info!("require_if_match: PUT, PATCH and DELETE need If-Match");
+    }
     if !settings.api_keys.is_empty() {
         log::info!(
             "{} API key(s) configured: writes{} need one",
@@ -111,10 +117,12 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
         Ok::<_, StartupError>((database.heartbeat(), database))
     };
     match rocket::tokio::task::spawn_blocking(prepared).await {
-        Ok(Ok((Some(heartbeat), database))) => {
-            Ok(rocket.manage(database).manage(keys).manage(heartbeat))
-        }
-        Ok(Ok((None, database))) => Ok(rocket.manage(database).manage(keys)),
+        Ok(Ok((Some(heartbeat), database))) => Ok(rocket
+            .manage(database)
+            .manage(keys)
+            .manage(policy)
+            .manage(heartbeat)),
+        Ok(Ok((None, database))) => Ok(rocket.manage(database).manage(keys).manage(policy)),
         Ok(Err(e)) => {
             error!("{e}");
             Err(rocket)

@@ -26,10 +26,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::ContentType;
-use rocket::{get, Request, Response, State};
+use rocket::{Request, Response};
 
-use crate::auth::CanRead;
 use crate::db::{Database, DbError};
 use crate::request_id::RequestId;
 
@@ -147,7 +145,7 @@ impl Metrics {
 
     /// Everything, in the text format: this application's metrics after
     /// reading the migrations' state, then the database's.
-    async fn render(&self, db: &Database) -> String {
+    pub async fn render(&self, db: &Database) -> String {
         let url = db.url().clone();
         let summary = db
             .run(move |conn| {
@@ -363,19 +361,6 @@ impl DbMetrics {
         self.connections.with_label_values(&["idle"]).set(idle);
         self.registry.gather()
     }
-}
-
-/// `GET /metrics`: the Prometheus text format. With `protect_reads` it needs
-/// an API key, as every read does (a scrape job sets `authorization`).
-#[get("/metrics")]
-pub async fn metrics(
-    db: &State<Database>,
-    metrics: &State<Metrics>,
-    _key: CanRead,
-) -> (ContentType, String) {
-    let content_type =
-        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
-    (content_type, metrics.render(db).await)
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::responses::{
-    BadRequest, Invalid, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    BadRequest, Invalid, NotFound, PayloadTooLarge, PreconditionFailed, PreconditionRequired,
+    Unauthorized, Unavailable,
 };
 use crate::error::ErrorBody;
 
@@ -21,7 +22,16 @@ use crate::error::ErrorBody;
     ),
     components(
         schemas(ErrorBody),
-        responses(BadRequest, Unauthorized, NotFound, PayloadTooLarge, Invalid, Unavailable)
+        responses(
+            BadRequest,
+            Unauthorized,
+            NotFound,
+            PreconditionFailed,
+            PayloadTooLarge,
+            Invalid,
+            PreconditionRequired,
+            Unavailable
+        )
     ),
     modifiers(&ApiKeyScheme),
     tags(

@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         description -> Nullable<Text>,
+        version -> Integer,
     }
 }
 
@@ -21,6 +22,7 @@ diesel::table! {
         author -> Text,
         content -> Text,
         created_at -> Timestamp,
+        version -> Integer,
     }
 }
 

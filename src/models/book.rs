@@ -9,8 +9,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
-use super::now;
 use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
+use super::{now, write_versioned, Expected, Written};
 use crate::db::{self, DbBackend, DbConn};
 use crate::schema::books;
 
@@ -42,6 +42,9 @@ pub struct Book {
     pub updated_at: NaiveDateTime,
     /// Free text, or null.
     pub description: Option<String>,
+    /// Counts the writes to the row: the `ETag`, not part of the body.
+    #[serde(skip)]
+    pub version: i32,
 }
 
 /// The columns a [`Book`] is built from, in the order of its fields, for
@@ -57,6 +60,7 @@ const BOOK_COLUMNS: (
     books::created_at,
     books::updated_at,
     books::description,
+    books::version,
 ) = (
     books::id,
     books::title,
@@ -67,6 +71,7 @@ const BOOK_COLUMNS: (
     books::created_at,
     books::updated_at,
     books::description,
+    books::version,
 );
 
 /// The body that creates a book (`POST`) or replaces one (`PUT`).
@@ -313,6 +318,22 @@ fn ordered(
     }
 }
 
+/// Reads the version of book `id`, for [`write_versioned`].
+fn version_of(id: i32) -> impl Fn(&mut DbConn) -> QueryResult<Option<i32>> {
+    move |conn| {
+        books::table
+            .find(id)
+            .select(books::version)
+            .get_result(conn)
+            .optional()
+    }
+}
+
+/// Every write of a book counts one more version.
+fn next_version() -> diesel::dsl::Eq<books::version, diesel::dsl::Add<books::version, i32>> {
+    books::version.eq(books::version + 1)
+}
+
 impl Book {
     /// One page of the books matching `filter`, in `sort` order, `page.offset`
     /// books after the start or, given `after`, after a cursor; with how many
@@ -365,35 +386,54 @@ impl Book {
         })
     }
 
-    /// Replaces every field of a book; `None` if there is no such book.
-    pub fn replace(conn: &mut DbConn, id: i32, new: &NewBook) -> QueryResult<Option<Book>> {
+    /// Replaces every field of a book at a version `expected` allows.
+    pub fn replace(
+        conn: &mut DbConn,
+        id: i32,
+        new: &NewBook,
+        expected: &Expected,
+    ) -> QueryResult<Written<Book>> {
         db::write_one(conn, |conn| {
-            diesel::update(books::table.find(id))
-                .set((new, books::updated_at.eq(now())))
-                .returning(BOOK_COLUMNS)
-                .get_result(conn)
-                .optional()
+            write_versioned(conn, expected, version_of(id), |conn, (low, high)| {
+                diesel::update(books::table.find(id))
+                    .filter(books::version.between(low, high))
+                    .set((new, books::updated_at.eq(now()), next_version()))
+                    .returning(BOOK_COLUMNS)
+                    .get_result(conn)
+                    .optional()
+            })
         })
     }
 
-    /// Changes the fields given; `None` if there is no such book.
-    pub fn update(conn: &mut DbConn, id: i32, changes: &BookChanges) -> QueryResult<Option<Book>> {
+    /// Changes the fields given, at a version `expected` allows.
+    pub fn update(
+        conn: &mut DbConn,
+        id: i32,
+        changes: &BookChanges,
+        expected: &Expected,
+    ) -> QueryResult<Written<Book>> {
         db::write_one(conn, |conn| {
-            diesel::update(books::table.find(id))
-                .set((changes, books::updated_at.eq(now())))
-                .returning(BOOK_COLUMNS)
-                .get_result(conn)
-                .optional()
+            write_versioned(conn, expected, version_of(id), |conn, (low, high)| {
+                diesel::update(books::table.find(id))
+                    .filter(books::version.between(low, high))
+                    .set((changes, books::updated_at.eq(now()), next_version()))
+                    .returning(BOOK_COLUMNS)
+                    .get_result(conn)
+                    .optional()
+            })
         })
     }
 
-    /// Deletes a book and, by the foreign key's cascade, its reviews.
-    /// `false` if there was no such book.
-    pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+    /// Deletes a book at a version `expected` allows and, by the foreign
+    /// key's cascade, its reviews.
+    pub fn delete(conn: &mut DbConn, id: i32, expected: &Expected) -> QueryResult<Written<()>> {
         db::write_one(conn, |conn| {
-            diesel::delete(books::table.find(id))
-                .execute(conn)
-                .map(|n| n > 0)
+            write_versioned(conn, expected, version_of(id), |conn, (low, high)| {
+                diesel::delete(books::table.find(id))
+                    .filter(books::version.between(low, high))
+                    .execute(conn)
+                    .map(|n| (n > 0).then_some(()))
+            })
         })
     }
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::fields::{ReviewContent, ReviewerName};
 use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
-use super::{now, Book};
+use super::{now, write_versioned, Book, Expected, Written};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
@@ -31,6 +31,9 @@ pub struct Review {
     /// When the review was written (UTC, set by the server).
     #[serde(serialize_with = "super::utc::serialize")]
     pub created_at: NaiveDateTime,
+    /// Counts the writes to the row: the `ETag`, not part of the body.
+    #[serde(skip)]
+    pub version: i32,
 }
 
 /// The columns a [`Review`] is built from, in the order of its fields, for
@@ -41,12 +44,14 @@ const REVIEW_COLUMNS: (
     reviews::author,
     reviews::content,
     reviews::created_at,
+    reviews::version,
 ) = (
     reviews::id,
     reviews::book_id,
     reviews::author,
     reviews::content,
     reviews::created_at,
+    reviews::version,
 );
 
 /// The body that creates a review.
@@ -64,6 +69,17 @@ pub struct NewReview {
 pub struct ReviewChanges {
     pub author: Option<ReviewerName>,
     pub content: Option<ReviewContent>,
+}
+
+/// Reads the version of review `id`, for [`write_versioned`].
+fn version_of(id: i32) -> impl Fn(&mut DbConn) -> QueryResult<Option<i32>> {
+    move |conn| {
+        reviews::table
+            .find(id)
+            .select(reviews::version)
+            .get_result(conn)
+            .optional()
+    }
 }
 
 impl Review {
@@ -141,31 +157,47 @@ impl Review {
         })
     }
 
-    /// Changes the fields given; `None` if there is no such review.
+    /// Changes the fields given, at a version `expected` allows. Changing
+    /// nothing writes nothing (the version stays).
     pub fn update(
         conn: &mut DbConn,
         id: i32,
         changes: &ReviewChanges,
-    ) -> QueryResult<Option<Review>> {
+        expected: &Expected,
+    ) -> QueryResult<Written<Review>> {
         if changes.author.is_none() && changes.content.is_none() {
             // Nothing to set: an empty changeset is an error in Diesel.
-            return Review::find(conn, id);
+            return Ok(match Review::find(conn, id)? {
+                None => Written::Missing,
+                Some(review) => match expected {
+                    Expected::OneOf(allowed) if !allowed.contains(&review.version) => {
+                        Written::Stale
+                    }
+                    _ => Written::Done(review),
+                },
+            });
         }
         db::write_one(conn, |conn| {
-            diesel::update(reviews::table.find(id))
-                .set(changes)
-                .returning(REVIEW_COLUMNS)
-                .get_result(conn)
-                .optional()
+            write_versioned(conn, expected, version_of(id), |conn, (low, high)| {
+                diesel::update(reviews::table.find(id))
+                    .filter(reviews::version.between(low, high))
+                    .set((changes, reviews::version.eq(reviews::version + 1)))
+                    .returning(REVIEW_COLUMNS)
+                    .get_result(conn)
+                    .optional()
+            })
         })
     }
 
-    /// Deletes a review; `false` if there was no such review.
-    pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+    /// Deletes a review at a version `expected` allows.
+    pub fn delete(conn: &mut DbConn, id: i32, expected: &Expected) -> QueryResult<Written<()>> {
         db::write_one(conn, |conn| {
-            diesel::delete(reviews::table.find(id))
-                .execute(conn)
-                .map(|n| n > 0)
+            write_versioned(conn, expected, version_of(id), |conn, (low, high)| {
+                diesel::delete(reviews::table.find(id))
+                    .filter(reviews::version.between(low, high))
+                    .execute(conn)
+                    .map(|n| (n > 0).then_some(()))
+            })
         })
     }
 }

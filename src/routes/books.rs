@@ -6,10 +6,11 @@ use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::invalid_cursor;
+use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader};
 use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
+use crate::etag::{IfMatch, IfNoneMatch, Tagged};
 use crate::extract::{ValidJson, ValidQuery};
 use crate::models::fields::{After, Exact, Limit, Offset};
 use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, PageRequest};
@@ -85,7 +86,8 @@ pub async fn list_books(
     request_body = NewBook,
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book,
-            headers(("Location" = String, description = "The new book's URL"))),
+            headers(("Location" = String, description = "The new book's URL"),
+                ("ETag" = String, description = "The book's version, for `If-Match`"))),
         crate::error::responses::Body,
         crate::error::responses::Common,
     )
@@ -95,41 +97,60 @@ pub async fn create_book(
     db: &State<Database>,
     _key: CanWrite,
     body: ValidJson<NewBook>,
-) -> Result<Created<Json<Book>>, Error> {
+) -> Result<Tagged<Created<Json<Book>>>, Error> {
     let ValidJson(new) = body;
     let book = db.write(move |conn| Book::create(conn, &new)).await?;
-    Ok(Created::new(format!("/books/{}", book.id)).body(Json(book)))
+    let version = book.version;
+    Ok(Tagged::Fresh(
+        Created::new(format!("/books/{}", book.id)).body(Json(book)),
+        version,
+    ))
 }
 
 /// Read a book.
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id")),
+    params(("id" = i32, Path, description = "The book's id"), IfNoneMatchHeader),
     responses(
-        (status = 200, description = "The book", body = Book),
+        (status = 200, description = "The book", body = Book,
+            headers(("ETag" = String, description = "The book's version, for `If-Match` and `If-None-Match`"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the book's current version",
+            headers(("ETag" = String, description = "The book's version"))),
         crate::error::responses::Missing,
         crate::error::responses::Common,
     )
 )]
 #[get("/books/<id>")]
-pub async fn get_book(db: &State<Database>, _key: CanRead, id: i32) -> Result<Json<Book>, Error> {
-    db.run(move |conn| Book::find(conn, id))
+pub async fn get_book(
+    db: &State<Database>,
+    _key: CanRead,
+    id: i32,
+    held: IfNoneMatch,
+) -> Result<Tagged<Json<Book>>, Error> {
+    let book = db
+        .run(move |conn| Book::find(conn, id))
         .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("book", id))
+        .ok_or_else(|| Error::not_found("book", id))?;
+    let version = book.version;
+    Ok(match held.holds(version) {
+        true => Tagged::NotModified(version),
+        false => Tagged::Fresh(Json(book), version),
+    })
 }
 
 /// Replace every field of a book.
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id")),
+    params(("id" = i32, Path, description = "The book's id"), IfMatchHeader),
     request_body = NewBook,
     responses(
-        (status = 200, description = "The book as replaced", body = Book),
+        (status = 200, description = "The book as replaced", body = Book,
+            headers(("ETag" = String, description = "The book's new version"))),
         crate::error::responses::Body,
         crate::error::responses::Missing,
+        crate::error::responses::Conditional,
         crate::error::responses::Common,
     )
 )]
@@ -138,25 +159,30 @@ pub async fn replace_book(
     db: &State<Database>,
     _key: CanWrite,
     id: i32,
+    expected: IfMatch,
     body: ValidJson<NewBook>,
-) -> Result<Json<Book>, Error> {
+) -> Result<Tagged<Json<Book>>, Error> {
     let ValidJson(new) = body;
-    db.write(move |conn| Book::replace(conn, id, &new))
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("book", id))
+    let outcome = db
+        .write(move |conn| Book::replace(conn, id, &new, &expected.0))
+        .await?;
+    let book = written(outcome, "book", id)?;
+    let version = book.version;
+    Ok(Tagged::Fresh(Json(book), version))
 }
 
 /// Change some fields of a book.
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id")),
+    params(("id" = i32, Path, description = "The book's id"), IfMatchHeader),
     request_body = BookChanges,
     responses(
-        (status = 200, description = "The book as changed", body = Book),
+        (status = 200, description = "The book as changed", body = Book,
+            headers(("ETag" = String, description = "The book's new version"))),
         crate::error::responses::Body,
         crate::error::responses::Missing,
+        crate::error::responses::Conditional,
         crate::error::responses::Common,
     )
 )]
@@ -165,23 +191,27 @@ pub async fn update_book(
     db: &State<Database>,
     _key: CanWrite,
     id: i32,
+    expected: IfMatch,
     body: ValidJson<BookChanges>,
-) -> Result<Json<Book>, Error> {
+) -> Result<Tagged<Json<Book>>, Error> {
     let ValidJson(changes) = body;
-    db.write(move |conn| Book::update(conn, id, &changes))
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("book", id))
+    let outcome = db
+        .write(move |conn| Book::update(conn, id, &changes, &expected.0))
+        .await?;
+    let book = written(outcome, "book", id)?;
+    let version = book.version;
+    Ok(Tagged::Fresh(Json(book), version))
 }
 
 /// Delete a book and its reviews.
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id")),
+    params(("id" = i32, Path, description = "The book's id"), IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
         crate::error::responses::Missing,
+        crate::error::responses::Conditional,
         crate::error::responses::Common,
     )
 )]
@@ -190,9 +220,10 @@ pub async fn delete_book(
     db: &State<Database>,
     _key: CanWrite,
     id: i32,
+    expected: IfMatch,
 ) -> Result<NoContent, Error> {
-    match db.write(move |conn| Book::delete(conn, id)).await? {
-        true => Ok(NoContent),
-        false => Err(Error::not_found("book", id)),
-    }
+    let outcome = db
+        .write(move |conn| Book::delete(conn, id, &expected.0))
+        .await?;
+    written(outcome, "book", id).map(|()| NoContent)
 }

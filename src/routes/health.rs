@@ -1,10 +1,13 @@
-//! `/health` (the process answers) and `/ready` (it can serve requests).
+//! `/health` (the process answers), `/ready` (it can serve requests) and
+//! `/metrics` (numbers for Prometheus).
 
+use rocket::http::ContentType;
 use rocket::serde::json::Json;
 use rocket::{get, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::CanRead;
 use crate::db::{Database, DbError, WriteTrouble};
 use crate::error::Error;
 
@@ -116,4 +119,28 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
             checksums_ok: summary.checksums_ok,
         },
     }))
+}
+
+/// Prometheus metrics, in its text format: requests and latency by route and
+/// status, the pool and the database threads' queues, the SQLite writer's
+/// batches, migrations and build (see the README). With `protect_reads` it
+/// needs an API key, as every read does.
+#[utoipa::path(
+    tag = "health",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The metrics (text/plain; version=0.0.4)",
+            content_type = "text/plain", body = String),
+        (status = 401, response = crate::error::responses::Unauthorized),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(
+    db: &State<Database>,
+    metrics: &State<crate::metrics::Metrics>,
+    _key: CanRead,
+) -> (ContentType, String) {
+    let content_type =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (content_type, metrics.render(db).await)
 }

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 
 use crate::error::{Error, FieldError};
 use crate::models::fields::{After, Limit, Offset};
-use crate::models::PageRequest;
+use crate::models::{PageRequest, Written};
 
 /// Paging parameters of a list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,6 +38,39 @@ impl PageQuery {
         }
     }
 }
+
+/// The answer to a write of one resource: the row, or 404 when there is no
+/// such `kind`, or 412 when `If-Match` names none of its current version.
+pub fn written<T>(outcome: Written<T>, kind: &str, id: i32) -> Result<T, Error> {
+    match outcome {
+        Written::Done(row) => Ok(row),
+        Written::Missing => Err(Error::not_found(kind, id)),
+        Written::Stale => Err(Error::stale(kind, id)),
+    }
+}
+
+/// `If-Match`, as the OpenAPI document describes it (read by [`crate::etag::IfMatch`]).
+#[derive(IntoParams)]
+#[into_params(names("If-Match"), parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfMatchHeader(
+    /// Change only if the resource is still at this version: its `ETag`, as
+    /// GET, POST, PUT or PATCH gave it (`"3"`), or `*`. Otherwise 412, and
+    /// nothing changes. Without it the change applies to whatever version
+    /// is current (unless the server sets `require_if_match`: then 428).
+    #[param(nullable = false)]
+    Option<String>,
+);
+
+/// `If-None-Match`, as the OpenAPI document describes it (read by [`crate::etag::IfNoneMatch`]).
+#[derive(IntoParams)]
+#[into_params(names("If-None-Match"), parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfNoneMatchHeader(
+    /// The `ETag` of the copy the client holds: 304 and no body while it is current.
+    #[param(nullable = false)]
+    Option<String>,
+);
 
 /// The 422 for a cursor that is not one of the list asked for.
 pub fn invalid_cursor(message: impl Into<String>) -> Error {
@@ -74,4 +107,5 @@ api_routes![
     reviews::delete_review,
     health::health,
     health::ready,
+    health::metrics,
 ];

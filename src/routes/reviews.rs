@@ -5,10 +5,11 @@ use rocket::response::status::{Created, NoContent};
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, State};
 
-use super::{invalid_cursor, PageQuery};
+use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader, PageQuery};
 use crate::auth::{CanRead, CanWrite};
 use crate::db::Database;
 use crate::error::Error;
+use crate::etag::{IfMatch, IfNoneMatch, Tagged};
 use crate::extract::{ValidJson, ValidQuery};
 use crate::models::{NewReview, Page, Review, ReviewChanges};
 
@@ -56,7 +57,8 @@ pub async fn list_reviews(
     request_body = NewReview,
     responses(
         (status = 201, description = "Created; `Location` names the new review", body = Review,
-            headers(("Location" = String, description = "The new review's URL"))),
+            headers(("Location" = String, description = "The new review's URL"),
+                ("ETag" = String, description = "The review's version, for `If-Match`"))),
         crate::error::responses::Body,
         crate::error::responses::Missing,
         crate::error::responses::Common,
@@ -68,22 +70,29 @@ pub async fn create_review(
     _key: CanWrite,
     id: i32,
     body: ValidJson<NewReview>,
-) -> Result<Created<Json<Review>>, Error> {
+) -> Result<Tagged<Created<Json<Review>>>, Error> {
     let ValidJson(new) = body;
     let review = db
         .write(move |conn| Review::create(conn, id, &new))
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
-    Ok(Created::new(format!("/reviews/{}", review.id)).body(Json(review)))
+    let version = review.version;
+    Ok(Tagged::Fresh(
+        Created::new(format!("/reviews/{}", review.id)).body(Json(review)),
+        version,
+    ))
 }
 
 /// Read a review.
 #[utoipa::path(
     tag = "reviews",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The review's id")),
+    params(("id" = i32, Path, description = "The review's id"), IfNoneMatchHeader),
     responses(
-        (status = 200, description = "The review", body = Review),
+        (status = 200, description = "The review", body = Review,
+            headers(("ETag" = String, description = "The review's version, for `If-Match` and `If-None-Match`"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the review's current version",
+            headers(("ETag" = String, description = "The review's version"))),
         crate::error::responses::Missing,
         crate::error::responses::Common,
     )
@@ -93,23 +102,31 @@ pub async fn get_review(
     db: &State<Database>,
     _key: CanRead,
     id: i32,
-) -> Result<Json<Review>, Error> {
-    db.run(move |conn| Review::find(conn, id))
+    held: IfNoneMatch,
+) -> Result<Tagged<Json<Review>>, Error> {
+    let review = db
+        .run(move |conn| Review::find(conn, id))
         .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("review", id))
+        .ok_or_else(|| Error::not_found("review", id))?;
+    let version = review.version;
+    Ok(match held.holds(version) {
+        true => Tagged::NotModified(version),
+        false => Tagged::Fresh(Json(review), version),
+    })
 }
 
 /// Change a review's author or content.
 #[utoipa::path(
     tag = "reviews",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The review's id")),
+    params(("id" = i32, Path, description = "The review's id"), IfMatchHeader),
     request_body = ReviewChanges,
     responses(
-        (status = 200, description = "The review as changed", body = Review),
+        (status = 200, description = "The review as changed", body = Review,
+            headers(("ETag" = String, description = "The review's new version"))),
         crate::error::responses::Body,
         crate::error::responses::Missing,
+        crate::error::responses::Conditional,
         crate::error::responses::Common,
     )
 )]
@@ -118,23 +135,27 @@ pub async fn update_review(
     db: &State<Database>,
     _key: CanWrite,
     id: i32,
+    expected: IfMatch,
     body: ValidJson<ReviewChanges>,
-) -> Result<Json<Review>, Error> {
+) -> Result<Tagged<Json<Review>>, Error> {
     let ValidJson(changes) = body;
-    db.write(move |conn| Review::update(conn, id, &changes))
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("review", id))
+    let outcome = db
+        .write(move |conn| Review::update(conn, id, &changes, &expected.0))
+        .await?;
+    let review = written(outcome, "review", id)?;
+    let version = review.version;
+    Ok(Tagged::Fresh(Json(review), version))
 }
 
 /// Delete a review.
 #[utoipa::path(
     tag = "reviews",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The review's id")),
+    params(("id" = i32, Path, description = "The review's id"), IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
         crate::error::responses::Missing,
+        crate::error::responses::Conditional,
         crate::error::responses::Common,
     )
 )]
@@ -143,9 +164,10 @@ pub async fn delete_review(
     db: &State<Database>,
     _key: CanWrite,
     id: i32,
+    expected: IfMatch,
 ) -> Result<NoContent, Error> {
-    match db.write(move |conn| Review::delete(conn, id)).await? {
-        true => Ok(NoContent),
-        false => Err(Error::not_found("review", id)),
-    }
+    let outcome = db
+        .write(move |conn| Review::delete(conn, id, &expected.0))
+        .await?;
+    written(outcome, "review", id).map(|()| NoContent)
 }

@@ -106,12 +106,12 @@ impl Project {
     /// books.code: text with no CHECK, holding '7', NULL and `third`.
     fn with_code_column(&self, conn: &mut DbConn, third: &str) {
         self.migration(
-            "2026-11-23-000004_add_code",
+            "2026-11-28-000001_add_code",
             "ALTER TABLE books ADD COLUMN code TEXT;",
             "ALTER TABLE books DROP COLUMN code;",
             (
-                DESCRIPTION,
-                "        description -> Nullable<Text>,\n        code -> Nullable<Text>,\n",
+                LAST_OF_BOOKS,
+                "        description -> Nullable<Text>,\n        version -> Integer,\n        code -> Nullable<Text>,\n",
             ),
         );
         conn.run_pending_migrations(self.migrations(crate::helpers::backend_of(conn)))
@@ -389,7 +389,9 @@ fn refused(edits: &[(&str, &str)], hints: &[&str], message: &str) {
 }
 
 const DESCRIPTION: &str = "        description -> Nullable<Text>,\n";
-const REVIEWS_TABLE: &str = "diesel::table! {\n    reviews (id) {\n        id -> Integer,\n        book_id -> Integer,\n        author -> Text,\n        content -> Text,\n        created_at -> Timestamp,\n    }\n}\n";
+/// books' last two columns: a column added to books goes after them.
+const LAST_OF_BOOKS: &str = "        description -> Nullable<Text>,\n        version -> Integer,\n";
+const REVIEWS_TABLE: &str = "diesel::table! {\n    reviews (id) {\n        id -> Integer,\n        book_id -> Integer,\n        author -> Text,\n        content -> Text,\n        created_at -> Timestamp,\n        version -> Integer,\n    }\n}\n";
 const TAGS_TABLE: &str = "diesel::table! {\n    tags (id) {\n        id -> Integer,\n        book_id -> Integer,\n        name -> Text,\n    }\n}\n\n";
 
 #[test]
@@ -411,8 +413,8 @@ fn no_change_writes_nothing() {
 fn add_a_nullable_column() {
     case(
         &[(
-            DESCRIPTION,
-            "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+            LAST_OF_BOOKS,
+            "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
         )],
         &[],
         &["add column books.isbn Nullable<Text>"],
@@ -424,8 +426,8 @@ fn add_a_nullable_column() {
 fn add_a_not_null_column_with_a_value_for_existing_rows() {
     case(
         &[(
-            DESCRIPTION,
-            "        description -> Nullable<Text>,\n        isbn -> Text,\n",
+            LAST_OF_BOOKS,
+            "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Text,\n",
         )],
         &["--default books.isbn='unknown'"],
         &["add column books.isbn Text (existing rows: 'unknown')"],
@@ -437,8 +439,8 @@ fn add_a_not_null_column_with_a_value_for_existing_rows() {
 fn add_a_not_null_bool_column_with_a_value() {
     case(
         &[(
-            DESCRIPTION,
-            "        description -> Nullable<Text>,\n        in_print -> Bool,\n",
+            LAST_OF_BOOKS,
+            "        description -> Nullable<Text>,\n        version -> Integer,\n        in_print -> Bool,\n",
         )],
         &["--default books.in_print=TRUE"],
         &["add column books.in_print Bool (existing rows: TRUE)"],
@@ -449,7 +451,7 @@ fn add_a_not_null_bool_column_with_a_value() {
 #[test]
 fn a_new_not_null_column_without_a_value_is_refused() {
     refused(
-        &[(DESCRIPTION, "        description -> Nullable<Text>,\n        isbn -> Text,\n")],
+        &[(LAST_OF_BOOKS, "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Text,\n")],
         &[],
         "books.isbn is new and NOT NULL: the rows already in books need a value; give one with --default books.isbn=VALUE",
     );
@@ -513,8 +515,8 @@ fn rename_a_table_and_add_a_column_to_it() {
         &[
             ("    reviews (id) {", "    critiques (id) {"),
             (
-                "        created_at -> Timestamp,\n    }\n}\n\ndiesel::joinable",
-                "        created_at -> Timestamp,\n        stars -> Nullable<Integer>,\n    }\n}\n\ndiesel::joinable",
+                "        version -> Integer,\n    }\n}\n\ndiesel::joinable",
+                "        version -> Integer,\n        stars -> Nullable<Integer>,\n    }\n}\n\ndiesel::joinable",
             ),
             ("joinable!(reviews -> books", "joinable!(critiques -> books"),
             ("(books, reviews,)", "(books, critiques,)"),
@@ -769,8 +771,8 @@ fn several_changes_to_one_table_in_one_migration() {
             ),
             ("        rating -> Integer,", "        rating -> BigInt,"),
             (
-                DESCRIPTION,
-                "        summary -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+                LAST_OF_BOOKS,
+                "        summary -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
             ),
         ],
         &["--rename books.description=summary"],
@@ -828,8 +830,8 @@ fn the_issue_example_isbn_and_tags() {
     case(
         &[
             (
-                DESCRIPTION,
-                "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+                LAST_OF_BOOKS,
+                "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
             ),
             (
                 "diesel::joinable!(reviews",
@@ -888,7 +890,7 @@ fn a_column_added_in_the_middle_of_schema_rs_gets_a_note_on_the_order() {
         outcome.notes,
         [
             "the columns of books are in this order in the database: id, title, author, price, \
-          rating, published, created_at, updated_at, description, isbn; diesel print-schema \
+          rating, published, created_at, updated_at, description, version, isbn; diesel print-schema \
           lists them so, so put them in that order in src/schema.rs"
         ]
     );
@@ -1004,8 +1006,8 @@ fn run_binary(project: &Project, args: &[&str], env: &[(&str, &str)]) -> (i32, S
 fn without_a_postgresql_server_diff_says_so_in_one_line_and_exits_1() {
     let project = Project::new();
     project.edit(
-        DESCRIPTION,
-        "        description -> Nullable<Text>,\n        isbn -> Nullable<Text>,\n",
+        LAST_OF_BOOKS,
+        "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
     );
     let folders = project.folders(Backend::Sqlite);
     let (code, stdout, stderr) = run_binary(&project, &["add_isbn"], &[]);
@@ -1062,8 +1064,8 @@ fn the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference() {
     assert!(stdout.starts_with("no changes: "), "{stdout}");
 
     project.edit(
-        DESCRIPTION,
-        "        description -> Nullable<Text>,\n        isbn -> Text,\n",
+        LAST_OF_BOOKS,
+        "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Text,\n",
     );
     let (code, stdout, stderr) = run_binary(&project, &["--check"], &env);
     assert_eq!(code, 1, "{stdout}{stderr}");

@@ -8,6 +8,7 @@ mod concurrency;
 mod contract;
 mod diff;
 mod errors;
+mod etags;
 mod helpers;
 mod lint;
 mod metrics;

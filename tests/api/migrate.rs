@@ -11,19 +11,21 @@ use crate::helpers::{backend, TestDb};
 const BOOKS: &str = "2026-11-23-000001_create_books";
 const DESCRIPTION: &str = "2026-11-23-000002_add_description_to_books";
 const REVIEWS: &str = "2026-11-23-000003_create_reviews";
-/// The migrations after [`REVIEWS`]: an index for each sort order.
-const INDEXES: [&str; 6] = [
+/// The migrations after [`REVIEWS`]: an index for each sort order, then the
+/// row versions of books and reviews (their ETags).
+const LATER: [&str; 7] = [
     "2026-11-27-000001_index_books_title_id",
     "2026-11-27-000002_index_books_author_id",
     "2026-11-27-000003_index_books_price_id",
     "2026-11-27-000004_index_books_rating_id",
     "2026-11-27-000005_index_books_created_at_id",
     "2026-11-27-000006_drop_index_books_author",
+    "2026-11-27-223007_add_row_versions",
 ];
 
-/// `first`, then [`INDEXES`].
-fn then_indexes(first: &[&'static str]) -> Vec<&'static str> {
-    [first, &INDEXES[..]].concat()
+/// `first`, then [`LATER`].
+fn then_later(first: &[&'static str]) -> Vec<&'static str> {
+    [first, &LATER[..]].concat()
 }
 
 fn open(db: &TestDb) -> (DbConn, DatabaseUrl) {
@@ -50,7 +52,7 @@ fn history_lists_every_migration_with_when_it_was_applied() {
     let history = migrate::history(&mut conn, &url).unwrap();
     assert_eq!(
         history.iter().map(|m| m.name).collect::<Vec<_>>(),
-        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
+        then_later(&[BOOKS, DESCRIPTION, REVIEWS])
     );
     assert!(history.iter().all(|m| m.applied_at.is_none()));
     assert_eq!(history[0].version, "20261123000001");
@@ -60,7 +62,7 @@ fn history_lists_every_migration_with_when_it_was_applied() {
     assert!(history[1].applied_at.is_none());
     assert_eq!(
         migrate::pending_names(&mut conn, &url).unwrap(),
-        then_indexes(&[DESCRIPTION, REVIEWS])
+        then_later(&[DESCRIPTION, REVIEWS])
     );
 }
 
@@ -78,14 +80,14 @@ fn up_goes_as_far_as_asked() {
     );
     assert_eq!(
         migrate::up(&mut conn, &url, UpTo::Latest).unwrap(),
-        then_indexes(&[REVIEWS])
+        then_later(&[REVIEWS])
     );
     assert!(migrate::up(&mut conn, &url, UpTo::Latest)
         .unwrap()
         .is_empty());
     assert_eq!(
         applied(&mut conn, &url),
-        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
+        then_later(&[BOOKS, DESCRIPTION, REVIEWS])
     );
 }
 
@@ -105,8 +107,8 @@ fn down_goes_as_far_as_asked_and_refuses_what_it_cannot_do() {
     let (mut conn, url) = open(&db);
     migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
     assert_eq!(
-        migrate::down(&mut conn, &url, DownTo::Steps(INDEXES.len() + 1)).unwrap(),
-        INDEXES
+        migrate::down(&mut conn, &url, DownTo::Steps(LATER.len() + 1)).unwrap(),
+        LATER
             .iter()
             .rev()
             .chain([&REVIEWS])
@@ -219,13 +221,13 @@ fn startup_modes_auto_check_and_off() {
         Ok(_) => panic!("check started with pending migrations"),
         Err(error) => error.to_string(),
     };
-    for name in then_indexes(&[BOOKS, DESCRIPTION, REVIEWS]) {
+    for name in then_later(&[BOOKS, DESCRIPTION, REVIEWS]) {
         assert!(error.contains(name), "{error}");
     }
     assert!(bookshelf::prepare_database(&with(MigrateMode::Auto)).is_ok());
     assert!(bookshelf::prepare_database(&with(MigrateMode::Check)).is_ok());
     let (mut conn, url) = open(&db);
-    assert_eq!(applied(&mut conn, &url).len(), 3 + INDEXES.len());
+    assert_eq!(applied(&mut conn, &url).len(), 3 + LATER.len());
 }
 
 #[test]
@@ -249,7 +251,7 @@ fn checksums_are_recorded_on_up_and_dropped_on_down() {
     let summary = migrate::summary(&mut conn, &url).unwrap();
     assert_eq!(
         (summary.applied, summary.pending, summary.checksums_ok),
-        (3 + INDEXES.len(), 0, true)
+        (3 + LATER.len(), 0, true)
     );
 }
 
@@ -314,7 +316,7 @@ fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
     assert!(verification.problems.is_empty());
     assert_eq!(
         verification.unrecorded,
-        then_indexes(&[BOOKS, DESCRIPTION, REVIEWS])
+        then_later(&[BOOKS, DESCRIPTION, REVIEWS])
     );
     let settings = Settings {
         database_url: db.url(),

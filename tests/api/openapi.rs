@@ -28,7 +28,7 @@ fn every_mounted_route_is_in_the_openapi_document() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 14);
 }
 
 #[test]

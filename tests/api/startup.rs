@@ -166,7 +166,7 @@ fn every_migrate_command_works_through_the_binary() {
             "{args:?}: no {needle:?} in {output}"
         );
     };
-    expect(&["migrate", "status"], true, "applied:  0, pending: 9");
+    expect(&["migrate", "status"], true, "applied:  0, pending: 10");
     expect(
         &["migrate", "up", "--to", "add_description_to_books"],
         true,
@@ -198,7 +198,7 @@ fn every_migrate_command_works_through_the_binary() {
         "applied 2026-11-23-000003_create_reviews",
     );
     expect(
-        &["migrate", "redo", "--steps", "8"],
+        &["migrate", "redo", "--steps", "9"],
         true,
         "applied 2026-11-23-000002_add_description_to_books",
     );
@@ -213,9 +213,9 @@ fn every_migrate_command_works_through_the_binary() {
         "accepted 2026-11-23-000001_create_books",
     );
     expect(
-        &["migrate", "down", "--steps", "10"],
+        &["migrate", "down", "--steps", "11"],
         false,
-        "cannot revert 10 migrations: 9 applied",
+        "cannot revert 11 migrations: 10 applied",
     );
     expect(
         &["migrate", "down", "--to", "create_books"],
