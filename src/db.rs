@@ -14,9 +14,11 @@ use log::{info, warn};
 
 use crate::config::Settings;
 
+mod batch;
 mod error;
 mod threads;
 
+pub use batch::{Batches, ById};
 pub use error::DbError;
 
 pub use threads::WriteTrouble;

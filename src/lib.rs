@@ -38,6 +38,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(request_id::RequestIds)
         .attach(metrics.clone())
         .manage(metrics)
+        .manage(db::Batches::<models::Book>::default())
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));

@@ -131,6 +131,21 @@ impl Readers {
         })
     }
 
+    /// Runs `job` on one of the threads, answering nobody (it answers its
+    /// requests itself); `false` once the threads have stopped.
+    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> bool {
+        let Some(runtime) = &self.runtime else {
+            return false;
+        };
+        let queue = self.queue.clone();
+        let since = queue.queued();
+        runtime.spawn_blocking(move || {
+            queue.taken(since);
+            job();
+        });
+        true
+    }
+
     /// Runs `job` on one of the threads and returns its answer; see [`answer`].
     pub async fn run<T, F>(&self, job: F, wait: Duration) -> Result<T, DbError>
     where

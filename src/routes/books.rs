@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader};
 use crate::auth::{CanRead, CanWrite};
-use crate::db::Database;
+use crate::db::{Batches, Database};
 use crate::error::Error;
 use crate::etag::{IfMatch, IfNoneMatch, Tagged};
 use crate::extract::{ValidJson, ValidQuery};
@@ -124,12 +124,13 @@ pub async fn create_book(
 #[get("/books/<id>")]
 pub async fn get_book(
     db: &State<Database>,
+    batches: &State<Batches<Book>>,
     _key: CanRead,
     id: i32,
     held: IfNoneMatch,
 ) -> Result<Tagged<Json<Book>>, Error> {
     let book = db
-        .run(move |conn| Book::find(conn, id))
+        .by_id(batches, id)
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
     let version = book.version;

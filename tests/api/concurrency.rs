@@ -73,3 +73,83 @@ async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() 
         .unwrap();
     assert_eq!(reviews["total"], json!(writes));
 }
+
+/// The queries run by the database threads so far (each batch of GETs by
+/// id is one job), from /metrics.
+async fn jobs_run(client: &Client) -> f64 {
+    let text = client
+        .get("/metrics")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"bookshelf_db_queue_wait_seconds_count{queue="readers"} "#))
+        .expect("the readers' wait count")
+        .parse()
+        .unwrap()
+}
+
+#[rocket::async_test]
+async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
+    let db = TestDb::new();
+    let client = Client::tracked(bookshelf::rocket(figment(&db)))
+        .await
+        .expect("the application starts");
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let book: Value = client
+            .post("/books")
+            .header(ContentType::JSON)
+            .body(
+                json!({"title": format!("Book {i}"), "author": "A", "price": i, "rating": 3})
+                    .to_string(),
+            )
+            .dispatch()
+            .await
+            .into_json()
+            .await
+            .unwrap();
+        ids.push(book["id"].as_i64().unwrap());
+    }
+    let before = jobs_run(&client).await;
+    // Each known id several times, and ids that do not exist.
+    let asked: Vec<i64> = (0..200)
+        .map(|n| {
+            if n % 10 == 9 {
+                1_000_000 + n
+            } else {
+                ids[n as usize % ids.len()]
+            }
+        })
+        .collect();
+    let replies = join_all(asked.iter().map(|&id| {
+        let client = &client;
+        async move {
+            let reply = client.get(format!("/books/{id}")).dispatch().await;
+            let status = reply.status();
+            let etag = reply.headers().get_one("ETag").map(str::to_string);
+            (status, etag, reply.into_json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    for (&id, (status, etag, body)) in asked.iter().zip(&replies) {
+        if id >= 1_000_000 {
+            assert_eq!(*status, Status::NotFound, "{id}: {body}");
+            assert_eq!(body["message"], format!("no book with id {id}"));
+        } else {
+            assert_eq!(*status, Status::Ok, "{id}: {body}");
+            assert_eq!(body["id"], id, "each request gets the row it asked for");
+            let i = ids.iter().position(|&known| known == id).unwrap();
+            assert_eq!(body["title"], format!("Book {i}"));
+            assert_eq!(etag.as_deref(), Some("\"1\""));
+        }
+    }
+    let jobs = jobs_run(&client).await - before;
+    assert!(
+        jobs < asked.len() as f64,
+        "{} GETs by id ran as {jobs} queries: none were merged",
+        asked.len()
+    );
+}
