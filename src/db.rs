@@ -18,7 +18,7 @@ mod batch;
 mod error;
 mod threads;
 
-pub use batch::{Batches, ById};
+pub use batch::{Batches, Work};
 pub use error::DbError;
 
 pub use threads::WriteTrouble;

@@ -38,7 +38,8 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(request_id::RequestIds)
         .attach(metrics.clone())
         .manage(metrics)
-        .manage(db::Batches::<models::Book>::default())
+        .manage(db::Batches::new(models::Book::find_each))
+        .manage(db::Batches::new(models::Book::create_each))
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));

@@ -60,11 +60,11 @@ const WRITER_CHECKPOINT_PAGES: u32 = 2_000;
 /// Decides, once, whether a queued job runs: the first of the thread that
 /// would run it and the request that stops waiting for it to claim it wins.
 #[derive(Clone, Default)]
-struct Claim(Arc<AtomicBool>);
+pub(super) struct Claim(Arc<AtomicBool>);
 
 impl Claim {
     /// True for the first caller only.
-    fn take(&self) -> bool {
+    pub(super) fn take(&self) -> bool {
         !self.0.swap(true, Ordering::AcqRel)
     }
 }
@@ -87,7 +87,7 @@ type Jobs = Arc<Mutex<mpsc::UnboundedReceiver<Queued<WriteJob>>>>;
 /// Waits up to `wait` for a queued job to be taken and answered. A job not
 /// taken by then is withdrawn (503); a job already taken is waited for, as
 /// its work (a write, perhaps) is under way.
-async fn answer<T>(
+pub(super) async fn answer<T>(
     claim: Claim,
     mut answer: oneshot::Receiver<Result<T, DbError>>,
     wait: Duration,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::fields::{AuthorName, Description, Price, Rating, Title};
 use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
 use super::{now, write_versioned, Expected, Written};
-use crate::db::{self, DbBackend, DbConn};
+use crate::db::{self, DbBackend, DbConn, DbError};
 use crate::schema::books;
 
 /// A book.
@@ -437,30 +437,65 @@ impl Book {
         })
     }
 
-    /// The books among `ids` (for [`db::ById`]: GETs by id read in batches).
-    pub fn find_many(conn: &mut DbConn, ids: &[i32]) -> QueryResult<Vec<Book>> {
-        books::table
-            .filter(books::id.eq_any(ids))
-            .select(Book::as_select())
-            .load(conn)
+    /// Each of the books `ids` names, if there is one: the work of a batch of
+    /// GETs by id ([`db::Batches`]), one query for all.
+    pub fn find_each(
+        conn: &mut DbConn,
+        ids: &[i32],
+    ) -> Result<Vec<Result<Option<Book>, DbError>>, DbError> {
+        let rows: Vec<Book> = match ids {
+            // Alone: `id = $1`, cheaper for PostgreSQL than `= ANY($1)`.
+            [id] => Book::find(conn, *id)?.into_iter().collect(),
+            _ => books::table
+                .filter(books::id.eq_any(ids))
+                .select(Book::as_select())
+                .load(conn)?,
+        };
+        Ok(ids
+            .iter()
+            .map(|id| Ok(rows.iter().find(|book| book.id == *id).cloned()))
+            .collect())
+    }
+
+    /// Stores each new book, one answer each in the same order: the work of a
+    /// batch of POSTs ([`db::Batches`]). On PostgreSQL one multi-row `INSERT
+    /// … RETURNING`, whose rows come back in the order of its VALUES; should
+    /// it fail (one row refused fails them all), each is inserted alone, so
+    /// each request gets its own answer and no valid book is refused.
+    pub fn create_each(
+        conn: &mut DbConn,
+        news: &[NewBook],
+    ) -> Result<Vec<Result<Book, DbError>>, DbError> {
+        if let (DbConn::Postgres(pg), 2..) = (&mut *conn, news.len()) {
+            let stamp = now();
+            let rows: Vec<_> = news
+                .iter()
+                .map(|new| {
+                    (
+                        new,
+                        books::created_at.eq(stamp),
+                        books::updated_at.eq(stamp),
+                    )
+                })
+                .collect();
+            let stored = diesel::insert_into(books::table)
+                .values(rows)
+                .returning(BOOK_COLUMNS)
+                .get_results::<Book>(pg);
+            if let Ok(books) = stored {
+                if books.len() == news.len() {
+                    return Ok(books.into_iter().map(Ok).collect());
+                }
+            }
+        }
+        Ok(news
+            .iter()
+            .map(|new| Book::create(conn, new).map_err(DbError::from))
+            .collect())
     }
 
     /// Whether a book with this id exists.
     pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(books::table.find(id))).get_result(conn)
-    }
-}
-
-impl db::ById for Book {
-    fn load(conn: &mut DbConn, ids: &[i32]) -> QueryResult<Vec<Book>> {
-        match ids {
-            // Alone: `id = $1`, cheaper for PostgreSQL than `= ANY($1)`.
-            [id] => Ok(Book::find(conn, *id)?.into_iter().collect()),
-            _ => Book::find_many(conn, ids),
-        }
-    }
-
-    fn id(&self) -> i32 {
-        self.id
     }
 }

@@ -95,11 +95,12 @@ pub async fn list_books(
 #[post("/books", data = "<body>")]
 pub async fn create_book(
     db: &State<Database>,
+    batches: &State<Batches<NewBook, Book>>,
     _key: CanWrite,
     body: ValidJson<NewBook>,
 ) -> Result<Tagged<Created<Json<Book>>>, Error> {
     let ValidJson(new) = body;
-    let book = db.write(move |conn| Book::create(conn, &new)).await?;
+    let book = db.batched_write(batches, new).await?;
     let version = book.version;
     Ok(Tagged::Fresh(
         Created::new(format!("/books/{}", book.id)).body(Json(book)),
@@ -124,13 +125,13 @@ pub async fn create_book(
 #[get("/books/<id>")]
 pub async fn get_book(
     db: &State<Database>,
-    batches: &State<Batches<Book>>,
+    batches: &State<Batches<i32, Option<Book>>>,
     _key: CanRead,
     id: i32,
     held: IfNoneMatch,
 ) -> Result<Tagged<Json<Book>>, Error> {
     let book = db
-        .by_id(batches, id)
+        .batched(batches, id)
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
     let version = book.version;

@@ -153,3 +153,142 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
         asked.len()
     );
 }
+
+#[rocket::async_test]
+async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
+    let db = TestDb::new();
+    let client = Client::tracked(bookshelf::rocket(figment(&db)))
+        .await
+        .expect("the application starts");
+    let before = client
+        .get("/metrics")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let posts = 100;
+    let replies = join_all((0..posts).map(|i| {
+        let client = &client;
+        async move {
+            let reply = client
+                .post("/books")
+                .header(ContentType::JSON)
+                .body(
+                    json!({"title": format!("Post {i}"), "author": "A", "price": i, "rating": 3})
+                        .to_string(),
+                )
+                .dispatch()
+                .await;
+            let status = reply.status();
+            let location = reply.headers().get_one("Location").map(str::to_string);
+            (
+                i,
+                status,
+                location,
+                reply.into_json::<Value>().await.unwrap(),
+            )
+        }
+    }))
+    .await;
+    let after = client
+        .get("/metrics")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (i, status, location, body) in &replies {
+        assert_eq!(*status, Status::Created, "{body}");
+        assert_eq!(
+            body["title"],
+            format!("Post {i}"),
+            "each request gets its own book"
+        );
+        assert_eq!(body["price"], json!(*i as f64));
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("/books/{}", body["id"]).as_str())
+        );
+        let stored: Value = client
+            .get(format!("/books/{}", body["id"]))
+            .dispatch()
+            .await
+            .into_json()
+            .await
+            .unwrap();
+        assert_eq!(stored["title"], body["title"]);
+        ids.push(body["id"].as_i64().unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), posts as usize, "one row per request");
+    // On PostgreSQL the POSTs go to the readers' queue as batches of
+    // inserts; on a SQLite file to the writer's group commit.
+    let count = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let series = match crate::helpers::backend() {
+        bookshelf::db::Backend::Postgres => {
+            r#"bookshelf_db_queue_wait_seconds_count{queue="readers"}"#
+        }
+        bookshelf::db::Backend::Sqlite => {
+            r#"bookshelf_db_writer_batches_total{outcome="committed"}"#
+        }
+    };
+    let statements = count(&after, series) - count(&before, series);
+    assert!(
+        statements < f64::from(posts),
+        "{posts} POSTs took {statements} jobs: none were stored together"
+    );
+}
+
+/// One row of a multi-row INSERT that the database refuses fails the whole
+/// statement: each book is then stored alone, so the others are kept and
+/// only the refused one gets an error.
+#[test]
+fn a_refused_book_in_a_batch_of_inserts_fails_alone() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new();
+    let mut conn = crate::helpers::connect(&db);
+    {
+        use diesel_migrations::MigrationHarness;
+        conn.run_pending_migrations(crate::helpers::backend().migrations())
+            .unwrap();
+    }
+    conn.batch_execute(match crate::helpers::backend() {
+        bookshelf::db::Backend::Postgres => {
+            "ALTER TABLE books ADD CONSTRAINT not_refused CHECK (title <> 'Refused')"
+        }
+        // SQLite cannot add a CHECK to a table; a trigger refuses as well.
+        bookshelf::db::Backend::Sqlite => {
+            "CREATE TRIGGER not_refused BEFORE INSERT ON books WHEN NEW.title = 'Refused' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        }
+    })
+    .unwrap();
+    let new = |title: &str| -> bookshelf::models::NewBook {
+        serde_json::from_value(json!({"title": title, "author": "A", "price": 1, "rating": 2}))
+            .unwrap()
+    };
+    let answers = bookshelf::models::Book::create_each(
+        &mut conn,
+        &[new("Kept 1"), new("Refused"), new("Kept 2")],
+    )
+    .unwrap();
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0].as_ref().unwrap().title, "Kept 1");
+    assert!(answers[1].is_err(), "{:?}", answers[1]);
+    assert_eq!(answers[2].as_ref().unwrap().title, "Kept 2");
+    use bookshelf::schema::books;
+    use diesel::prelude::*;
+    let titles: Vec<String> = books::table
+        .select(books::title)
+        .order(books::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(titles, ["Kept 1", "Kept 2"]);
+}
