@@ -8,7 +8,8 @@
 //!   a semaphore had grown to 54 threads. A hand-written queue with a fixed
 //!   set of threads did the same job; measured side by side with
 //!   bench/ab.sh it was no faster (same req/s and CPU per request), so the
-//!   runtime's pool replaced it.
+//!   runtime's pool replaced it. GETs by id and PostgreSQL's POSTs reach
+//!   them in batches (src/db/batch.rs).
 //! - [`Writer`] (SQLite files only): one thread with its own connection runs
 //!   every write. SQLite lets one connection write at a time, so writers on
 //!   several connections only queue inside SQLite's busy handler, which

@@ -1,16 +1,7 @@
 use rocket::http::Status;
 use serde_json::{json, Value};
 
-use crate::helpers::{book_with, valid_book, TestApp};
-
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_i64().unwrap())
-        .collect()
-}
+use crate::helpers::{book_with, ids, valid_book, TestApp};
 
 #[test]
 fn create_book_returns_201_with_location_and_the_stored_book() {

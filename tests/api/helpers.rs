@@ -216,6 +216,16 @@ pub fn connect(db: &TestDb) -> bookshelf::db::DbConn {
     bookshelf::db::connect(&url, Duration::from_secs(5)).expect("connect to the test database")
 }
 
+/// The ids of a page's items, in order.
+pub fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// A book body that passes validation.
 pub fn valid_book() -> Value {
     json!({

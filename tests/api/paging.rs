@@ -7,7 +7,7 @@ use diesel::RunQueryDsl;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
-use crate::helpers::{connect, postgres_or_skip, TestApp, TestDb};
+use crate::helpers::{connect, ids, postgres_or_skip, TestApp, TestDb};
 use bookshelf::models::{Book, BookFilter, BookSort, PageRequest, TOTAL_CAP};
 
 const SORTS: [&str; 12] = [
@@ -24,15 +24,6 @@ const SORTS: [&str; 12] = [
     "created_at",
     "-created_at",
 ];
-
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_i64().unwrap())
-        .collect()
-}
 
 /// Every page of `uri` (which has a query string), following `next`.
 fn walk(app: &TestApp, uri: &str) -> Vec<Vec<i64>> {

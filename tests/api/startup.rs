@@ -95,10 +95,16 @@ fn free_port() -> u16 {
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_with(port, path, &[])
+}
+
+/// `GET path` with extra `headers` (`Name: value`), the raw response.
+fn http_get_with(port: u16, path: &str, headers: &[&str]) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
@@ -380,14 +386,7 @@ fn the_log_has_one_line_per_request_with_its_id_route_status_and_duration() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("ids.db").display().to_string());
     assert!(server.wait_ready(Instant::now() + Duration::from_secs(20)));
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "GET /books/77 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: probe-7\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = http_get_with(server.port, "/books/77", &["X-Request-Id: probe-7"]).unwrap();
     let log = server.stop();
     assert!(
         response.to_lowercase().contains("x-request-id: probe-7"),
@@ -412,15 +411,9 @@ fn log_format_json_writes_one_object_per_line_with_the_request_fields() {
         .env("ROCKET_LOG_FORMAT", "json");
     let server = Server::spawn(command);
     assert!(server.wait_ready(Instant::now() + Duration::from_secs(20)));
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "GET /books/5 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: json-5\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = http_get_with(server.port, "/books/5", &["X-Request-Id: json-5"]).unwrap();
     let log = server.stop();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
