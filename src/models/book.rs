@@ -482,10 +482,9 @@ impl Book {
                 .values(rows)
                 .returning(BOOK_COLUMNS)
                 .get_results::<Book>(pg);
+            // Stored: one answer per row (the batch checks the count).
             if let Ok(books) = stored {
-                if books.len() == news.len() {
-                    return Ok(books.into_iter().map(Ok).collect());
-                }
+                return Ok(books.into_iter().map(Ok).collect());
             }
         }
         Ok(news
