@@ -214,10 +214,9 @@ impl Fairing for Metrics {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        let route = req.route().map(|r| r.uri.to_string());
         self.observe(
             req.method().as_str(),
-            route.as_deref().unwrap_or(UNMATCHED),
+            req.route().map_or(UNMATCHED, |r| r.uri.as_str()),
             res.status().code,
             RequestId::elapsed(req).as_secs_f64(),
         );

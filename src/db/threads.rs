@@ -153,21 +153,18 @@ impl Readers {
         F: FnOnce() -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(runtime) = &self.runtime else {
-            return Err(DbError::Failed("the database threads have stopped".into()));
-        };
         let (reply, answered) = oneshot::channel();
         let claim = Claim::default();
         let mine = claim.clone();
-        let queue = self.queue.clone();
-        let since = queue.queued();
         // A panic drops `reply`: its request gets a 500, and the pool goes on.
-        runtime.spawn_blocking(move || {
-            queue.taken(since);
+        let spawned = self.spawn(move || {
             if mine.take() {
                 let _ = reply.send(job());
             }
         });
+        if !spawned {
+            return Err(DbError::Failed("the database threads have stopped".into()));
+        }
         answer(claim, answered, wait).await
     }
 }
