@@ -3,10 +3,11 @@
 
 use rocket::futures::future::join_all;
 use rocket::http::{ContentType, Status};
-use rocket::local::asynchronous::Client;
+use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
 
 use crate::helpers::{figment, TestDb};
+use crate::metrics::sample;
 
 #[rocket::async_test]
 async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() {
@@ -37,15 +38,7 @@ async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() 
                 .body(json!({"author": "Ada", "content": format!("Review {i}")}).to_string())
                 .dispatch()
                 .await;
-            let write = client
-                .post("/books")
-                .header(ContentType::JSON)
-                .body(
-                    json!({"title": format!("Book {i}"), "author": "Many", "price": i, "rating": 3})
-                        .to_string(),
-                )
-                .dispatch()
-                .await;
+            let write = post_book(client, &format!("Book {i}"), i).await;
             let read = client.get("/books?limit=5&sort=-id").dispatch().await;
             (review.status(), write.status(), read.status())
         }
@@ -74,9 +67,8 @@ async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() 
     assert_eq!(reviews["total"], json!(writes));
 }
 
-/// The queries run by the database threads so far (each batch of GETs by
-/// id is one job), from /metrics.
-async fn jobs_run(client: &Client) -> f64 {
+/// The value of one series of /metrics now.
+async fn metric(client: &Client, series: &str) -> f64 {
     let text = client
         .get("/metrics")
         .dispatch()
@@ -84,11 +76,21 @@ async fn jobs_run(client: &Client) -> f64 {
         .into_string()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(r#"bookshelf_db_queue_wait_seconds_count{queue="readers"} "#))
-        .expect("the readers' wait count")
-        .parse()
-        .unwrap()
+    sample(&text, series).unwrap_or_else(|| panic!("no {series} in {text}"))
+}
+
+/// The jobs the query threads have taken so far (a batch of merged GETs or
+/// POSTs is one).
+const READER_JOBS: &str = r#"bookshelf_db_queue_wait_seconds_count{queue="readers"}"#;
+
+/// `POST /books` of a valid book with this title and price.
+async fn post_book<'c>(client: &'c Client, title: &str, price: i32) -> LocalResponse<'c> {
+    client
+        .post("/books")
+        .header(ContentType::JSON)
+        .body(json!({"title": title, "author": "Many", "price": price, "rating": 3}).to_string())
+        .dispatch()
+        .await
 }
 
 #[rocket::async_test]
@@ -99,21 +101,14 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
         .expect("the application starts");
     let mut ids = Vec::new();
     for i in 0..20 {
-        let book: Value = client
-            .post("/books")
-            .header(ContentType::JSON)
-            .body(
-                json!({"title": format!("Book {i}"), "author": "A", "price": i, "rating": 3})
-                    .to_string(),
-            )
-            .dispatch()
+        let book: Value = post_book(&client, &format!("Book {i}"), i)
             .await
             .into_json()
             .await
             .unwrap();
         ids.push(book["id"].as_i64().unwrap());
     }
-    let before = jobs_run(&client).await;
+    let before = metric(&client, READER_JOBS).await;
     // Each known id several times, and ids that do not exist.
     let asked: Vec<i64> = (0..200)
         .map(|n| {
@@ -146,7 +141,7 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
             assert_eq!(etag.as_deref(), Some("\"1\""));
         }
     }
-    let jobs = jobs_run(&client).await - before;
+    let jobs = metric(&client, READER_JOBS).await - before;
     assert!(
         jobs < asked.len() as f64,
         "{} GETs by id ran as {jobs} queries: none were merged",
@@ -160,26 +155,20 @@ async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
     let client = Client::tracked(bookshelf::rocket(figment(&db)))
         .await
         .expect("the application starts");
-    let before = client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    // On PostgreSQL the POSTs go to the readers' queue as batches of
+    // inserts; on a SQLite file to the writer's group commit.
+    let jobs = match crate::helpers::backend() {
+        bookshelf::db::Backend::Postgres => READER_JOBS,
+        bookshelf::db::Backend::Sqlite => {
+            r#"bookshelf_db_writer_batches_total{outcome="committed"}"#
+        }
+    };
+    let before = metric(&client, jobs).await;
     let posts = 100;
     let replies = join_all((0..posts).map(|i| {
         let client = &client;
         async move {
-            let reply = client
-                .post("/books")
-                .header(ContentType::JSON)
-                .body(
-                    json!({"title": format!("Post {i}"), "author": "A", "price": i, "rating": 3})
-                        .to_string(),
-                )
-                .dispatch()
-                .await;
+            let reply = post_book(client, &format!("Post {i}"), i).await;
             let status = reply.status();
             let location = reply.headers().get_one("Location").map(str::to_string);
             (
@@ -191,13 +180,7 @@ async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
         }
     }))
     .await;
-    let after = client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let statements = metric(&client, jobs).await - before;
     let mut ids = Vec::new();
     for (i, status, location, body) in &replies {
         assert_eq!(*status, Status::Created, "{body}");
@@ -224,22 +207,6 @@ async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), posts as usize, "one row per request");
-    // On PostgreSQL the POSTs go to the readers' queue as batches of
-    // inserts; on a SQLite file to the writer's group commit.
-    let count = |text: &str, series: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
-    };
-    let series = match crate::helpers::backend() {
-        bookshelf::db::Backend::Postgres => {
-            r#"bookshelf_db_queue_wait_seconds_count{queue="readers"}"#
-        }
-        bookshelf::db::Backend::Sqlite => {
-            r#"bookshelf_db_writer_batches_total{outcome="committed"}"#
-        }
-    };
-    let statements = count(&after, series) - count(&before, series);
     assert!(
         statements < f64::from(posts),
         "{posts} POSTs took {statements} jobs: none were stored together"

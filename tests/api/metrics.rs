@@ -11,7 +11,7 @@ use bookshelf::db::Backend;
 
 /// The value of the sample written exactly `series` (name and labels, as
 /// the text format spells them), if there is one.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| {
