@@ -7,6 +7,12 @@ use bookshelf::db::{self, StartupError};
 use bookshelf::migrate::{self, diff, generate, Direction, DownTo, UpTo};
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: a request allocates and frees many
+/// small blocks on several threads, and glibc's arenas spent about 14% of the
+/// server's CPU on a GET by id (perf; bench/results.md has the A/B).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A books and reviews JSON API, on SQLite (the default) or PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(
