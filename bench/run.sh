@@ -51,6 +51,10 @@
 #   BENCH_QUIET_WAIT=60         before each run, wait up to this many seconds for
 #                               other work on the machine to stop (0: don't wait)
 #   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432   server to create the database on
+#   BENCH_PG_SSLMODE=disable    sslmode of bookshelf's, the peer's and pgbench's connections:
+#                               the peer's sqlx is built without TLS, so by default none
+#                               of the three encrypts (with libpq's default, prefer,
+#                               bookshelf and pgbench would, on a server with ssl=on)
 #   BENCH_OUT=bench/results.md  where the report goes
 #   BENCH_NOTES=FILE            Markdown appended to the report (analysis)
 #   BENCH_NOTE="text"           one line added to the report's header
@@ -93,6 +97,7 @@ warmup=${BENCH_WARMUP:-2}
 wrk_timeout=${BENCH_WRK_TIMEOUT:-5s}
 quiet_wait=${BENCH_QUIET_WAIT:-60}
 pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+pg_sslmode=${BENCH_PG_SSLMODE:-disable}
 out=${BENCH_OUT:-$repo_root/bench/results.md}
 lua=$script_dir/bookshelf.lua
 peer_binary=${BENCH_PEER:-$script_dir/peer/target/release/bookshelf-peer}
@@ -554,9 +559,9 @@ for backend in $backends; do
             timeout 30 psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $pg_db" >/dev/null \
                 || die "cannot create database $pg_db on $pg_url"
             pg_created=yes
-            db_url=$pg_url/$pg_db
+            db_url=$pg_url/$pg_db?sslmode=$pg_sslmode
             db_target=$db_url
-            echo "db_postgres=fresh database $pg_db, $(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null | awk '{ print "PostgreSQL " $1 }')" >> "$meta"
+            echo "db_postgres=fresh database $pg_db, $(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null | awk '{ print "PostgreSQL " $1 }'), connections with sslmode=$pg_sslmode (bookshelf, peer and pgbench)" >> "$meta"
             ;;
     esac
     server_kind=bookshelf
