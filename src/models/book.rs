@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
-use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
+use super::page::{CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::{now, write_versioned, Expected, Written};
 use crate::db::{self, DbBackend, DbConn, DbError};
 use crate::schema::books;
@@ -347,18 +347,26 @@ impl Book {
         page: PageRequest,
         after: Option<BookAfter>,
     ) -> QueryResult<Page<Book>> {
-        let counted =
-            CountOf(filtered(filter).select(books::id).limit(TOTAL_CAP + 1)).get_result(conn)?;
+        let count = || CountOf(filtered(filter).select(books::id).limit(TOTAL_CAP + 1));
+        let from_start = page.offset == 0 && after.is_none();
         let query = ordered(filtered(filter), sort, filter);
         let query = match after {
             Some(after) => query.filter(after.condition()),
             None => query,
         };
-        let rows = query
+        // The total rides along with each row: one statement for the page.
+        let rows: Vec<(Book, i64)> = query
             .offset(page.offset)
             .limit(page.rows())
-            .select(Book::as_select())
+            .select((Book::as_select(), TotalOf(count())))
             .load(conn)?;
+        let counted = match rows.first() {
+            Some((_, total)) => *total,
+            // An empty page says nothing of the total, but from the start it is 0.
+            None if from_start => 0,
+            None => count().get_result(conn)?,
+        };
+        let rows = rows.into_iter().map(|(book, _)| book).collect();
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 
@@ -443,14 +451,21 @@ impl Book {
         conn: &mut DbConn,
         ids: &[i32],
     ) -> Result<Vec<Result<Option<Book>, DbError>>, DbError> {
-        let rows: Vec<Book> = match ids {
-            // Alone: `id = $1`, cheaper for PostgreSQL than `= ANY($1)`.
-            [id] => Book::find(conn, *id)?.into_iter().collect(),
-            _ => books::table
-                .filter(books::id.eq_any(ids))
-                .select(Book::as_select())
-                .load(conn)?,
-        };
+        // Alone, `id = $1` is cheaper for PostgreSQL than `= ANY($1)`. On
+        // SQLite there is no round trip to save, and `IN (?, ?, …)` would be
+        // parsed anew for each batch (diesel does not cache a statement whose
+        // number of binds varies), while `find` is prepared once: each id is
+        // looked up on its own, on the batch's connection.
+        if ids.len() == 1 || matches!(conn, DbConn::Sqlite(_)) {
+            return Ok(ids
+                .iter()
+                .map(|id| Book::find(conn, *id).map_err(DbError::from))
+                .collect());
+        }
+        let rows: Vec<Book> = books::table
+            .filter(books::id.eq_any(ids))
+            .select(Book::as_select())
+            .load(conn)?;
         Ok(ids
             .iter()
             .map(|id| Ok(rows.iter().find(|book| book.id == *id).cloned()))

@@ -13,6 +13,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::BigInt;
 use diesel::{QueryResult, RunQueryDsl};
@@ -154,6 +155,34 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for CountOf<Q> {
         out.push_sql("SELECT count(*) FROM (");
         self.0.walk_ast(out.reborrow())?;
         out.push_sql(") AS matching");
+        Ok(())
+    }
+}
+
+/// `(SELECT count(*) FROM (<query>) AS matching)` as a column of another
+/// query, so that a page's rows and its total come in one statement (one
+/// round trip). The subquery is not correlated with the outer one: both
+/// databases run it once per statement.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct TotalOf<Q>(pub CountOf<Q>);
+
+impl<Q> Expression for TotalOf<Q> {
+    type SqlType = BigInt;
+}
+
+impl<Q, QS> AppearsOnTable<QS> for TotalOf<Q> {}
+
+impl<Q, QS> SelectableExpression<QS> for TotalOf<Q> {}
+
+impl<Q, GB> ValidGrouping<GB> for TotalOf<Q> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for TotalOf<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
         Ok(())
     }
 }
