@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
-use super::page::{CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
+use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::{now, write_versioned, Expected, Written};
 use crate::db::{self, DbBackend, DbConn, DbError};
 use crate::schema::books;
@@ -355,18 +355,16 @@ impl Book {
             None => query,
         };
         // The total rides along with each row: one statement for the page.
-        let rows: Vec<(Book, i64)> = query
+        let rows = query
             .offset(page.offset)
             .limit(page.rows())
             .select((Book::as_select(), TotalOf(count())))
             .load(conn)?;
-        let counted = match rows.first() {
-            Some((_, total)) => *total,
-            // An empty page says nothing of the total, but from the start it is 0.
-            None if from_start => 0,
-            None => count().get_result(conn)?,
+        let (rows, counted) = match page::with_total(rows) {
+            (rows, Some(total)) => (rows, total),
+            (rows, None) if from_start => (rows, 0),
+            (rows, None) => (rows, count().get_result(conn)?),
         };
-        let rows = rows.into_iter().map(|(book, _)| book).collect();
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 

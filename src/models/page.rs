@@ -5,7 +5,8 @@
 //! - each order a list offers has an index (migrations), so a page reads its
 //!   rows in index order and stops at `limit`;
 //! - the total is counted up to [`TOTAL_CAP`]: past it, `total` says
-//!   [`TOTAL_CAP`] and `total_exact` is false;
+//!   [`TOTAL_CAP`] and `total_exact` is false. The count is a column of the
+//!   page's own statement ([`TotalOf`]): one round trip for a page;
 //! - an offset is at most [`super::fields::Offset::MAX`]; deeper pages follow
 //!   the `next` cursor (keyset paging: the page starts after the last row of
 //!   the one before, found in the index, whatever its depth).
@@ -13,7 +14,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use diesel::backend::Backend;
-use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::expression::{
+    is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
+};
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::BigInt;
 use diesel::{QueryResult, RunQueryDsl};
@@ -176,6 +179,14 @@ impl<Q, QS> SelectableExpression<QS> for TotalOf<Q> {}
 
 impl<Q, GB> ValidGrouping<GB> for TotalOf<Q> {
     type IsAggregate = is_aggregate::Never;
+}
+
+/// The rows of a query that selected [`TotalOf`] beside each row, and the
+/// total they carry: `None` when there are no rows, whose total is unknown
+/// (0 from the start of the list; past it, count with [`CountOf`]).
+pub fn with_total<T>(rows: Vec<(T, i64)>) -> (Vec<T>, Option<i64>) {
+    let total = rows.first().map(|(_, total)| *total);
+    (rows.into_iter().map(|(row, _)| row).collect(), total)
 }
 
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for TotalOf<Q> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fields::{ReviewContent, ReviewerName};
-use super::page::{CountOf, Cursor, Page, PageRequest, TOTAL_CAP};
+use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::{now, write_versioned, Book, Expected, Written};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
@@ -92,29 +92,31 @@ impl Review {
         page: PageRequest,
         after: Option<i32>,
     ) -> QueryResult<Option<Page<Review>>> {
-        conn.transaction(|conn| {
-            if !Book::exists(conn, book_id)? {
-                return Ok(None);
-            }
-            let of_book = || {
-                reviews::table
-                    .filter(reviews::book_id.eq(book_id))
-                    .into_boxed()
-            };
-            let counted =
-                CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1)).get_result(conn)?;
-            let query = of_book().order(reviews::id.asc());
-            let query = match after {
-                Some(id) => query.filter(reviews::id.gt(id)),
-                None => query,
-            };
-            let rows = query
-                .offset(page.offset)
-                .limit(page.rows())
-                .select(Review::as_select())
-                .load(conn)?;
-            Ok(Some(Page::of(rows, counted, page, Review::cursor)))
-        })
+        let of_book = || {
+            reviews::table
+                .filter(reviews::book_id.eq(book_id))
+                .into_boxed()
+        };
+        let count = || CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1));
+        let from_start = page.offset == 0 && after.is_none();
+        let query = of_book().order(reviews::id.asc());
+        let query = match after {
+            Some(id) => query.filter(reviews::id.gt(id)),
+            None => query,
+        };
+        let rows = query
+            .offset(page.offset)
+            .limit(page.rows())
+            .select((Review::as_select(), TotalOf(count())))
+            .load(conn)?;
+        // A review found says its book exists; an empty page asks.
+        let (rows, counted) = match page::with_total(rows) {
+            (rows, Some(total)) => (rows, total),
+            (_, None) if !Book::exists(conn, book_id)? => return Ok(None),
+            (rows, None) if from_start => (rows, 0),
+            (rows, None) => (rows, count().get_result(conn)?),
+        };
+        Ok(Some(Page::of(rows, counted, page, Review::cursor)))
     }
 
     /// The cursor of the position after `review` in a book's reviews.

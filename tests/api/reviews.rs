@@ -93,12 +93,26 @@ fn list_reviews_returns_a_books_reviews_oldest_first_with_the_total() {
     assert_eq!(second.body["total"], json!(3));
     app.get(&format!("/books/{book}/reviews?limit=1000"))
         .assert_invalid_field("limit");
+    // Empty pages carry no row with the total: it is counted on its own.
+    let past_the_end = app.get(&format!("/books/{book}/reviews?offset=5"));
+    assert_eq!(past_the_end.status, Status::Ok);
+    assert_eq!(past_the_end.body["items"], json!([]));
+    assert_eq!(past_the_end.body["total"], json!(3));
+    let none_yet = app.create_book(json!({}))["id"].as_i64().unwrap();
+    let empty = app.get(&format!("/books/{none_yet}/reviews"));
+    assert_eq!(empty.status, Status::Ok);
+    assert_eq!(
+        (&empty.body["items"], &empty.body["total"]),
+        (&json!([]), &json!(0))
+    );
 }
 
 #[test]
 fn list_reviews_of_an_unknown_book_returns_404() {
     let app = TestApp::new();
     app.get("/books/31/reviews").assert_error(Status::NotFound);
+    app.get("/books/31/reviews?offset=3")
+        .assert_error(Status::NotFound);
 }
 
 #[test]
