@@ -313,3 +313,47 @@ fn statements_are_prepared_once_per_postgres_connection() {
         "the same statements, not prepared again"
     );
 }
+
+#[test]
+fn pooled_postgres_connections_plan_each_statement_once() {
+    let Some(_) = postgres_or_skip("pooled_postgres_connections_plan_each_statement_once") else {
+        return;
+    };
+    let app = TestApp::new();
+    let db = app
+        .client
+        .rocket()
+        .state::<bookshelf::db::Database>()
+        .expect("the application manages its database");
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // Seven runs: PostgreSQL's default plans the first five for their values
+    // and may go on doing so; planned once, all seven use the generic plan.
+    let (generic, custom) = runtime
+        .block_on(db.run(|conn| {
+            #[derive(diesel::QueryableByName)]
+            struct Plans {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                generic_plans: i64,
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                custom_plans: i64,
+            }
+            let page = PageRequest {
+                offset: 0,
+                limit: 20,
+            };
+            for _ in 0..7 {
+                Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
+            }
+            diesel::sql_query(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE '%(SELECT count(*) FROM (%'",
+            )
+            .get_result::<Plans>(conn)
+            .map(|p| (p.generic_plans, p.custom_plans))
+        }))
+        .expect("list books on a pooled connection");
+    assert_eq!((generic, custom), (7, 0), "(generic plans, custom plans)");
+}
