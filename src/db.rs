@@ -255,11 +255,11 @@ impl r2d2::ManageConnection for Manager {
             // Each request statement is prepared once per connection (diesel's
             // statement cache). PostgreSQL's default would still plan it anew
             // at each execution whenever its generic plan looks costlier than
-            // a plan for the values bound, as with a bound LIMIT: the list
-            // page's statement ran at 5,000 tps so in pgbench, 7,700 planned
-            // once. The plans do not depend on the values: every list walks
-            // an index in its sort order (bench/scale.py checks them at a
-            // million rows).
+            // a plan for the values bound, as with a bound LIMIT (pgbench,
+            // the list page's statement: 5,000 tps planned each time, 7,700
+            // planned once). The plans do not depend on the values: every
+            // list walks an index in its sort order (bench/scale.py checks
+            // them at a million rows).
             let ms = self.statement_timeout.as_millis();
             pg.batch_execute(&format!(
                 "SET statement_timeout = {ms}; SET plan_cache_mode = force_generic_plan"

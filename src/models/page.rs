@@ -181,14 +181,6 @@ impl<Q, GB> ValidGrouping<GB> for TotalOf<Q> {
     type IsAggregate = is_aggregate::Never;
 }
 
-/// The rows of a query that selected [`TotalOf`] beside each row, and the
-/// total they carry: `None` when there are no rows, whose total is unknown
-/// (0 from the start of the list; past it, count with [`CountOf`]).
-pub fn with_total<T>(rows: Vec<(T, i64)>) -> (Vec<T>, Option<i64>) {
-    let total = rows.first().map(|(_, total)| *total);
-    (rows.into_iter().map(|(row, _)| row).collect(), total)
-}
-
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for TotalOf<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("(");
@@ -196,6 +188,14 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for TotalOf<Q> {
         out.push_sql(")");
         Ok(())
     }
+}
+
+/// The rows of a query that selected [`TotalOf`] beside each row, and the
+/// total they carry: `None` when there are no rows, whose total is unknown
+/// (0 from the start of the list; past it, count with [`CountOf`]).
+pub fn with_total<T>(rows: Vec<(T, i64)>) -> (Vec<T>, Option<i64>) {
+    let total = rows.first().map(|(_, total)| *total);
+    (rows.into_iter().map(|(row, _)| row).collect(), total)
 }
 
 #[cfg(test)]
