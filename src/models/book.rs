@@ -360,11 +360,7 @@ impl Book {
             .limit(page.rows())
             .select((Book::as_select(), TotalOf(count())))
             .load(conn)?;
-        let (rows, counted) = match page::with_total(rows) {
-            (rows, Some(total)) => (rows, total),
-            (rows, None) if from_start => (rows, 0),
-            (rows, None) => (rows, count().get_result(conn)?),
-        };
+        let (rows, counted) = page::with_total(rows, from_start, || count().get_result(conn))?;
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 

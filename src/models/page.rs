@@ -191,11 +191,19 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for TotalOf<Q> {
 }
 
 /// The rows of a query that selected [`TotalOf`] beside each row, and the
-/// total they carry: `None` when there are no rows, whose total is unknown
-/// (0 from the start of the list; past it, count with [`CountOf`]).
-pub fn with_total<T>(rows: Vec<(T, i64)>) -> (Vec<T>, Option<i64>) {
-    let total = rows.first().map(|(_, total)| *total);
-    (rows.into_iter().map(|(row, _)| row).collect(), total)
+/// total they carry. A page with no rows carries none: from the start of the
+/// list the total is 0; past it, `count` (a [`CountOf`]) is run.
+pub fn with_total<T>(
+    rows: Vec<(T, i64)>,
+    from_start: bool,
+    count: impl FnOnce() -> QueryResult<i64>,
+) -> QueryResult<(Vec<T>, i64)> {
+    let total = match rows.first() {
+        Some((_, total)) => *total,
+        None if from_start => 0,
+        None => count()?,
+    };
+    Ok((rows.into_iter().map(|(row, _)| row).collect(), total))
 }
 
 #[cfg(test)]

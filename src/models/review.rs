@@ -110,12 +110,10 @@ impl Review {
             .select((Review::as_select(), TotalOf(count())))
             .load(conn)?;
         // A review found says its book exists; an empty page asks.
-        let (rows, counted) = match page::with_total(rows) {
-            (rows, Some(total)) => (rows, total),
-            (_, None) if !Book::exists(conn, book_id)? => return Ok(None),
-            (rows, None) if from_start => (rows, 0),
-            (rows, None) => (rows, count().get_result(conn)?),
-        };
+        if rows.is_empty() && !Book::exists(conn, book_id)? {
+            return Ok(None);
+        }
+        let (rows, counted) = page::with_total(rows, from_start, || count().get_result(conn))?;
         Ok(Some(Page::of(rows, counted, page, Review::cursor)))
     }
 
