@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use rocket::http::{ContentType, Status};
-use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
 
-use crate::helpers::{figment, TestDb};
+use crate::helpers::{async_client, TestDb};
 
 fn run_backup(database_url: &str, path: &std::path::Path) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bookshelf"))
@@ -36,9 +35,7 @@ fn stored_ids(path: &str) -> Vec<i32> {
 #[rocket::async_test]
 async fn a_backup_under_load_holds_every_write_acknowledged_before_it_and_restores() {
     let db = TestDb::sqlite();
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .expect("the application starts");
+    let client = async_client(&db).await;
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("backup.db");
     let stop = AtomicBool::new(false);
@@ -105,9 +102,7 @@ async fn a_backup_under_load_holds_every_write_acknowledged_before_it_and_restor
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{live}{suffix}"));
     }
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .expect("the restored database serves");
+    let client = async_client(&db).await;
     for id in &before {
         let response = client.get(format!("/books/{id}")).dispatch().await;
         assert_eq!(response.status(), Status::Ok, "book {id} after the restore");

@@ -6,20 +6,14 @@ use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::{figment, TestDb};
+use crate::helpers::{async_client, TestDb};
 use crate::metrics::sample;
 
 #[rocket::async_test]
 async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() {
     let db = TestDb::new();
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .expect("the application starts");
-    let book: Value = client
-        .post("/books")
-        .header(ContentType::JSON)
-        .body(json!({"title": "Reviewed", "author": "Many", "price": 1, "rating": 3}).to_string())
-        .dispatch()
+    let client = async_client(&db).await;
+    let book: Value = post_book(&client, "Reviewed", 1)
         .await
         .into_json()
         .await
@@ -96,9 +90,7 @@ async fn post_book<'c>(client: &'c Client, title: &str, price: i32) -> LocalResp
 #[rocket::async_test]
 async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
     let db = TestDb::new();
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .expect("the application starts");
+    let client = async_client(&db).await;
     let mut ids = Vec::new();
     for i in 0..20 {
         let book: Value = post_book(&client, &format!("Book {i}"), i)
@@ -152,9 +144,7 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
 #[rocket::async_test]
 async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
     let db = TestDb::new();
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .expect("the application starts");
+    let client = async_client(&db).await;
     // On PostgreSQL the POSTs go to the readers' queue as batches of
     // inserts; on a SQLite file to the writer's group commit.
     let jobs = match crate::helpers::backend() {

@@ -4,10 +4,9 @@
 
 use rocket::futures::future::join;
 use rocket::http::{ContentType, Header, Method, Status};
-use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
 
-use crate::helpers::{figment, Reply, TestApp, TestDb};
+use crate::helpers::{async_client, Reply, TestApp, TestDb};
 
 /// Sends `body` (if any) with `headers`.
 fn send(
@@ -270,9 +269,7 @@ fn require_if_match_refuses_changes_without_one_with_428() {
 #[rocket::async_test]
 async fn of_two_concurrent_editors_one_wins_and_the_other_gets_412() {
     let db = TestDb::new();
-    let client = Client::tracked(bookshelf::rocket(figment(&db)))
-        .await
-        .unwrap();
+    let client = async_client(&db).await;
     let created = client
         .post("/books")
         .header(ContentType::JSON)

@@ -127,6 +127,14 @@ pub fn figment(db: &TestDb) -> Figment {
         .merge(("log_level", "off"))
 }
 
+/// The application on `db` with an async client, for tests whose requests
+/// run at the same time.
+pub async fn async_client(db: &TestDb) -> rocket::local::asynchronous::Client {
+    rocket::local::asynchronous::Client::tracked(bookshelf::rocket(figment(db)))
+        .await
+        .expect("the application starts")
+}
+
 /// An application on a fresh database, and a client for it.
 pub struct TestApp {
     // Declared before `db`: the server's pool closes before the database is dropped.
