@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod backup;
 pub mod config;
+pub mod constraints;
 pub mod db;
 pub mod error;
 pub mod etag;

@@ -131,24 +131,27 @@ enum MigrateCommand {
         /// The changed migration.
         version: String,
     },
-    /// Write the migration that takes both backends from their migrations to src/schema.rs.
+    /// Write the migration that takes both backends from their migrations to the model.
     ///
-    /// Alembic's `revision --autogenerate`: edit src/schema.rs, then run this. Each backend's
-    /// migrations are replayed on a scratch database (SQLite in memory, PostgreSQL in a
-    /// throwaway database), compared with src/schema.rs, and one migration is written to
-    /// migrations/sqlite and migrations/postgres under one version, up.sql and down.sql,
-    /// after trying it there (up, down, up). Renames are never guessed, data is never
-    /// dropped without --allow-data-loss, and a new NOT NULL column needs --default.
+    /// Alembic's `revision --autogenerate`: edit src/schema.rs (tables, columns) and
+    /// src/constraints.rs (CHECKs, lengths, defaults, indexes, ON DELETE), then run this. Each
+    /// backend's migrations are replayed on a scratch database (SQLite in memory, PostgreSQL in
+    /// a throwaway database), compared with the model, and a migration is written to
+    /// migrations/sqlite and migrations/postgres under one version, up.sql and down.sql, after
+    /// trying it there (up, down, up). An index on a table that exists gets a migration of its
+    /// own (CONCURRENTLY, outside a transaction, on PostgreSQL). Renames are never guessed, and
+    /// data is never dropped without --allow-data-loss.
     #[command(after_help = "\
 Examples:
   bookshelf migrate diff add_isbn_to_books
   bookshelf migrate diff rename_blurb --rename books.blurb=description
   bookshelf migrate diff require_isbn --default books.isbn=\"''\"
-  bookshelf migrate diff add_tags --on-delete tags.book_id=restrict
-  bookshelf migrate diff --check            exit 1 if src/schema.rs needs a migration
+  bookshelf migrate diff --check            exit 1 if the model needs a migration
 
-A new table's foreign keys come from joinable! and delete the child rows with their parent
-(ON DELETE CASCADE) unless --on-delete says otherwise.")]
+A new NOT NULL column takes its value for the rows already there from its declared default
+(default(column, VALUE) in src/constraints.rs). A foreign key from joinable! deletes the
+child rows with their parent (ON DELETE CASCADE) unless src/constraints.rs declares
+on_delete(column, restrict|set_null|no_action).")]
     Diff {
         /// The new migration's name: lowercase letters, digits and _.
         #[arg(required_unless_present = "check")]
@@ -159,13 +162,10 @@ A new table's foreign keys come from joinable! and delete the child rows with th
         /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
         #[arg(long, value_name = "OLD=NEW")]
         rename: Vec<String>,
-        /// The value rows already there get, for a new NOT NULL column or NULLs of a column
-        /// made NOT NULL: TABLE.COLUMN=VALUE, VALUE an SQL literal such as '' or 0.
+        /// The value the NULLs of a column made NOT NULL get: TABLE.COLUMN=VALUE, VALUE an SQL
+        /// literal such as '' or 0.
         #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
         default: Vec<String>,
-        /// ON DELETE of a new table's foreign key: TABLE.COLUMN=cascade|restrict|set-null|no-action [default: cascade].
-        #[arg(long = "on-delete", value_name = "TABLE.COLUMN=ACTION")]
-        on_delete: Vec<String>,
         /// Allow changes that lose data: dropping a table or column, narrowing a type.
         #[arg(long)]
         allow_data_loss: bool,
@@ -175,9 +175,12 @@ A new table's foreign keys come from joinable! and delete the child rows with th
         /// The folder holding sqlite/ and postgres/.
         #[arg(long, default_value = "migrations")]
         dir: std::path::PathBuf,
-        /// The model to compare with.
+        /// The model's tables and columns.
         #[arg(long, default_value = "src/schema.rs")]
         schema: std::path::PathBuf,
+        /// The model's constraints, indexes and defaults (none, if the file does not exist).
+        #[arg(long, default_value = "src/constraints.rs")]
+        constraints: std::path::PathBuf,
     },
     /// Check migrations for locks and data loss that would hurt a live fleet (exit 1 on any finding).
     ///
@@ -291,11 +294,11 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
         check,
         rename,
         default,
-        on_delete,
         allow_data_loss,
         postgres,
         dir,
         schema,
+        constraints,
     } = command
     {
         let mut options = diff::Options {
@@ -308,12 +311,10 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
         for value in &default {
             options.default_value(value).map_err(StartupError::Target)?;
         }
-        for action in &on_delete {
-            options.on_delete(action).map_err(StartupError::Target)?;
-        }
         let request = generate::Request {
             dir,
             schema,
+            constraints,
             name: name.unwrap_or_default(),
             options,
             postgres,
@@ -475,7 +476,7 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
             }
             println!("ok: every applied migration matches this binary");
             if drift.is_some() {
-                println!("ok: the database's columns match src/schema.rs");
+                println!("ok: the database matches src/schema.rs and src/constraints.rs (tables, columns, indexes, CHECKs, defaults, foreign keys)");
             }
         }
         MigrateCommand::Accept { version } => {
@@ -498,7 +499,15 @@ fn run_migrate(command: MigrateCommand) -> Result<(), StartupError> {
 
 /// `bookshelf migrate diff`: one line per change, then the folders written.
 fn run_diff(request: &generate::Request, check: bool) -> Result<(), StartupError> {
-    let schema = request.schema.display();
+    let schema = if request.constraints.exists() {
+        format!(
+            "the model ({}, {})",
+            request.schema.display(),
+            request.constraints.display()
+        )
+    } else {
+        format!("the model ({})", request.schema.display())
+    };
     if check {
         let changes = generate::check(request)?;
         if changes.is_empty() {

@@ -6,7 +6,11 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text};
 
-use super::model::{Column, ForeignKey, Schema, SqlType, Table};
+use super::constraints::canonical_number;
+use super::model::{
+    Check, Column, ColumnDefault, DefaultValue, ForeignKey, Index, OnDelete, Rule, Schema, SqlType,
+    Table,
+};
 use crate::db::{Backend, DbConn, StartupError};
 
 /// Tables that are migration bookkeeping, not the application's schema.
@@ -44,6 +48,8 @@ struct LiveColumn {
     /// Position in the primary key, from 1; 0 if not in it.
     #[diesel(sql_type = Integer)]
     key_position: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    default_expr: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -54,6 +60,35 @@ struct LiveForeignKey {
     column_name: String,
     #[diesel(sql_type = Text)]
     parent: String,
+    #[diesel(sql_type = Text)]
+    on_delete: String,
+}
+
+#[derive(QueryableByName)]
+struct LiveIndex {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    index_name: String,
+    #[diesel(sql_type = Bool)]
+    is_unique: bool,
+    #[diesel(sql_type = Bool)]
+    is_constraint: bool,
+    /// Comma-separated; `?` for an expression.
+    #[diesel(sql_type = Text)]
+    columns: String,
+}
+
+#[derive(QueryableByName)]
+struct LiveCheck {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    /// PostgreSQL: the constraint's name; SQLite: the table's CREATE TABLE.
+    #[diesel(sql_type = Text)]
+    name: String,
+    /// PostgreSQL: `CHECK (…)`; SQLite: empty.
+    #[diesel(sql_type = Text)]
+    sql: String,
 }
 
 /// The application's tables as the database has them, by name, each with
@@ -64,14 +99,16 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
         Backend::Sqlite => (
             format!(
                 "SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type, \
-                 (c.\"notnull\" = 1 OR c.pk > 0) AS not_null, c.pk AS key_position \
+                 (c.\"notnull\" = 1 OR c.pk > 0) AS not_null, c.pk AS key_position, \
+                 c.dflt_value AS default_expr \
                  FROM sqlite_master m, pragma_table_info(m.name) c \
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND {} \
                  ORDER BY m.name, c.cid",
                 not_bookkeeping("m.name")
             ),
             format!(
-                "SELECT m.name AS table_name, f.\"from\" AS column_name, f.\"table\" AS parent \
+                "SELECT m.name AS table_name, f.\"from\" AS column_name, f.\"table\" AS parent, \
+                 f.on_delete AS on_delete \
                  FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
                  WHERE m.type = 'table' AND {} ORDER BY m.name, f.id",
                 not_bookkeeping("m.name")
@@ -85,7 +122,8 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
                    JOIN information_schema.table_constraints t \
                      ON t.constraint_name = k.constraint_name AND t.constraint_schema = k.constraint_schema \
                    WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
-                     AND k.table_name = c.table_name AND k.column_name = c.column_name), 0) AS key_position \
+                     AND k.table_name = c.table_name AND k.column_name = c.column_name), 0) AS key_position, \
+                 c.column_default::text AS default_expr \
                  FROM information_schema.columns c \
                  JOIN information_schema.tables t ON t.table_schema = c.table_schema \
                    AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
@@ -94,7 +132,9 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
                 not_bookkeeping("c.table_name")
             ),
             "SELECT c.conrelid::regclass::text AS table_name, \
-             a.attname::text AS column_name, c.confrelid::regclass::text AS parent \
+             a.attname::text AS column_name, c.confrelid::regclass::text AS parent, \
+             CASE c.confdeltype WHEN 'c' THEN 'cascade' WHEN 'r' THEN 'restrict' \
+               WHEN 'n' THEN 'set_null' WHEN 'a' THEN 'no_action' ELSE 'set default' END AS on_delete \
              FROM pg_constraint c JOIN pg_attribute a \
                ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
              WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace \
@@ -110,6 +150,13 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
         .load(conn)
         .map_err(read_error)?;
     let keys: Vec<LiveForeignKey> = diesel::sql_query(keys_sql).load(conn).map_err(read_error)?;
+    let (indexes_sql, checks_sql) = constraint_queries(backend);
+    let indexes: Vec<LiveIndex> = diesel::sql_query(indexes_sql)
+        .load(conn)
+        .map_err(read_error)?;
+    let checks: Vec<LiveCheck> = diesel::sql_query(checks_sql)
+        .load(conn)
+        .map_err(read_error)?;
     let mut schema = Schema::default();
     // (table, position in the key, column), to order each primary key.
     let mut key_columns: Vec<(String, i32, String)> = Vec::new();
@@ -117,9 +164,7 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
         if schema.table(&live.table_name).is_none() {
             schema.tables.push(Table {
                 name: live.table_name.clone(),
-                primary_key: Vec::new(),
-                columns: Vec::new(),
-                foreign_keys: Vec::new(),
+                ..Table::default()
             });
         }
         let table = schema
@@ -140,6 +185,16 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
                 live.column_name.clone(),
             ));
         }
+        if let Some(value) = live
+            .default_expr
+            .as_deref()
+            .and_then(|text| default_value(backend, sql_type, text))
+        {
+            table.defaults.push(ColumnDefault {
+                column: live.column_name.clone(),
+                value,
+            });
+        }
         table.columns.push(Column {
             name: live.column_name,
             sql_type,
@@ -153,14 +208,315 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, StartupError> {
         }
     }
     for key in keys {
+        let on_delete = OnDelete::parse(&key.on_delete).ok_or_else(|| {
+            StartupError::Target(format!(
+                "{}.{} has ON DELETE {}, which migrate diff does not write",
+                key.table_name,
+                key.column_name,
+                key.on_delete.to_ascii_uppercase()
+            ))
+        })?;
         if let Some(table) = schema.tables.iter_mut().find(|t| t.name == key.table_name) {
             table.foreign_keys.push(ForeignKey {
                 column: key.column_name,
                 parent: key.parent,
+                on_delete,
             });
         }
     }
+    for index in indexes {
+        let columns: Vec<String> = index.columns.split(',').map(str::to_string).collect();
+        if columns.iter().any(|c| c == "?" || c.is_empty()) {
+            continue;
+        }
+        if let Some(table) = schema
+            .tables
+            .iter_mut()
+            .find(|t| t.name == index.table_name)
+        {
+            table.indexes.push(Index {
+                name: index.index_name,
+                columns,
+                unique: index.is_unique,
+                constraint: index.is_constraint,
+            });
+        }
+    }
+    for live in checks {
+        let Some(table) = schema.tables.iter_mut().find(|t| t.name == live.table_name) else {
+            continue;
+        };
+        let found = match backend {
+            Backend::Postgres => vec![(live.name, live.sql)],
+            Backend::Sqlite => super::sql::sqlite::checks(&table.name, &live.name),
+        };
+        for (name, condition) in found {
+            let rule = rule_of(&condition);
+            if is_sqlite_bool_check(backend, table, &rule) {
+                continue;
+            }
+            table.checks.push(Check { name, rule });
+        }
+    }
     Ok(schema)
+}
+
+/// The queries for indexes (not the primary key's, not partial, not on
+/// expressions, and on PostgreSQL only the valid ones) and CHECKs.
+fn constraint_queries(backend: Backend) -> (String, String) {
+    match backend {
+        Backend::Sqlite => (
+            format!(
+                "SELECT m.name AS table_name, l.name AS index_name, l.\"unique\" AS is_unique, \
+                 l.origin = 'u' AS is_constraint, \
+                 COALESCE((SELECT group_concat(COALESCE(i.name, '?'), ',') \
+                   FROM pragma_index_info(l.name) i), '') AS columns \
+                 FROM sqlite_master m, pragma_index_list(m.name) l \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND {} \
+                   AND l.origin <> 'pk' AND l.partial = 0 \
+                 ORDER BY m.name, l.name",
+                not_bookkeeping("m.name")
+            ),
+            format!(
+                "SELECT m.name AS table_name, m.sql AS name, '' AS sql FROM sqlite_master m \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND {} ORDER BY m.name",
+                not_bookkeeping("m.name")
+            ),
+        ),
+        Backend::Postgres => (
+            format!(
+                "SELECT t.relname::text AS table_name, i.relname::text AS index_name, \
+                 x.indisunique AS is_unique, \
+                 EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid \
+                   AND c.conrelid = x.indrelid AND c.contype = 'u') AS is_constraint, \
+                 COALESCE((SELECT string_agg(a.attname::text, ',' ORDER BY k.n) \
+                   FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, n) \
+                   JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum), '') AS columns \
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+                   JOIN pg_class t ON t.oid = x.indrelid \
+                 WHERE t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary \
+                   AND x.indisvalid AND x.indexprs IS NULL AND x.indpred IS NULL AND {} \
+                 ORDER BY 1, 2",
+                not_bookkeeping("t.relname")
+            ),
+            format!(
+                "SELECT c.conrelid::regclass::text AS table_name, c.conname::text AS name, \
+                 pg_get_constraintdef(c.oid) AS sql FROM pg_constraint c \
+                 WHERE c.contype = 'c' AND c.connamespace = current_schema()::regnamespace AND {} \
+                 ORDER BY 1, 2",
+                not_bookkeeping("c.conrelid::regclass::text")
+            ),
+        ),
+    }
+}
+
+/// SQLite stores diesel's `Bool` as 0 or 1; a `CHECK (column IN (0, 1))` on
+/// a Bool column is part of that type there, not a constraint to declare.
+fn is_sqlite_bool_check(backend: Backend, table: &Table, rule: &Rule) -> bool {
+    let Rule::Sql(sql) = rule else {
+        return false;
+    };
+    let words = lexemes(sql);
+    backend == Backend::Sqlite
+        && matches!(words.as_slice(), [column, word, zero, one]
+            if word == "in" && zero == "0" && one == "1"
+                && table.column(column).is_some_and(|c| c.sql_type == SqlType::Bool))
+}
+
+/// A CHECK's condition as the database reports it (`CHECK (…)` from
+/// PostgreSQL, with its casts and parentheses), read as a [`Rule::Range`]
+/// where it is one: `x BETWEEN a AND b`, `x >= a AND x <= b`, `x >= a`,
+/// `x <= b`, with `x` a column or `length(column)`.
+pub fn rule_of(condition: &str) -> Rule {
+    let words = lexemes(condition);
+    let words: &[String] = match words.split_first() {
+        Some((first, rest)) if first == "check" => rest,
+        _ => &words,
+    };
+    let target = |at: usize| -> Option<(String, bool, usize)> {
+        match words.get(at)?.as_str() {
+            "length" | "char_length" => Some((words.get(at + 1)?.clone(), true, at + 2)),
+            word if word.starts_with(|c: char| c.is_alphabetic() || c == '_') => {
+                Some((word.to_string(), false, at + 1))
+            }
+            _ => None,
+        }
+    };
+    let number = |at: usize| -> Option<String> {
+        let word = words.get(at)?;
+        let word = word.trim_matches('\'');
+        word.parse::<f64>().ok().map(canonical_number)
+    };
+    let range = || -> Option<Rule> {
+        let (column, length, next) = target(0)?;
+        let rule = |min: Option<String>, max: Option<String>| Rule::Range {
+            column: column.clone(),
+            length,
+            min,
+            max,
+        };
+        let op = words.get(next)?.as_str();
+        match (op, words.len() - next) {
+            ("between", 4) if words[next + 2] == "and" => {
+                Some(rule(Some(number(next + 1)?), Some(number(next + 3)?)))
+            }
+            (">=", 2) => Some(rule(Some(number(next + 1)?), None)),
+            ("<=", 2) => Some(rule(None, Some(number(next + 1)?))),
+            (">=", _) if words.get(next + 2).map(String::as_str) == Some("and") => {
+                let (again, again_length, after) = target(next + 3)?;
+                let closes = again == column
+                    && again_length == length
+                    && words.get(after).map(String::as_str) == Some("<=")
+                    && words.len() == after + 2;
+                closes.then(|| Some(rule(Some(number(next + 1)?), Some(number(after + 1)?))))?
+            }
+            _ => None,
+        }
+    };
+    range().unwrap_or_else(|| {
+        let text = condition.trim();
+        let text = text.strip_prefix("CHECK").map_or(text, str::trim_start);
+        Rule::Sql(text.to_string())
+    })
+}
+
+/// A condition's words, lower-case, without parentheses, commas or casts
+/// (`(0)::double precision` is `0`), with `>=`, `<=`, `<>` and negative
+/// numbers as one word each; quoted identifiers unquoted.
+fn lexemes(sql: &str) -> Vec<String> {
+    use super::sql::sqlite::{tokens, unquote, Kind};
+    let mut out: Vec<String> = Vec::new();
+    let mut in_cast = false;
+    let all = tokens(sql, false);
+    let mut i = 0;
+    while i < all.len() {
+        let token = all[i];
+        let text = &sql[token.start..token.end];
+        i += 1;
+        match token.kind {
+            Kind::Word if in_cast => continue,
+            Kind::Word => {
+                // 2.5 is three tokens: 2, ., 5.
+                let mut word = text.to_ascii_lowercase();
+                if word.starts_with(|c: char| c.is_ascii_digit())
+                    && all.get(i).is_some_and(|t| &sql[t.start..t.end] == ".")
+                    && all.get(i + 1).is_some_and(|t| t.kind == Kind::Word)
+                {
+                    word = format!("{word}.{}", &sql[all[i + 1].start..all[i + 1].end]);
+                    i += 2;
+                }
+                let operand = |w: &String| {
+                    w.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                        && !["between", "and", "or", "not", "in"].contains(&w.as_str())
+                };
+                if out.last().is_some_and(|w| w == "-")
+                    && word.starts_with(|c: char| c.is_ascii_digit())
+                    && (out.len() == 1 || !operand(&out[out.len() - 2]))
+                {
+                    out.pop();
+                    word = format!("-{word}");
+                }
+                out.push(word);
+            }
+            Kind::Quoted => {
+                in_cast = false;
+                out.push(unquote(text));
+            }
+            Kind::Other if text == ":" => {
+                if all.get(i).is_some_and(|t| &sql[t.start..t.end] == ":") {
+                    i += 1;
+                    in_cast = true;
+                }
+            }
+            Kind::Open | Kind::Close | Kind::Comma => in_cast = false,
+            Kind::Other => {
+                in_cast = false;
+                match (out.last().map(String::as_str), text) {
+                    (Some(">" | "<"), "=") | (Some("<"), ">") => {
+                        let op = format!("{}{text}", out.pop().expect("matched"));
+                        out.push(op);
+                    }
+                    _ => out.push(text.to_string()),
+                }
+            }
+            Kind::Text | Kind::Group => {
+                in_cast = false;
+                out.push(text.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A column's default as the database reports it, read as a
+/// [`DefaultValue`]; `None` for a PostgreSQL sequence (`serial`), which is
+/// part of the key, not a declared default.
+pub fn default_value(backend: Backend, sql_type: SqlType, text: &str) -> Option<DefaultValue> {
+    let mut inner = text.trim();
+    while inner.starts_with('(') && inner.ends_with(')') && balanced(&inner[1..inner.len() - 1]) {
+        inner = inner[1..inner.len() - 1].trim();
+    }
+    let lower = inner.to_ascii_lowercase();
+    if lower.starts_with("nextval(") {
+        return None;
+    }
+    let now = match backend {
+        Backend::Sqlite => lower == "current_timestamp",
+        Backend::Postgres => {
+            let words = lexemes(&lower);
+            words == ["now", "at", "time", "zone", "'utc'"]
+                || words == ["current_timestamp", "at", "time", "zone", "'utc'"]
+        }
+    };
+    if now {
+        return Some(DefaultValue::Now);
+    }
+    // PostgreSQL writes literals with a cast: 'abc'::text, '0'::double precision.
+    let literal = match inner.rfind("::") {
+        Some(at) if backend == Backend::Postgres && !inner[at..].contains(['\'', ')']) => {
+            inner[..at].trim()
+        }
+        _ => inner,
+    };
+    let unquoted = literal
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .map(|t| t.replace("''", "'"));
+    let value = match sql_type {
+        SqlType::Bool => match lower.as_str() {
+            "true" | "1" | "'t'" => DefaultValue::Bool(true),
+            "false" | "0" | "'f'" => DefaultValue::Bool(false),
+            _ => DefaultValue::Sql(inner.to_string()),
+        },
+        SqlType::Text => match unquoted {
+            Some(text) => DefaultValue::Text(text),
+            None => DefaultValue::Sql(inner.to_string()),
+        },
+        _ => match unquoted.as_deref().unwrap_or(literal).parse::<f64>() {
+            Ok(n) if !matches!(sql_type, SqlType::Timestamp | SqlType::Date | SqlType::Time) => {
+                DefaultValue::Number(canonical_number(n))
+            }
+            _ => DefaultValue::Sql(inner.to_string()),
+        },
+    };
+    Some(value)
+}
+
+/// Whether `text`'s parentheses pair up (so that an outer pair around it
+/// can be taken off).
+fn balanced(text: &str) -> bool {
+    let mut depth = 0i32;
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
 }
 
 /// Which backend a connection talks to.
@@ -469,6 +825,87 @@ fn unquote_identifiers(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn range(column: &str, length: bool, min: Option<&str>, max: Option<&str>) -> Rule {
+        Rule::Range {
+            column: column.into(),
+            length,
+            min: min.map(Into::into),
+            max: max.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn checks_are_read_as_ranges_from_either_backend() {
+        for (sql, rule) in [
+            ("length(title) BETWEEN 1 AND 200", range("title", true, Some("1"), Some("200"))),
+            (
+                "CHECK (((length(title) >= 1) AND (length(title) <= 200)))",
+                range("title", true, Some("1"), Some("200")),
+            ),
+            ("CHECK ((price >= (0)::double precision))", range("price", false, Some("0"), None)),
+            ("price >= 0", range("price", false, Some("0"), None)),
+            (
+                "CHECK (((price >= (0)::double precision) AND (price <= (1000000)::double precision)))",
+                range("price", false, Some("0"), Some("1000000")),
+            ),
+            ("length(description) <= 2000", range("description", true, None, Some("2000"))),
+            ("CHECK ((rating >= '-1.50'::numeric))", range("rating", false, Some("-1.5"), None)),
+            ("t BETWEEN -2 AND 2.5", range("t", false, Some("-2"), Some("2.5"))),
+        ] {
+            assert_eq!(rule_of(sql), rule, "{sql}");
+        }
+        assert_eq!(rule_of("CHECK ((a > b))"), Rule::Sql("((a > b))".into()));
+        assert_eq!(
+            rule_of("x >= 1 AND y <= 2"),
+            Rule::Sql("x >= 1 AND y <= 2".into())
+        );
+    }
+
+    #[test]
+    fn defaults_are_read_by_the_columns_type() {
+        use Backend::{Postgres, Sqlite};
+        use DefaultValue::*;
+        for (backend, sql_type, text, value) in [
+            (Sqlite, SqlType::Timestamp, "CURRENT_TIMESTAMP", Some(Now)),
+            (
+                Postgres,
+                SqlType::Timestamp,
+                "(now() AT TIME ZONE 'utc'::text)",
+                Some(Now),
+            ),
+            (Sqlite, SqlType::Bool, "0", Some(Bool(false))),
+            (Postgres, SqlType::Bool, "false", Some(Bool(false))),
+            (
+                Postgres,
+                SqlType::Double,
+                "'0'::double precision",
+                Some(Number("0".into())),
+            ),
+            (Sqlite, SqlType::Integer, "1", Some(Number("1".into()))),
+            (
+                Postgres,
+                SqlType::Text,
+                "'it''s'::text",
+                Some(Text("it's".into())),
+            ),
+            (Sqlite, SqlType::Text, "'0'", Some(Text("0".into()))),
+            (
+                Postgres,
+                SqlType::Integer,
+                "nextval('books_id_seq'::regclass)",
+                None,
+            ),
+            (
+                Postgres,
+                SqlType::Timestamp,
+                "now()",
+                Some(Sql("now()".into())),
+            ),
+        ] {
+            assert_eq!(default_value(backend, sql_type, text), value, "{text}");
+        }
+    }
 
     #[test]
     fn quotes_are_dropped_only_around_plain_identifiers() {

@@ -9,46 +9,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::{Column, ForeignKey, Schema, Table};
-
-/// What a foreign key does when its parent row is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnDelete {
-    /// Delete the child rows too (the default, as reviews go with their book).
-    #[default]
-    Cascade,
-    /// Refuse to delete a parent that has children.
-    Restrict,
-    /// Set the child's column to NULL.
-    SetNull,
-    /// Like RESTRICT, checked at the end of the statement.
-    NoAction,
-}
-
-impl OnDelete {
-    /// The SQL words.
-    pub fn sql(self) -> &'static str {
-        match self {
-            OnDelete::Cascade => "CASCADE",
-            OnDelete::Restrict => "RESTRICT",
-            OnDelete::SetNull => "SET NULL",
-            OnDelete::NoAction => "NO ACTION",
-        }
-    }
-
-    fn parse(text: &str) -> Option<OnDelete> {
-        match text.to_ascii_lowercase().replace(['_', ' '], "-").as_str() {
-            "cascade" => Some(OnDelete::Cascade),
-            "restrict" => Some(OnDelete::Restrict),
-            "set-null" => Some(OnDelete::SetNull),
-            "no-action" => Some(OnDelete::NoAction),
-            _ => None,
-        }
-    }
-}
+use super::model::{Check, Column, DefaultValue, ForeignKey, Index, OnDelete, Schema, Table};
 
 /// What the command line says about the changes: renames, values for
-/// existing rows, foreign-key actions, and whether data may be lost.
+/// existing rows, and whether data may be lost. (What a foreign key does on
+/// delete is declared in src/constraints.rs.)
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Old table name → new.
@@ -57,8 +22,6 @@ pub struct Options {
     pub column_renames: BTreeMap<(String, String), String>,
     /// (table, column) → an SQL literal for rows that have no value.
     pub defaults: BTreeMap<(String, String), String>,
-    /// (table, column) → the action of that column's new foreign key.
-    pub on_delete: BTreeMap<(String, String), OnDelete>,
     pub allow_data_loss: bool,
 }
 
@@ -115,21 +78,6 @@ impl Options {
         self.defaults.insert(key, value.trim().to_string());
         Ok(())
     }
-
-    /// `--on-delete tags.book_id=restrict`.
-    pub fn on_delete(&mut self, assignment: &str) -> Result<(), String> {
-        let parsed = assignment.split_once('=').and_then(|(target, action)| {
-            Some((table_column(target).ok()?, OnDelete::parse(action)?))
-        });
-        let (key, action) = parsed.ok_or_else(|| {
-            format!(
-                "--on-delete {assignment:?}: write TABLE.COLUMN=ACTION, \
-                 ACTION one of cascade, restrict, set-null, no-action"
-            )
-        })?;
-        self.on_delete.insert(key, action);
-        Ok(())
-    }
 }
 
 /// One change of the schema.
@@ -137,7 +85,6 @@ impl Options {
 pub enum Change {
     CreateTable {
         table: Table,
-        on_delete: Vec<OnDelete>,
     },
     DropTable {
         table: Table,
@@ -146,10 +93,12 @@ pub enum Change {
         from: String,
         to: String,
     },
+    /// A new column, with its declared default (which the rows already
+    /// there get too).
     AddColumn {
         table: String,
         column: Column,
-        default: Option<String>,
+        default: Option<DefaultValue>,
     },
     DropColumn {
         table: String,
@@ -167,6 +116,38 @@ pub enum Change {
         from: Column,
         to: Column,
         fill: Option<String>,
+    },
+    /// A column's default set, changed or dropped.
+    SetDefault {
+        table: String,
+        column: String,
+        from: Option<DefaultValue>,
+        to: Option<DefaultValue>,
+    },
+    AddIndex {
+        table: String,
+        index: Index,
+    },
+    DropIndex {
+        table: String,
+        index: Index,
+    },
+    AddCheck {
+        table: String,
+        check: Check,
+    },
+    DropCheck {
+        table: String,
+        check: Check,
+    },
+    /// A foreign key on a table that exists.
+    AddForeignKey {
+        table: String,
+        foreign_key: ForeignKey,
+    },
+    DropForeignKey {
+        table: String,
+        foreign_key: ForeignKey,
     },
 }
 
@@ -193,6 +174,52 @@ impl Change {
             _ => None,
         }
     }
+
+    /// Whether the previous binary may rely on what this change removes
+    /// (a unique constraint, a foreign key), though no data is lost: the
+    /// migration is then a contract migration, run after every replica is
+    /// on the new binary.
+    pub fn is_contract(&self) -> bool {
+        matches!(
+            self,
+            Change::DropForeignKey { .. }
+                | Change::DropIndex {
+                    index: Index { unique: true, .. },
+                    ..
+                }
+        )
+    }
+
+    /// The table this change is on.
+    pub fn table(&self) -> &str {
+        match self {
+            Change::CreateTable { table } | Change::DropTable { table } => &table.name,
+            Change::RenameTable { to, .. } => to,
+            Change::AddColumn { table, .. }
+            | Change::DropColumn { table, .. }
+            | Change::RenameColumn { table, .. }
+            | Change::AlterColumn { table, .. }
+            | Change::SetDefault { table, .. }
+            | Change::AddIndex { table, .. }
+            | Change::DropIndex { table, .. }
+            | Change::AddCheck { table, .. }
+            | Change::DropCheck { table, .. }
+            | Change::AddForeignKey { table, .. }
+            | Change::DropForeignKey { table, .. } => table,
+        }
+    }
+}
+
+impl fmt::Display for ForeignKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} -> {} on delete {}",
+            self.column,
+            self.parent,
+            self.on_delete.sql().to_ascii_lowercase()
+        )
+    }
 }
 
 impl fmt::Display for Change {
@@ -207,6 +234,18 @@ impl fmt::Display for Change {
                 write!(f, "create table {} ({})", table.name, columns.join(", "))?;
                 for fk in &table.foreign_keys {
                     write!(f, ", {} -> {}", fk.column, fk.parent)?;
+                    if fk.on_delete != OnDelete::Cascade {
+                        write!(f, " on delete {}", fk.on_delete.sql().to_ascii_lowercase())?;
+                    }
+                }
+                for d in &table.defaults {
+                    write!(f, ", {} default {}", d.column, d.value)?;
+                }
+                for check in &table.checks {
+                    write!(f, ", {check}")?;
+                }
+                for index in &table.indexes {
+                    write!(f, ", {index}")?;
                 }
                 Ok(())
             }
@@ -219,7 +258,7 @@ impl fmt::Display for Change {
             } => {
                 write!(f, "add column {table}.{} {column}", column.name)?;
                 match default {
-                    Some(value) => write!(f, " (existing rows: {value})"),
+                    Some(value) => write!(f, " default {value}"),
                     None => Ok(()),
                 }
             }
@@ -240,6 +279,32 @@ impl fmt::Display for Change {
                     Some(value) => write!(f, " (NULLs become {value})"),
                     None => Ok(()),
                 }
+            }
+            Change::SetDefault {
+                table,
+                column,
+                from,
+                to,
+            } => {
+                let show = |d: &Option<DefaultValue>| {
+                    d.as_ref().map_or("none".to_string(), ToString::to_string)
+                };
+                write!(
+                    f,
+                    "default of {table}.{column}: {} -> {}",
+                    show(from),
+                    show(to)
+                )
+            }
+            Change::AddIndex { table, index } => write!(f, "add {index} on {table}"),
+            Change::DropIndex { table, index } => write!(f, "drop {index} on {table}"),
+            Change::AddCheck { table, check } => write!(f, "add {check} on {table}"),
+            Change::DropCheck { table, check } => write!(f, "drop {check} on {table}"),
+            Change::AddForeignKey { table, foreign_key } => {
+                write!(f, "add foreign key {table}.{foreign_key}")
+            }
+            Change::DropForeignKey { table, foreign_key } => {
+                write!(f, "drop foreign key {table}.{foreign_key}")
             }
         }
     }
@@ -340,6 +405,23 @@ pub fn changes(
                 *key = to.clone();
             }
         }
+        for column in now.indexes.iter_mut().flat_map(|i| i.columns.iter_mut()) {
+            if column == from {
+                *column = to.clone();
+            }
+        }
+        for check in &mut now.checks {
+            if let super::model::Rule::Range { column, .. } = &mut check.rule {
+                if column == from {
+                    *column = to.clone();
+                }
+            }
+        }
+        for default in &mut now.defaults {
+            if default.column == *from {
+                default.column = to.clone();
+            }
+        }
     }
 
     let created: Vec<&Table> = target
@@ -361,14 +443,8 @@ pub fn changes(
                 ));
             }
         }
-        let on_delete = table
-            .foreign_keys
-            .iter()
-            .map(|fk| foreign_key_action(table, fk, options, &mut refusals))
-            .collect();
         changes.push(Change::CreateTable {
             table: table.clone(),
-            on_delete,
         });
     }
 
@@ -397,29 +473,38 @@ pub fn changes(
             .filter(|c| wanted.column(&c.name).is_none())
             .collect();
         for column in &new_columns {
-            let default = options
+            let declared = wanted.default_of(&column.name).cloned();
+            let hinted = options
                 .defaults
                 .get(&(wanted.name.clone(), column.name.clone()))
                 .cloned();
-            if !column.nullable && default.is_none() {
+            if hinted.is_some() {
                 refusals.push(format!(
-                    "{}.{} is new and NOT NULL: the rows already in {} need a value; give one \
-                     with --default {}.{}=VALUE (an SQL literal such as '' or 0), or make it \
-                     Nullable<{}>",
+                    "--default {}.{}: a new column's default is declared in src/constraints.rs: \
+                     default({}, VALUE); in {} {{ … }}; the rows already there get it too",
+                    wanted.name, column.name, column.name, wanted.name
+                ));
+            }
+            if !column.nullable && declared.is_none() {
+                refusals.push(format!(
+                    "{}.{} is new and NOT NULL: the rows already in {} need a value; declare \
+                     one in src/constraints.rs (default({}, VALUE); in {} {{ … }}, VALUE such as \
+                     0, false, \"\" or now), or make it Nullable<{}>",
                     wanted.name,
                     column.name,
                     wanted.name,
-                    wanted.name,
                     column.name,
+                    wanted.name,
                     column.sql_type.diesel_name()
                 ));
             }
             changes.push(Change::AddColumn {
                 table: wanted.name.clone(),
                 column: (*column).clone(),
-                default,
+                default: declared,
             });
         }
+        constraint_drops(now, wanted, &mut changes);
         for column in &wanted.columns {
             let Some(before) = now.column(&column.name) else {
                 continue;
@@ -467,25 +552,7 @@ pub fn changes(
                 column: column.clone(),
             });
         }
-        for fk in &wanted.foreign_keys {
-            if now.foreign_key(&fk.column) != Some(fk) {
-                refusals.push(format!(
-                    "joinable!({} -> {} ({})): {} exists, and migrate diff adds foreign keys only \
-                     with a new table; write this one with `bookshelf migrate new`",
-                    wanted.name, fk.parent, fk.column, wanted.name
-                ));
-            }
-        }
-        for fk in &now.foreign_keys {
-            if wanted.foreign_key(&fk.column).is_none() && wanted.column(&fk.column).is_some() {
-                refusals.push(format!(
-                    "{}.{} refers to {} in the database but src/schema.rs has no \
-                     joinable!({} -> {} ({})); add it back, or drop the foreign key with \
-                     `bookshelf migrate new`",
-                    wanted.name, fk.column, fk.parent, wanted.name, fk.parent, fk.column
-                ));
-            }
-        }
+        constraint_additions(now, wanted, &new_columns, &mut changes);
     }
     changes.extend(column_drops);
 
@@ -582,11 +649,16 @@ pub fn differences(live: &Schema, model: &Schema) -> Vec<String> {
             }
         }
         for fk in &wanted.foreign_keys {
-            if found.foreign_key(&fk.column) != Some(fk) {
-                out.push(format!(
+            match found.foreign_key(&fk.column) {
+                None => out.push(format!(
                     "joinable!({} -> {} ({})) has no foreign key in the database",
                     wanted.name, fk.parent, fk.column
-                ));
+                )),
+                Some(live) if live != fk => out.push(format!(
+                    "foreign key {}.{} is {live} in the database, {fk} in the model",
+                    wanted.name, fk.column
+                )),
+                Some(_) => {}
             }
         }
         for fk in &found.foreign_keys {
@@ -594,6 +666,54 @@ pub fn differences(live: &Schema, model: &Schema) -> Vec<String> {
                 out.push(format!(
                     "{}.{} refers to {} in the database, with no joinable! in src/schema.rs",
                     wanted.name, fk.column, fk.parent
+                ));
+            }
+        }
+        for index in &wanted.indexes {
+            if found.index_like(index).is_none() {
+                out.push(format!(
+                    "{index} on {} is in src/constraints.rs but not in the database",
+                    wanted.name
+                ));
+            }
+        }
+        for index in &found.indexes {
+            if wanted.index_like(index).is_none() {
+                out.push(format!(
+                    "{index} on {} is in the database but not in src/constraints.rs",
+                    wanted.name
+                ));
+            }
+        }
+        for check in &wanted.checks {
+            if found.check_like(check).is_none() {
+                out.push(format!(
+                    "{check} on {} is in src/constraints.rs but not in the database",
+                    wanted.name
+                ));
+            }
+        }
+        for check in &found.checks {
+            if wanted.check_like(check).is_none() {
+                out.push(format!(
+                    "{check} on {} is in the database but not in src/constraints.rs",
+                    wanted.name
+                ));
+            }
+        }
+        for column in &wanted.columns {
+            let (live, declared) = (
+                found.default_of(&column.name),
+                wanted.default_of(&column.name),
+            );
+            if found.column(&column.name).is_some() && live != declared {
+                let show = |d: Option<&DefaultValue>| d.map_or("none".into(), |d| d.to_string());
+                out.push(format!(
+                    "{}.{} has default {} in the database, {} in src/constraints.rs",
+                    wanted.name,
+                    column.name,
+                    show(live),
+                    show(declared)
                 ));
             }
         }
@@ -609,26 +729,91 @@ pub fn differences(live: &Schema, model: &Schema) -> Vec<String> {
     out
 }
 
-fn foreign_key_action(
-    table: &Table,
-    fk: &ForeignKey,
-    options: &Options,
-    refusals: &mut Vec<String>,
-) -> OnDelete {
-    let action = options
-        .on_delete
-        .get(&(table.name.clone(), fk.column.clone()))
-        .copied()
-        .unwrap_or_default();
-    let nullable = table.column(&fk.column).is_some_and(|c| c.nullable);
-    if action == OnDelete::SetNull && !nullable {
-        refusals.push(format!(
-            "--on-delete {}.{}=set-null: the column is NOT NULL; make it Nullable or choose \
-             another action",
-            table.name, fk.column
-        ));
+/// The foreign keys, CHECKs and indexes of table `now` that `wanted` (the
+/// same table in the model) does not have, or has otherwise: dropped before
+/// its columns change (a CHECK may not hold for a column's new type), and
+/// added again after, by [`constraint_additions`]. What is on a column that
+/// goes away goes with it.
+fn constraint_drops(now: &Table, wanted: &Table, changes: &mut Vec<Change>) {
+    let table = || wanted.name.clone();
+    let kept = |column: &str| wanted.column(column).is_some();
+    for fk in &now.foreign_keys {
+        if kept(&fk.column) && wanted.foreign_key(&fk.column) != Some(fk) {
+            changes.push(Change::DropForeignKey {
+                table: table(),
+                foreign_key: fk.clone(),
+            });
+        }
     }
-    action
+    for check in &now.checks {
+        let on_kept = check.rule.column().is_none_or(kept);
+        if on_kept && wanted.check_like(check).is_none() {
+            changes.push(Change::DropCheck {
+                table: table(),
+                check: check.clone(),
+            });
+        }
+    }
+    for index in &now.indexes {
+        if index.columns.iter().all(|c| kept(c)) && wanted.index_like(index).is_none() {
+            changes.push(Change::DropIndex {
+                table: table(),
+                index: index.clone(),
+            });
+        }
+    }
+}
+
+/// The defaults, CHECKs, foreign keys and indexes that `wanted` has and
+/// table `now` has not (or has otherwise), after its columns changed.
+fn constraint_additions(
+    now: &Table,
+    wanted: &Table,
+    new_columns: &[&Column],
+    changes: &mut Vec<Change>,
+) {
+    let table = || wanted.name.clone();
+    for column in &wanted.columns {
+        if new_columns.iter().any(|c| c.name == column.name) || now.column(&column.name).is_none() {
+            continue;
+        }
+        let (from, to) = (
+            now.default_of(&column.name),
+            wanted.default_of(&column.name),
+        );
+        if from != to {
+            changes.push(Change::SetDefault {
+                table: table(),
+                column: column.name.clone(),
+                from: from.cloned(),
+                to: to.cloned(),
+            });
+        }
+    }
+    for check in &wanted.checks {
+        if now.check_like(check).is_none() {
+            changes.push(Change::AddCheck {
+                table: table(),
+                check: check.clone(),
+            });
+        }
+    }
+    for fk in &wanted.foreign_keys {
+        if now.foreign_key(&fk.column) != Some(fk) {
+            changes.push(Change::AddForeignKey {
+                table: table(),
+                foreign_key: fk.clone(),
+            });
+        }
+    }
+    for index in &wanted.indexes {
+        if now.index_like(index).is_none() {
+            changes.push(Change::AddIndex {
+                table: table(),
+                index: index.clone(),
+            });
+        }
+    }
 }
 
 /// Tables ordered so that every table comes after the tables its foreign
@@ -724,11 +909,5 @@ mod tests {
         assert!(options
             .default_value("books.isbn=''; DROP TABLE books")
             .is_err());
-        assert!(options.on_delete("tags.book_id=explode").is_err());
-        options.on_delete("tags.book_id=set-null").unwrap();
-        assert_eq!(
-            options.on_delete[&("tags".into(), "book_id".into())],
-            OnDelete::SetNull
-        );
     }
 }

@@ -25,6 +25,9 @@ pub struct Request {
     pub dir: PathBuf,
     /// The model, normally src/schema.rs.
     pub schema: PathBuf,
+    /// The model's constraints, normally src/constraints.rs; none when the
+    /// file does not exist.
+    pub constraints: PathBuf,
     /// The new migration's name (ignored by `check`).
     pub name: String,
     pub options: Options,
@@ -48,7 +51,7 @@ pub struct Outcome {
 /// The changes src/schema.rs needs beyond the migrations, the same on both
 /// backends, without writing anything (`migrate diff --check`).
 pub fn check(request: &Request) -> Result<Vec<Change>, StartupError> {
-    let target = read_model(&request.schema)?;
+    let target = read_model(request)?;
     let mut agreed: Option<Vec<Change>> = None;
     for &backend in &request.backends {
         let (_, _, changes) = compare(backend, request, &target)?;
@@ -65,18 +68,20 @@ fn compare(
     target: &Schema,
 ) -> Result<(Scratch, DbConn, Vec<Change>), StartupError> {
     let mut scratch = Scratch::open(backend, request)?;
-    let mut conn = scratch.replayed(&request.dir, None)?;
+    let mut conn = scratch.replayed(&request.dir, &[])?;
     let current = catalog::read(&mut conn)?;
     let changes = diff::changes(&current, target, &request.options)
         .map_err(|refused| StartupError::Target(refused.to_string()))?;
     Ok((scratch, conn, changes))
 }
 
-/// Writes the migration that takes both backends from their migrations to
-/// src/schema.rs, or nothing when they already agree.
+/// Writes the migrations that take both backends from their migrations to
+/// the model, or nothing when they already agree: one for the changes that
+/// run in a transaction, one more for each index on a table that exists
+/// (PostgreSQL builds it CONCURRENTLY, alone in its file), and a last one
+/// that makes a new unique index a constraint. Versions follow each other.
 pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupError> {
-    let target = read_model(&request.schema)?;
-    let folder = super::folder_name(&request.dir, &request.name, now)?;
+    let target = read_model(request)?;
     let mut agreed: Option<Vec<Change>> = None;
     let mut files = Vec::new();
     let mut scratches = Vec::new();
@@ -96,7 +101,10 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
         let mut steps = Vec::new();
         for group in sql::groups(backend, &changes) {
             let step = sql::render_group(&mut conn, &group)?;
-            for statement in &step.up {
+            let all = (step.guard.iter().chain(&step.up).chain(&step.validate))
+                .chain(&step.finally)
+                .chain(&step.then_up);
+            for statement in all {
                 conn.batch_execute(statement).map_err(|e| {
                     let what: Vec<String> = group.iter().map(ToString::to_string).collect();
                     StartupError::Target(format!(
@@ -106,12 +114,12 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
                     ))
                 })?;
             }
-            steps.push(step);
+            steps.push((group, step));
         }
         if backend == Backend::Sqlite {
             notes = column_order_notes(&catalog::read(&mut conn)?, &target);
         }
-        files.push((backend, migration_files(backend, &folder, &changes, &steps)));
+        files.push((backend, migrations(backend, &steps)));
         scratches.push(scratch);
     }
     let changes = agreed.unwrap_or_default();
@@ -119,17 +127,32 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
         return Ok(Outcome::default());
     }
     let mut created = Vec::new();
-    for (backend, files) in &files {
-        let path = request.dir.join(backend.name()).join(&folder);
-        write_folder(&path, files)?;
-        created.push(path);
+    let mut folders = Vec::new();
+    let mut at = now;
+    for (backend, migrations) in &files {
+        for (i, (suffix, _, files)) in migrations.iter().enumerate() {
+            if folders.len() <= i {
+                let name = match suffix {
+                    Some(suffix) => format!("{}_{suffix}", request.name),
+                    None => request.name.clone(),
+                };
+                let folder = super::folder_name(&request.dir, &name, at)?;
+                at = super::version_time(&folder).unwrap_or(at) + chrono::Duration::seconds(1);
+                folders.push(folder);
+            }
+            let path = request.dir.join(backend.name()).join(&folders[i]);
+            let header = header(*backend, &folders[i], &migrations[i].1);
+            if let Err(e) = write_folder(&path, &with_header(files, &header)) {
+                remove(&created);
+                return Err(e);
+            }
+            created.push(path);
+        }
     }
     // The files as written, on fresh scratch databases: any failure removes them.
     for scratch in &mut scratches {
-        if let Err(error) = scratch.prove(&request.dir, &folder, &target) {
-            for path in &created {
-                let _ = std::fs::remove_dir_all(path);
-            }
+        if let Err(error) = scratch.prove(&request.dir, &folders, &target) {
+            remove(&created);
             return Err(error);
         }
     }
@@ -138,6 +161,72 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
         created,
         notes,
     })
+}
+
+fn remove(created: &[PathBuf]) {
+    for path in created {
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
+
+/// A migration to write: the suffix of its name (none for the first), its
+/// changes, and its files without their header.
+type Planned = (Option<String>, Vec<Change>, Vec<(&'static str, String)>);
+
+/// The migrations the steps make, in order (see [`diff`]).
+fn migrations(backend: Backend, steps: &[(Vec<&Change>, sql::Step)]) -> Vec<Planned> {
+    let mut first = (Vec::new(), Vec::new());
+    let mut own = Vec::new();
+    let mut last = (Vec::new(), Vec::new());
+    for (group, step) in steps {
+        let (alone, then) = sql::phases(group[0]);
+        if !alone {
+            first.0.extend(group.iter().map(|c| (*c).clone()));
+            first.1.push(step.clone());
+            continue;
+        }
+        if !step.guard.is_empty() {
+            first.1.push(sql::Step {
+                up: step.guard.clone(),
+                ..sql::Step::default()
+            });
+        }
+        let suffix = match group[0] {
+            Change::AddIndex { index, .. } => format!("add_{}", index.name),
+            Change::DropIndex { index, .. } => format!("drop_{}", index.name),
+            _ => "index".to_string(),
+        };
+        own.push((Some(suffix), vec![group[0].clone()], step.clone()));
+        if then {
+            last.0.push(group[0].clone());
+            last.1.push(sql::Step {
+                up: step.then_up.clone(),
+                down: step.then_down.clone(),
+                ..sql::Step::default()
+            });
+        }
+    }
+    let mut out = Vec::new();
+    if !first.0.is_empty() || !first.1.is_empty() {
+        out.push((
+            None,
+            first.0.clone(),
+            migration_files(backend, &first.0, &first.1, false),
+        ));
+    }
+    for (suffix, changes, step) in own {
+        let files = migration_files(backend, &changes, std::slice::from_ref(&step), true);
+        out.push((suffix, changes, files));
+    }
+    if !last.0.is_empty() {
+        let files = migration_files(backend, &last.0, &last.1, false);
+        out.push((Some("constraints".to_string()), last.0, files));
+    }
+    // The first migration of a diff that only adds indexes is the first of these.
+    if out.first().is_some_and(|(suffix, ..)| suffix.is_some()) {
+        out[0].0 = None;
+    }
+    out
 }
 
 /// Where the database's column order (which `diesel print-schema` follows:
@@ -162,10 +251,21 @@ fn column_order_notes(live: &Schema, target: &Schema) -> Vec<String> {
     notes
 }
 
-fn read_model(path: &Path) -> Result<Schema, StartupError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", path.display())))?;
-    model::parse(&text).map_err(|e| StartupError::Target(format!("{}: {e}", path.display())))
+/// The model: src/schema.rs, with src/constraints.rs on top when it exists.
+fn read_model(request: &Request) -> Result<Schema, StartupError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", path.display())))
+    };
+    let text = read(&request.schema)?;
+    let mut schema = model::parse(&text)
+        .map_err(|e| StartupError::Target(format!("{}: {e}", request.schema.display())))?;
+    if request.constraints.exists() {
+        let constraints = read(&request.constraints)?;
+        super::constraints::apply(&mut schema, &constraints)
+            .map_err(|e| StartupError::Target(format!("{}: {e}", request.constraints.display())))?;
+    }
+    Ok(schema)
 }
 
 /// Both backends' migrations must describe one schema: their changes to
@@ -202,48 +302,106 @@ fn agree(
     Ok(())
 }
 
-/// up.sql, down.sql and (for a SQLite rebuild) metadata.toml.
-fn migration_files(
-    backend: Backend,
-    folder: &str,
-    changes: &[Change],
-    steps: &[sql::Step],
-) -> Vec<(&'static str, String)> {
+/// A migration's header: its name and backend, and its changes.
+fn header(backend: Backend, folder: &str, changes: &[Change]) -> Vec<String> {
     let mut header = vec![format!(
-        "{folder} ({}): written by `bookshelf migrate diff` from src/schema.rs.",
+        "{folder} ({}): written by `bookshelf migrate diff` from the model \
+         (src/schema.rs, src/constraints.rs).",
         backend.name()
     )];
     header.extend(changes.iter().map(|c| format!("  {c}")));
+    header
+}
+
+/// The files with the header written at the top of up.sql and down.sql.
+fn with_header(files: &[(&'static str, String)], header: &[String]) -> Vec<(&'static str, String)> {
+    let top: String = header.iter().map(|line| format!("-- {line}\n")).collect();
+    files
+        .iter()
+        .map(|(file, text)| match *file {
+            "up.sql" | "down.sql" => (*file, format!("{top}{text}")),
+            _ => (*file, text.clone()),
+        })
+        .collect()
+}
+
+/// up.sql, down.sql and, for a SQLite rebuild, a PostgreSQL index built
+/// CONCURRENTLY (`alone`) or a contract migration, metadata.toml; without
+/// the header, which needs the migration's folder name.
+fn migration_files(
+    backend: Backend,
+    changes: &[Change],
+    steps: &[sql::Step],
+    alone: bool,
+) -> Vec<(&'static str, String)> {
     let losses: Vec<String> = changes.iter().filter_map(Change::data_loss).collect();
-    let mut up_header = header.clone();
+    let mut up_header = Vec::new();
     for loss in &losses {
         up_header.push(format!(
             "DATA LOSS (allowed with --allow-data-loss): {loss}."
         ));
     }
-    let mut down_header = header;
-    down_header.push("Undoes up.sql, newest change first.".to_string());
+    let contract = changes.iter().any(Change::is_contract);
+    if contract {
+        up_header.push(
+            "A contract migration: it removes what the previous binary may rely on, so it runs \
+             once every replica runs the new one (`bookshelf migrate up --contract`)."
+                .to_string(),
+        );
+    }
+    let mut down_header = vec!["Undoes up.sql, newest change first.".to_string()];
     if !losses.is_empty() {
         down_header.push(
             "The structure comes back; the data up.sql dropped or narrowed does not.".to_string(),
         );
     }
     let rebuild = steps.iter().any(|s| s.rebuild);
-    let up: Vec<String> = steps.iter().flat_map(|s| s.up.iter().cloned()).collect();
+    let gather = |part: fn(&sql::Step) -> &Vec<String>| -> Vec<String> {
+        steps.iter().flat_map(|s| part(s).iter().cloned()).collect()
+    };
+    let up = vec![
+        gather(|s| &s.up),
+        gather(|s| &s.validate),
+        gather(|s| &s.finally),
+    ];
     let down: Vec<String> = steps
         .iter()
         .rev()
         .flat_map(|s| s.down.iter().cloned())
         .collect();
+    let layout = match backend {
+        Backend::Postgres if alone => sql::Layout::Concurrent,
+        Backend::Postgres if up[1..].iter().any(|t| !t.is_empty()) => sql::Layout::Explicit,
+        _ => sql::Layout::InDiesels,
+    };
+    let script = |header: &[String], transactions: &[Vec<String>]| {
+        if transactions.iter().all(Vec::is_empty) {
+            let mut text = sql::script(backend, header, &[], false, sql::Layout::Concurrent);
+            text.push_str("-- Nothing to do on this backend: the other one needs this version.\n");
+            return text;
+        }
+        sql::script(backend, header, transactions, rebuild, layout)
+    };
     let mut files = vec![
-        ("up.sql", sql::script(backend, &up_header, &up, rebuild)),
-        (
-            "down.sql",
-            sql::script(backend, &down_header, &down, rebuild),
-        ),
+        ("up.sql", script(&up_header, &up)),
+        ("down.sql", script(&down_header, &[down])),
     ];
-    if sql::needs_own_transaction(backend, steps) {
-        files.push(("metadata.toml", sql::OWN_TRANSACTION_METADATA.to_string()));
+    let metadata = match layout {
+        sql::Layout::Concurrent => Some(sql::CONCURRENT_METADATA),
+        sql::Layout::Explicit => Some(sql::EXPLICIT_METADATA),
+        sql::Layout::InDiesels if sql::needs_own_transaction(backend, steps) => {
+            Some(sql::OWN_TRANSACTION_METADATA)
+        }
+        sql::Layout::InDiesels => None,
+    };
+    let metadata = match (metadata, contract) {
+        (None, false) => None,
+        (Some(text), false) => Some(text.to_string()),
+        (None, true) => Some("# See up.sql.\ncontract = true\n".to_string()),
+        (Some(text), true) => Some(format!("{text}contract = true\n")),
+    };
+    if let Some(metadata) = metadata {
+        files.push(("metadata.toml", metadata));
     }
     files
 }
@@ -326,7 +484,7 @@ impl Scratch {
 
     /// A fresh scratch database with `dir`'s migrations of this backend
     /// applied, all of them or all but `except`.
-    fn replayed(&mut self, dir: &Path, except: Option<&str>) -> Result<DbConn, StartupError> {
+    fn replayed(&mut self, dir: &Path, except: &[String]) -> Result<DbConn, StartupError> {
         let mut conn = self.fresh()?;
         let folder = dir.join(self.backend.name());
         let source = FileBasedMigrations::from_path(&folder).map_err(|e| {
@@ -340,7 +498,7 @@ impl Scratch {
             .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", folder.display())))?;
         for migration in pending {
             let name = migration.name().to_string();
-            if except == Some(name.as_str()) {
+            if except.contains(&name) {
                 continue;
             }
             conn.run_migration(&*migration).map_err(|e| {
@@ -353,15 +511,21 @@ impl Scratch {
     /// The new migration, as written, on a fresh database holding every
     /// other migration: up reaches `target`, down restores the catalog, and
     /// up runs again.
-    fn prove(&mut self, dir: &Path, folder: &str, target: &Schema) -> Result<(), StartupError> {
+    fn prove(
+        &mut self,
+        dir: &Path,
+        folders: &[String],
+        target: &Schema,
+    ) -> Result<(), StartupError> {
         let backend = self.backend.name();
+        let folder = folders.join(", ");
         let failed = |what: String| {
             StartupError::Target(format!(
                 "the generated {backend} migration {folder} {what}; nothing was kept \
-                 (please report this with your src/schema.rs)"
+                 (please report this with your src/schema.rs and src/constraints.rs)"
             ))
         };
-        let mut conn = self.replayed(dir, Some(folder))?;
+        let mut conn = self.replayed(dir, folders)?;
         let before = catalog::snapshot(&mut conn).map_err(|e| failed(e.to_string()))?;
         let source = FileBasedMigrations::from_path(dir.join(self.backend.name()))
             .map_err(|e| failed(e.to_string()))?;
@@ -372,8 +536,10 @@ impl Scratch {
         if !left.is_empty() {
             return Err(failed(format!("leaves differences: {}", left.join("; "))));
         }
-        conn.revert_last_migration(source.clone())
-            .map_err(|e| failed(format!("cannot be reverted: {e}")))?;
+        for _ in folders {
+            conn.revert_last_migration(source.clone())
+                .map_err(|e| failed(format!("cannot be reverted: {e}")))?;
+        }
         let reverted = catalog::snapshot(&mut conn).map_err(|e| failed(e.to_string()))?;
         if reverted != before {
             let changed: Vec<String> = before

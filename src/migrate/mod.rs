@@ -17,6 +17,7 @@ use crate::config::{MigrateMode, Settings};
 use crate::db::{open_connection, write, Backend, DatabaseUrl, DbBackend, DbConn, StartupError};
 
 pub mod catalog;
+pub mod constraints;
 pub mod diff;
 pub mod generate;
 pub mod lint;
@@ -63,6 +64,16 @@ mod compiled {
 /// The text of src/schema.rs this binary was built with: what `verify`
 /// compares the live schema with.
 pub const SCHEMA_RS: &str = include_str!("../schema.rs");
+
+/// The text of src/constraints.rs this binary was built with, read with
+/// [`SCHEMA_RS`].
+pub const CONSTRAINTS_RS: &str = include_str!("../constraints.rs");
+
+/// The model this binary was built with: src/schema.rs and src/constraints.rs.
+pub fn built_model() -> Result<model::Schema, StartupError> {
+    model::parse_model(SCHEMA_RS, CONSTRAINTS_RS)
+        .map_err(|e| StartupError::Target(format!("the model as built: {e}")))
+}
 
 impl Backend {
     /// Every migration of this backend, oldest first, with its SQL.
@@ -1114,6 +1125,12 @@ pub fn sql(backend: Backend, direction: Direction, to: Option<&'static str>) -> 
     out
 }
 
+/// The time a migration folder's version names.
+pub fn version_time(folder: &str) -> Option<NaiveDateTime> {
+    let version = folder.split('_').next()?;
+    NaiveDateTime::parse_from_str(version, "%Y-%m-%d-%H%M%S").ok()
+}
+
 /// The folder name of a new migration in `dir`: `<version>_<name>`, the
 /// version from `now` (as diesel CLI writes it), or one second after the
 /// newest migration there if that is later, so versions stay unique and in
@@ -1211,8 +1228,7 @@ pub fn schema_drift(
     if history(conn, url)?.iter().any(|m| m.applied_at.is_none()) {
         return Ok(None);
     }
-    let model = model::parse(SCHEMA_RS)
-        .map_err(|e| StartupError::Target(format!("src/schema.rs as built: {e}")))?;
+    let model = built_model()?;
     let live = catalog::read(conn)?;
     Ok(Some(diff::differences(&live, &model)))
 }

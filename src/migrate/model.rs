@@ -1,5 +1,7 @@
 //! The tables' model: `src/schema.rs` read with a Rust parser (`syn`) into
-//! tables, columns and foreign keys. The live database is read into the same
+//! tables, columns and foreign keys, and `src/constraints.rs` (what
+//! `table!` cannot say: indexes, CHECKs, defaults, ON DELETE; read by
+//! [`super::constraints`]) on top. The live database is read into the same
 //! shape ([`super::catalog`]), so the two can be compared ([`super::diff`]).
 
 use syn::parse::{Parse, ParseStream};
@@ -14,14 +16,20 @@ pub struct Schema {
     pub tables: Vec<Table>,
 }
 
-/// A table: its columns, primary key and foreign keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A table: its columns, primary key, foreign keys, and what
+/// src/constraints.rs declares for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Table {
     pub name: String,
     pub primary_key: Vec<String>,
     pub columns: Vec<Column>,
     /// From `joinable!(child -> parent (column))`, or the database's foreign keys.
     pub foreign_keys: Vec<ForeignKey>,
+    /// Indexes other than the primary key's, unique or not.
+    pub indexes: Vec<Index>,
+    pub checks: Vec<Check>,
+    /// Column defaults, in the order of the columns.
+    pub defaults: Vec<ColumnDefault>,
 }
 
 /// A column: what `src/schema.rs` says about it.
@@ -37,6 +45,206 @@ pub struct Column {
 pub struct ForeignKey {
     pub column: String,
     pub parent: String,
+    pub on_delete: OnDelete,
+}
+
+impl ForeignKey {
+    /// The constraint's name, as PostgreSQL names an inline `REFERENCES`.
+    pub fn name(&self, table: &str) -> String {
+        format!("{table}_{}_fkey", self.column)
+    }
+}
+
+/// What a foreign key does when its parent row is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDelete {
+    /// Delete the child rows too (what a `joinable!` gets when
+    /// src/constraints.rs says nothing, as reviews go with their book).
+    #[default]
+    Cascade,
+    /// Refuse to delete a parent that has children.
+    Restrict,
+    /// Set the child's column to NULL.
+    SetNull,
+    /// Like RESTRICT, checked at the end of the statement.
+    NoAction,
+}
+
+impl OnDelete {
+    /// The SQL words.
+    pub fn sql(self) -> &'static str {
+        match self {
+            OnDelete::Cascade => "CASCADE",
+            OnDelete::Restrict => "RESTRICT",
+            OnDelete::SetNull => "SET NULL",
+            OnDelete::NoAction => "NO ACTION",
+        }
+    }
+
+    /// `cascade`, `restrict`, `set_null` or `no_action` (as declared), or
+    /// the SQL words (as SQLite reports them).
+    pub fn parse(text: &str) -> Option<OnDelete> {
+        match text.to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+            "cascade" => Some(OnDelete::Cascade),
+            "restrict" => Some(OnDelete::Restrict),
+            "set_null" => Some(OnDelete::SetNull),
+            "no_action" => Some(OnDelete::NoAction),
+            _ => None,
+        }
+    }
+}
+
+/// An index on columns of one table (not the primary key's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// The database made it for a `UNIQUE` constraint (it goes with the
+    /// constraint); a declared unique index is written as one on PostgreSQL.
+    pub constraint: bool,
+}
+
+impl Index {
+    /// A declared index, named as bookshelf's migrations name them:
+    /// `books_author_id_idx`, `books_isbn_key` for a unique one (the name
+    /// PostgreSQL gives an inline `UNIQUE`).
+    pub fn declared(table: &str, columns: Vec<String>, unique: bool) -> Index {
+        let suffix = if unique { "key" } else { "idx" };
+        Index {
+            name: format!("{table}_{}_{suffix}", columns.join("_")),
+            columns,
+            unique,
+            constraint: unique,
+        }
+    }
+
+    /// Whether two indexes index the same columns the same way (their names
+    /// may differ).
+    pub fn same_as(&self, other: &Index) -> bool {
+        self.columns == other.columns && self.unique == other.unique
+    }
+}
+
+impl std::fmt::Display for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.unique { "unique index" } else { "index" };
+        write!(f, "{kind} {} ({})", self.name, self.columns.join(", "))
+    }
+}
+
+/// A CHECK constraint: its name and its condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub rule: Rule,
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "check {} ({})", self.name, self.rule.sql())
+    }
+}
+
+/// A CHECK's condition: a range that bookshelf reads and writes (a
+/// column's value, or a text column's length in characters, between
+/// bounds), or any other SQL, compared as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    Range {
+        column: String,
+        /// The bounds are on `length(column)`.
+        length: bool,
+        /// Numbers, as SQL writes them (`0`, `2.5`, `-1`).
+        min: Option<String>,
+        max: Option<String>,
+    },
+    Sql(String),
+}
+
+impl Rule {
+    /// The condition in SQL, the same for both backends:
+    /// `length(title) BETWEEN 1 AND 200`, `price >= 0`.
+    pub fn sql(&self) -> String {
+        match self {
+            Rule::Range {
+                column,
+                length,
+                min,
+                max,
+            } => {
+                let column = super::sql::name(column);
+                let target = if *length {
+                    format!("length({column})")
+                } else {
+                    column
+                };
+                match (min, max) {
+                    (Some(min), Some(max)) => format!("{target} BETWEEN {min} AND {max}"),
+                    (Some(min), None) => format!("{target} >= {min}"),
+                    (None, Some(max)) => format!("{target} <= {max}"),
+                    (None, None) => "TRUE".to_string(),
+                }
+            }
+            Rule::Sql(sql) => sql.clone(),
+        }
+    }
+
+    /// The column a range is on.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Rule::Range { column, .. } => Some(column),
+            Rule::Sql(_) => None,
+        }
+    }
+}
+
+/// A column's default, as declared, or as read from a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// The current time in UTC (`CURRENT_TIMESTAMP` on SQLite,
+    /// `now() AT TIME ZONE 'utc'` on PostgreSQL).
+    Now,
+    Bool(bool),
+    /// A number as SQL writes it.
+    Number(String),
+    Text(String),
+    /// Any other expression, as the database reports it.
+    Sql(String),
+}
+
+impl DefaultValue {
+    /// The default in a backend's SQL.
+    pub fn sql(&self, backend: Backend) -> String {
+        match (self, backend) {
+            (DefaultValue::Now, Backend::Sqlite) => "CURRENT_TIMESTAMP".into(),
+            (DefaultValue::Now, Backend::Postgres) => "(now() AT TIME ZONE 'utc')".into(),
+            (DefaultValue::Bool(b), Backend::Sqlite) => if *b { "1" } else { "0" }.into(),
+            (DefaultValue::Bool(b), Backend::Postgres) => if *b { "TRUE" } else { "FALSE" }.into(),
+            (DefaultValue::Number(n), _) => n.clone(),
+            (DefaultValue::Text(t), _) => format!("'{}'", t.replace('\'', "''")),
+            (DefaultValue::Sql(sql), _) => sql.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for DefaultValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultValue::Now => f.write_str("now"),
+            DefaultValue::Bool(b) => write!(f, "{b}"),
+            DefaultValue::Number(n) => f.write_str(n),
+            DefaultValue::Text(t) => write!(f, "{t:?}"),
+            DefaultValue::Sql(sql) => f.write_str(sql),
+        }
+    }
+}
+
+/// A column's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDefault {
+    pub column: String,
+    pub value: DefaultValue,
 }
 
 impl Schema {
@@ -55,6 +263,24 @@ impl Table {
     /// The foreign key on that column.
     pub fn foreign_key(&self, column: &str) -> Option<&ForeignKey> {
         self.foreign_keys.iter().find(|fk| fk.column == column)
+    }
+
+    /// The default of that column, if it has one.
+    pub fn default_of(&self, column: &str) -> Option<&DefaultValue> {
+        self.defaults
+            .iter()
+            .find(|d| d.column == column)
+            .map(|d| &d.value)
+    }
+
+    /// The index on the same columns, unique or not as `index` is.
+    pub fn index_like(&self, index: &Index) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.same_as(index))
+    }
+
+    /// The check with the same condition.
+    pub fn check_like(&self, check: &Check) -> Option<&Check> {
+        self.checks.iter().find(|c| c.rule == check.rule)
     }
 }
 
@@ -280,9 +506,19 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         child.foreign_keys.push(ForeignKey {
             column: join.column,
             parent: join.parent,
+            on_delete: OnDelete::default(),
         });
     }
     Ok(schema)
+}
+
+/// src/schema.rs and src/constraints.rs read together: the whole model.
+/// An error names the file it is in.
+pub fn parse_model(schema: &str, constraints: &str) -> Result<Schema, String> {
+    let mut model = parse(schema).map_err(|e| format!("src/schema.rs: {e}"))?;
+    super::constraints::apply(&mut model, constraints)
+        .map_err(|e| format!("src/constraints.rs: {e}"))?;
+    Ok(model)
 }
 
 fn located(e: &syn::Error) -> String {
@@ -367,7 +603,7 @@ impl Parse for TableMacro {
             name,
             primary_key,
             columns,
-            foreign_keys: Vec::new(),
+            ..Table::default()
         }))
     }
 }
@@ -461,7 +697,8 @@ mod tests {
             schema.table("reviews").unwrap().foreign_keys,
             [ForeignKey {
                 column: "book_id".into(),
-                parent: "books".into()
+                parent: "books".into(),
+                on_delete: OnDelete::Cascade,
             }]
         );
     }

@@ -29,7 +29,7 @@ pub struct Book {
     pub author: String,
     #[schema(example = 9.99)]
     pub price: f64,
-    /// From 1 to 5.
+    /// A whole number, in the range of a request's rating.
     #[schema(example = 5)]
     pub rating: i32,
     /// Whether the book is published.

@@ -6,6 +6,11 @@
 //!
 //! A value that fails its check fails deserialization, so the client gets a
 //! 422 naming the field and saying why (src/extract.rs).
+//!
+//! The limits of stored values (lengths, ranges) are not written here: they
+//! come from src/constraints.rs, where the same declaration gives the
+//! database's CHECK on both backends (`bookshelf migrate diff`), so the
+//! 422, `/openapi.json` and the database cannot disagree.
 
 use diesel::backend::Backend;
 use diesel::expression::AsExpression;
@@ -18,6 +23,7 @@ use utoipa::openapi::RefOr;
 
 use super::page::CURSOR_PATTERN;
 use super::Cursor;
+use crate::constraints::{books, reviews};
 
 /// The OpenAPI pattern of a text field: no NUL, and at least one character
 /// that is not blank (see [`is_blank`]).
@@ -32,12 +38,13 @@ fn is_blank(c: char) -> bool {
     c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Checks text of at most `max` characters: no NUL (PostgreSQL cannot store
-/// it), and, when `required`, at least one character that is not blank.
-fn check_text(value: &str, required: bool, max: usize) -> Result<(), String> {
+/// Checks text of `min` to `max` characters: no NUL (PostgreSQL cannot
+/// store it), and, when some is required (`min` > 0), at least one character
+/// that is not blank.
+fn check_text(value: &str, min: usize, max: usize) -> Result<(), String> {
     let length = value.chars().count();
-    if required && !(1..=max).contains(&length) {
-        return Err(format!("must be 1 to {max} characters"));
+    if min > 0 && !(min..=max).contains(&length) {
+        return Err(format!("must be {min} to {max} characters"));
     }
     if length > max {
         return Err(format!("must be at most {max} characters"));
@@ -45,24 +52,57 @@ fn check_text(value: &str, required: bool, max: usize) -> Result<(), String> {
     if value.contains('\0') {
         return Err("must not contain NUL characters".into());
     }
-    if required && value.chars().all(is_blank) {
+    if min > 0 && value.chars().all(is_blank) {
         return Err("must not be blank".into());
     }
     Ok(())
 }
 
-fn string_schema(
-    description: &str,
-    required: bool,
-    max: Option<usize>,
-    example: Option<&str>,
-) -> RefOr<Schema> {
+/// A whole number for people: 1,000,000 (others as they are).
+fn grouped(n: f64) -> String {
+    if n.fract() != 0.0 || n.abs() >= 1e15 {
+        return format!("{n}");
+    }
+    let digits = format!("{:.0}", n.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// A bound as OpenAPI writes it: a whole number as an integer.
+fn bound(n: f64) -> utoipa::Number {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        utoipa::Number::Int(n as isize)
+    } else {
+        utoipa::Number::Float(n)
+    }
+}
+
+/// The schema of a text field: `what` it is, its lengths, and its pattern.
+fn string_schema(what: &str, min: usize, max: usize, example: Option<&str>) -> RefOr<Schema> {
+    let description = match (min, max) {
+        (0, usize::MAX) => format!("{what}; no NUL."),
+        (0, max) => format!("{what}: up to {} characters, no NUL.", grouped(max as f64)),
+        (min, max) => format!(
+            "{what}: {} to {} characters, not only white space.",
+            grouped(min as f64),
+            grouped(max as f64)
+        ),
+    };
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(description))
-        .min_length(required.then_some(1))
-        .max_length(max)
-        .pattern(Some(if required {
+        .min_length((min > 0).then_some(min))
+        .max_length((max < usize::MAX).then_some(max))
+        .pattern(Some(if min > 0 {
             TEXT_PATTERN
         } else {
             NO_NUL_PATTERN
@@ -72,9 +112,10 @@ fn string_schema(
 }
 
 /// Declares a text type: its check, its schema, its JSON and SQL forms.
+/// `$limits` is the column's module in src/constraints.rs.
 macro_rules! text_type {
-    ($name:ident, $doc:literal, required = $required:expr, max = $max:expr, example = $example:expr) => {
-        #[doc = $doc]
+    ($name:ident, $what:literal, limits = $($limits:ident)::+, example = $example:expr) => {
+        #[doc = concat!($what, ", as src/constraints.rs limits it.")]
         #[derive(Debug, Clone, PartialEq, Eq, Deserialize, AsExpression)]
         #[serde(try_from = "String")]
         #[diesel(sql_type = Text)]
@@ -83,7 +124,7 @@ macro_rules! text_type {
         impl $name {
             /// The value, if it passes this type's check; else why not.
             pub fn parse(value: String) -> Result<$name, String> {
-                check_text(&value, $required, $max)?;
+                check_text(&value, $($limits)::+::MIN_LENGTH, $($limits)::+::MAX_LENGTH)?;
                 Ok($name(value))
             }
 
@@ -116,7 +157,12 @@ macro_rules! text_type {
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
-                string_schema($doc, $required, Some($max), $example)
+                string_schema(
+                    $what,
+                    $($limits)::+::MIN_LENGTH,
+                    $($limits)::+::MAX_LENGTH,
+                    $example,
+                )
             }
         }
 
@@ -126,37 +172,32 @@ macro_rules! text_type {
 
 text_type!(
     Title,
-    "A book's title: 1 to 200 characters, not only white space.",
-    required = true,
-    max = 200,
+    "A book's title",
+    limits = books::title,
     example = Some("Dune")
 );
 text_type!(
     AuthorName,
-    "A book's author: 1 to 100 characters, not only white space.",
-    required = true,
-    max = 100,
+    "A book's author",
+    limits = books::author,
     example = Some("Frank Herbert")
 );
 text_type!(
     ReviewerName,
-    "Who wrote a review: 1 to 50 characters, not only white space.",
-    required = true,
-    max = 50,
+    "Who wrote a review",
+    limits = reviews::author,
     example = Some("Ada")
 );
 text_type!(
     ReviewContent,
-    "A review's text: 1 to 200 characters, not only white space.",
-    required = true,
-    max = 200,
+    "A review's text",
+    limits = reviews::content,
     example = Some("A classic.")
 );
 text_type!(
     Description,
-    "A book's description: up to 2,000 characters, no NUL.",
-    required = false,
-    max = 2000,
+    "A book's description",
+    limits = books::description,
     example = None
 );
 
@@ -175,34 +216,39 @@ impl Exact {
 impl TryFrom<String> for Exact {
     type Error = String;
     fn try_from(value: String) -> Result<Exact, String> {
-        check_text(&value, false, usize::MAX)?;
+        check_text(&value, 0, usize::MAX)?;
         Ok(Exact(value))
     }
 }
 
 impl utoipa::PartialSchema for Exact {
     fn schema() -> RefOr<Schema> {
-        string_schema("Exact text; no NUL.", false, None, None)
+        string_schema("Exact text", 0, usize::MAX, None)
     }
 }
 
-/// A book's price: a number from 0 to 1,000,000.
+/// A book's price: a number in the range src/constraints.rs declares.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, AsExpression)]
 #[serde(try_from = "f64")]
 #[diesel(sql_type = Double)]
 pub struct Price(f64);
 
 impl Price {
-    pub const MAX: f64 = 1_000_000.0;
+    pub const MIN: f64 = books::price::MIN;
+    pub const MAX: f64 = books::price::MAX;
 }
 
 impl TryFrom<f64> for Price {
-    type Error = &'static str;
+    type Error = String;
     fn try_from(value: f64) -> Result<Price, Self::Error> {
-        if (0.0..=Price::MAX).contains(&value) {
+        if (Price::MIN..=Price::MAX).contains(&value) {
             Ok(Price(value))
         } else {
-            Err("must be a number from 0 to 1000000")
+            Err(format!(
+                "must be a number from {} to {}",
+                Price::MIN,
+                Price::MAX
+            ))
         }
     }
 }
@@ -220,9 +266,13 @@ impl utoipa::PartialSchema for Price {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Number)
-            .description(Some("From 0 to 1,000,000."))
-            .minimum(Some(0))
-            .maximum(Some(1_000_000))
+            .description(Some(format!(
+                "From {} to {}.",
+                grouped(Price::MIN),
+                grouped(Price::MAX)
+            )))
+            .minimum(Some(bound(Price::MIN)))
+            .maximum(Some(bound(Price::MAX)))
             .examples([9.99])
             .into()
     }
@@ -230,8 +280,8 @@ impl utoipa::PartialSchema for Price {
 
 impl utoipa::ToSchema for Price {}
 
-/// A rating: a whole number from 1 to 5. JSON Schema's `integer` includes
-/// numbers like `3.0`, so those are accepted too.
+/// A rating: a whole number in the range src/constraints.rs declares. JSON
+/// Schema's `integer` includes numbers like `3.0`, so those are accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, AsExpression)]
 #[serde(try_from = "Number")]
 #[diesel(sql_type = Integer)]
@@ -247,10 +297,19 @@ impl TryFrom<Number> for Rating {
         };
         match whole {
             None => Err(format!("must be a whole number, not {n}")),
-            Some(r @ 1..=5) => Ok(Rating(r as i32)),
-            Some(_) => Err("must be a whole number from 1 to 5".into()),
+            Some(r) if (Rating::MIN..=Rating::MAX).contains(&r) => Ok(Rating(r as i32)),
+            Some(_) => Err(format!(
+                "must be a whole number from {} to {}",
+                Rating::MIN,
+                Rating::MAX
+            )),
         }
     }
+}
+
+impl Rating {
+    pub const MIN: i64 = books::rating::MIN as i64;
+    pub const MAX: i64 = books::rating::MAX as i64;
 }
 
 impl<DB: Backend> ToSql<Integer, DB> for Rating
@@ -266,10 +325,14 @@ impl utoipa::PartialSchema for Rating {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .description(Some("A whole number from 1 to 5."))
+            .description(Some(format!(
+                "A whole number from {} to {}.",
+                Rating::MIN,
+                Rating::MAX
+            )))
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
-            .minimum(Some(1))
-            .maximum(Some(5))
+            .minimum(Some(Rating::MIN))
+            .maximum(Some(Rating::MAX))
             .examples([5])
             .into()
     }

@@ -115,7 +115,7 @@ fn health_and_ready_report_the_backend() {
     assert_eq!(
         ready.body,
         json!({"status": "ready", "database": backend,
-               "migrations": {"applied": 10, "pending": 0, "checksums_ok": true}})
+               "migrations": {"applied": 11, "pending": 0, "checksums_ok": true}})
     );
 }
 

@@ -11,9 +11,9 @@ use crate::helpers::{backend, TestDb};
 const BOOKS: &str = "2026-11-23-000001_create_books";
 const DESCRIPTION: &str = "2026-11-23-000002_add_description_to_books";
 const REVIEWS: &str = "2026-11-23-000003_create_reviews";
-/// The migrations after [`REVIEWS`]: an index for each sort order, then the
-/// row versions of books and reviews (their ETags).
-const LATER: [&str; 7] = [
+/// The migrations after [`REVIEWS`]: an index for each sort order, the row
+/// versions of books and reviews (their ETags), then the price's upper bound.
+const LATER: [&str; 8] = [
     "2026-11-27-000001_index_books_title_id",
     "2026-11-27-000002_index_books_author_id",
     "2026-11-27-000003_index_books_price_id",
@@ -21,6 +21,7 @@ const LATER: [&str; 7] = [
     "2026-11-27-000005_index_books_created_at_id",
     "2026-11-27-000006_drop_index_books_author",
     "2026-11-27-223007_add_row_versions",
+    "2026-12-02-161550_cap_book_prices",
 ];
 
 /// `first`, then [`LATER`].

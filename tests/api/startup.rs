@@ -172,7 +172,7 @@ fn every_migrate_command_works_through_the_binary() {
             "{args:?}: no {needle:?} in {output}"
         );
     };
-    expect(&["migrate", "status"], true, "applied:  0, pending: 10");
+    expect(&["migrate", "status"], true, "applied:  0, pending: 11");
     expect(
         &["migrate", "up", "--to", "add_description_to_books"],
         true,
@@ -204,14 +204,14 @@ fn every_migrate_command_works_through_the_binary() {
         "applied 2026-11-23-000003_create_reviews",
     );
     expect(
-        &["migrate", "redo", "--steps", "9"],
+        &["migrate", "redo", "--steps", "10"],
         true,
         "applied 2026-11-23-000002_add_description_to_books",
     );
     expect(
         &["migrate", "verify"],
         true,
-        "the database's columns match src/schema.rs",
+        "the database matches src/schema.rs and src/constraints.rs",
     );
     expect(
         &["migrate", "accept", "create_books"],
@@ -219,9 +219,9 @@ fn every_migrate_command_works_through_the_binary() {
         "accepted 2026-11-23-000001_create_books",
     );
     expect(
-        &["migrate", "down", "--steps", "11"],
+        &["migrate", "down", "--steps", "12"],
         false,
-        "cannot revert 11 migrations: 10 applied",
+        "cannot revert 12 migrations: 11 applied",
     );
     expect(
         &["migrate", "down", "--to", "create_books"],

@@ -214,9 +214,11 @@ fn replay(steps: &[Step], root: &Path, server: &str, postgres: bool) {
         };
         if let Some(schema) = now {
             let mut conn = connect(&db);
+            let constraints =
+                std::fs::read_to_string(copy.path().join("src/constraints.rs")).unwrap_or_default();
             let drift = diff::differences(
                 &catalog::read(&mut conn).unwrap(),
-                &model::parse(schema).unwrap(),
+                &model::parse_model(schema, &constraints).unwrap(),
             );
             assert!(drift.is_empty(), "{backend}: after `{line}`: {drift:?}");
             if !postgres {

@@ -7,16 +7,112 @@ mod postgres;
 pub(crate) mod sqlite;
 
 use super::diff::Change;
+use super::model::{Index, Rule};
 use crate::db::{Backend, DbConn, StartupError};
 
 /// The SQL of one change: its up statements, and the down statements that
 /// undo them. `rebuild` marks a SQLite table rebuild, which must run with
 /// foreign keys off, so outside diesel's transaction (see [`script`]).
+///
+/// An index built or dropped on a table that exists is a migration of its
+/// own ([`Phase::Own`]): on PostgreSQL `CONCURRENTLY`, alone in its file and
+/// outside a transaction, so that writes go on while it is built. Its
+/// `guard` (rows that would break a unique index) runs in the migration
+/// before it, and `then_up`/`then_down` (making a unique index a constraint)
+/// in the migration after.
 #[derive(Debug, Clone, Default)]
 pub struct Step {
     pub up: Vec<String>,
     pub down: Vec<String>,
     pub rebuild: bool,
+    pub guard: Vec<String>,
+    pub then_up: Vec<String>,
+    pub then_down: Vec<String>,
+    /// PostgreSQL: what runs in a transaction after `up`'s
+    /// (`VALIDATE CONSTRAINT`), and in one after that.
+    pub validate: Vec<String>,
+    pub finally: Vec<String>,
+}
+
+/// Which migration of a `migrate diff` a change's SQL goes into: the first
+/// (everything in one transaction), one of its own, or the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    First,
+    Own,
+    Last,
+}
+
+/// Whether `change` is written as a migration of its own ([`Step`]), and
+/// whether it has a part in the last migration; the same on both backends,
+/// so that both folders hold the same versions.
+pub fn phases(change: &Change) -> (bool, bool) {
+    match change {
+        Change::AddIndex { index, .. } => (true, index.unique),
+        Change::DropIndex { index, .. } => (!index.constraint, false),
+        _ => (false, false),
+    }
+}
+
+/// Statements that stop a migration before it changes anything when
+/// `count_sql` counts rows, saying how many and why.
+pub fn stop_if_rows(backend: Backend, count_sql: &str, why: &str) -> String {
+    match backend {
+        Backend::Sqlite => sqlite::stop_if_rows(count_sql, why),
+        Backend::Postgres => postgres::stop_if_rows(count_sql, why),
+    }
+}
+
+/// The count of rows of `table` that break `rule` (NULL passes a CHECK).
+pub fn breaking_rows(table: &str, rule: &Rule) -> String {
+    format!(
+        "SELECT count(*) FROM {} WHERE NOT ({})",
+        name(table),
+        rule.sql()
+    )
+}
+
+/// The count of rows of `table` that share their values of a unique
+/// index's columns with another row (NULLs are never equal).
+pub fn duplicate_rows(table: &str, index: &Index) -> String {
+    let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
+    let not_null: Vec<String> = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    format!(
+        "SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {} WHERE {} GROUP BY {} \
+         HAVING count(*) > 1) AS duplicates",
+        name(table),
+        not_null.join(" AND "),
+        columns.join(", ")
+    )
+}
+
+/// The count of rows of `table` whose `column` names no row of `parent`.
+pub fn orphan_rows(table: &str, column: &str, parent: &str, key: &str) -> String {
+    format!(
+        "SELECT count(*) FROM {t} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM {p} AS parent WHERE parent.{k} = child.{c})",
+        t = name(table),
+        c = name(column),
+        p = name(parent),
+        k = name(key)
+    )
+}
+
+/// `CREATE [UNIQUE] INDEX name ON table (columns)`, without the `;`.
+fn create_index(table: &str, index: &Index, concurrently: bool) -> String {
+    let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
+    format!(
+        "CREATE {}INDEX {}{} ON {} ({})",
+        if index.unique { "UNIQUE " } else { "" },
+        if concurrently {
+            "CONCURRENTLY IF NOT EXISTS "
+        } else {
+            ""
+        },
+        name(&index.name),
+        name(table),
+        columns.join(", ")
+    )
 }
 
 /// The SQL of `change` on the database `conn` holds now: the changes both
@@ -26,7 +122,7 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
     let simple = |up: String, down: String| Step {
         up: vec![up],
         down: vec![down],
-        rebuild: false,
+        ..Step::default()
     };
     let step = match change {
         Change::CreateTable { .. } => {
@@ -55,7 +151,7 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
         } => {
             let mut definition = format!("{} {}", name(&column.name), column.sql_type.sql(backend));
             if let Some(value) = default {
-                definition.push_str(&format!(" DEFAULT {value}"));
+                definition.push_str(&format!(" DEFAULT {}", value.sql(backend)));
             }
             if !column.nullable {
                 definition.push_str(" NOT NULL");
@@ -69,7 +165,7 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
                 ),
             )
         }
-        Change::DropTable { .. } | Change::DropColumn { .. } | Change::AlterColumn { .. } => {
+        _ => {
             let read_error = |source: diesel::result::Error| StartupError::Catalog {
                 source: Box::new(source),
             };
@@ -98,18 +194,11 @@ fn fill_nulls(table: &str, column: &str, value: &str) -> String {
 pub fn groups(backend: Backend, changes: &[Change]) -> Vec<Vec<&Change>> {
     let mut groups: Vec<Vec<&Change>> = Vec::new();
     for change in changes {
-        let rebuilt = match change {
-            Change::AlterColumn { table, .. } | Change::DropColumn { table, .. }
-                if backend == Backend::Sqlite =>
-            {
-                Some(table)
-            }
-            _ => None,
-        };
+        let rebuilt = (backend == Backend::Sqlite && rebuilds(change)).then(|| change.table());
         let same_table = |group: &&mut Vec<&Change>| {
-            matches!(group.first(),
-                Some(Change::AlterColumn { table, .. } | Change::DropColumn { table, .. })
-                    if Some(table) == rebuilt)
+            group
+                .first()
+                .is_some_and(|first| rebuilds(first) && Some(first.table()) == rebuilt)
         };
         match groups
             .iter_mut()
@@ -122,12 +211,26 @@ pub fn groups(backend: Backend, changes: &[Change]) -> Vec<Vec<&Change>> {
     groups
 }
 
+/// The changes SQLite makes by rebuilding their table.
+fn rebuilds(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::AlterColumn { .. }
+            | Change::DropColumn { .. }
+            | Change::SetDefault { .. }
+            | Change::AddCheck { .. }
+            | Change::DropCheck { .. }
+            | Change::AddForeignKey { .. }
+            | Change::DropForeignKey { .. }
+    )
+}
+
 /// The SQL of a group from [`groups`] on the database `conn` holds now.
 pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, StartupError> {
-    let [Change::AlterColumn { table, .. } | Change::DropColumn { table, .. }, _, ..] = group
-    else {
+    let backend = super::catalog::backend_of(conn);
+    if backend == Backend::Postgres || !rebuilds(group[0]) {
         return render(conn, group[0]);
-    };
+    }
     let mut changes = sqlite::ColumnChanges::default();
     for change in group {
         match change {
@@ -135,11 +238,18 @@ pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Startu
                 changes.alters.push((from, to, fill.as_deref()))
             }
             Change::DropColumn { column, .. } => changes.drops.push(column),
-            _ => unreachable!("groups() puts only column changes together"),
+            Change::SetDefault { column, to, .. } => changes.defaults.push((column, to.as_ref())),
+            Change::AddCheck { check, .. } => changes.add_checks.push(check),
+            Change::DropCheck { check, .. } => changes.drop_checks.push(check),
+            Change::AddForeignKey { foreign_key, .. } => changes.add_fks.push(foreign_key),
+            Change::DropForeignKey { foreign_key, .. } => changes.drop_fks.push(foreign_key),
+            _ => unreachable!("groups() puts only changes SQLite rebuilds for together"),
         }
     }
-    sqlite::rebuild_columns(conn, table, &changes).map_err(|source| StartupError::Catalog {
-        source: Box::new(source),
+    sqlite::rebuild_columns(conn, group[0].table(), &changes).map_err(|source| {
+        StartupError::Catalog {
+            source: Box::new(source),
+        }
     })
 }
 
@@ -149,14 +259,42 @@ pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Startu
 /// off, one transaction, `foreign_key_check` before the commit, foreign keys
 /// back on. Such a migration has `run_in_transaction = false` in its
 /// metadata.toml (see [`needs_own_transaction`]).
-pub fn script(backend: Backend, header: &[String], statements: &[String], rebuild: bool) -> String {
+///
+/// A PostgreSQL file that runs `concurrently` holds its one statement and no
+/// timeouts: diesel sends a file whole, and PostgreSQL runs
+/// `CREATE INDEX CONCURRENTLY` only as a statement on its own.
+pub fn script(
+    backend: Backend,
+    header: &[String],
+    transactions: &[Vec<String>],
+    rebuild: bool,
+    layout: Layout,
+) -> String {
     let mut out = String::new();
     for line in header {
         out.push_str(&format!("-- {line}\n"));
     }
-    if backend == Backend::Postgres {
+    if backend == Backend::Postgres && layout == Layout::Explicit {
+        out.push_str(
+            "-- A constraint is added NOT VALID in one transaction (a moment's lock) and validated\n\
+             -- in the next (a scan that blocks neither reads nor writes), so this migration runs\n\
+             -- outside diesel's transaction (metadata.toml) in transactions of its own.\n",
+        );
+        for statements in transactions.iter().filter(|t| !t.is_empty()) {
+            out.push_str("BEGIN;\n");
+            out.push_str(POSTGRES_TIMEOUTS);
+            for statement in statements {
+                out.push_str(statement.trim_end());
+                out.push('\n');
+            }
+            out.push_str("COMMIT;\n");
+        }
+        return out;
+    }
+    if backend == Backend::Postgres && layout == Layout::InDiesels {
         out.push_str(POSTGRES_TIMEOUTS);
     }
+    let statements: Vec<&String> = transactions.iter().flatten().collect();
     let own_transaction = backend == Backend::Sqlite && rebuild;
     if own_transaction {
         out.push_str(
@@ -180,6 +318,18 @@ pub fn script(backend: Backend, header: &[String], statements: &[String], rebuil
     out
 }
 
+/// How a migration file runs its statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// In diesel's transaction (PostgreSQL: with [`POSTGRES_TIMEOUTS`]).
+    InDiesels,
+    /// Outside any transaction, one statement: an index built CONCURRENTLY.
+    Concurrent,
+    /// PostgreSQL: outside diesel's transaction, each group of statements
+    /// in a transaction of its own (`BEGIN`, the timeouts, …, `COMMIT`).
+    Explicit,
+}
+
 /// What a PostgreSQL migration starts with, so that on a live fleet it fails
 /// fast instead of queueing every other query behind the lock it waits for
 /// (`bookshelf migrate lint` asks for both). `LOCAL`: for its transaction only.
@@ -189,6 +339,19 @@ pub const POSTGRES_TIMEOUTS: &str = "\
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 ";
+
+/// The metadata.toml of a PostgreSQL migration that builds or drops an
+/// index CONCURRENTLY.
+pub const CONCURRENT_METADATA: &str =
+    "# CONCURRENTLY: writes go on while the index is built; PostgreSQL does that only\n\
+     # outside a transaction.\n\
+     run_in_transaction = false\n";
+
+/// The metadata.toml of a PostgreSQL migration with transactions of its own.
+pub const EXPLICIT_METADATA: &str =
+    "# up.sql and down.sql run transactions of their own (a constraint added NOT VALID,\n\
+     # then validated); diesel must not wrap them in one.\n\
+     run_in_transaction = false\n";
 
 /// The metadata.toml of a migration that runs in its own transaction.
 pub const OWN_TRANSACTION_METADATA: &str =
@@ -275,7 +438,7 @@ pub fn name(identifier: &str) -> String {
 /// NOT NULL, a single integer key made the backend's auto-increment, and
 /// each foreign key with its ON DELETE action. Then an index per foreign key.
 fn create_table(backend: Backend, change: &Change, parent_key: impl Fn(&str) -> String) -> Step {
-    let Change::CreateTable { table, on_delete } = change else {
+    let Change::CreateTable { table } = change else {
         unreachable!("create_table is given a CreateTable");
     };
     let single_key = match table.primary_key.as_slice() {
@@ -304,17 +467,15 @@ fn create_table(backend: Backend, change: &Change, parent_key: impl Fn(&str) -> 
         } else if !column.nullable {
             line.push_str(" NOT NULL");
         }
-        if let Some(i) = table
-            .foreign_keys
-            .iter()
-            .position(|fk| fk.column == column.name)
-        {
-            let parent = &table.foreign_keys[i].parent;
+        if let Some(default) = table.default_of(&column.name) {
+            line.push_str(&format!(" DEFAULT {}", default.sql(backend)));
+        }
+        if let Some(fk) = table.foreign_key(&column.name) {
             line.push_str(&format!(
                 " REFERENCES {} ({}) ON DELETE {}",
-                name(parent),
-                name(&parent_key(parent)),
-                on_delete.get(i).copied().unwrap_or_default().sql()
+                name(&fk.parent),
+                name(&parent_key(&fk.parent)),
+                fk.on_delete.sql()
             ));
         }
         lines.push(line);
@@ -323,23 +484,39 @@ fn create_table(backend: Backend, change: &Change, parent_key: impl Fn(&str) -> 
         let keys: Vec<String> = table.primary_key.iter().map(|k| name(k)).collect();
         lines.push(format!("    PRIMARY KEY ({})", keys.join(", ")));
     }
+    for check in &table.checks {
+        lines.push(format!(
+            "    CONSTRAINT {} CHECK ({})",
+            name(&check.name),
+            check.rule.sql()
+        ));
+    }
+    // PostgreSQL: a unique index is a UNIQUE constraint; SQLite cannot drop
+    // a table's constraint without a rebuild, so it is an index there.
+    let (constraints, indexes): (Vec<&Index>, Vec<&Index>) = table
+        .indexes
+        .iter()
+        .partition(|i| i.unique && backend == Backend::Postgres);
+    for index in constraints {
+        let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
+        lines.push(format!(
+            "    CONSTRAINT {} UNIQUE ({})",
+            name(&index.name),
+            columns.join(", ")
+        ));
+    }
     let mut up = vec![format!(
         "CREATE TABLE {} (\n{}\n);",
         name(&table.name),
         lines.join(",\n")
     )];
-    for fk in &table.foreign_keys {
-        up.push(format!(
-            "CREATE INDEX {} ON {} ({});",
-            name(&format!("{}_{}_idx", table.name, fk.column)),
-            name(&table.name),
-            name(&fk.column)
-        ));
+    for index in indexes {
+        up.push(format!("{};", create_index(&table.name, index, false)));
     }
     Step {
         up,
         down: vec![format!("DROP TABLE {};", name(&table.name))],
-        rebuild: false,
+        ..Step::default()
     }
 }
 

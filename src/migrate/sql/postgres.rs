@@ -4,9 +4,14 @@
 
 use diesel::QueryResult;
 
-use super::{fill_nulls, name, Step};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use super::{
+    breaking_rows, create_index, duplicate_rows, fill_nulls, name, orphan_rows, parent_key, Step,
+};
 use crate::db::{Backend, DbConn};
-use crate::migrate::catalog;
+use crate::migrate::catalog::{self, literal};
 use crate::migrate::diff::Change;
 use crate::migrate::model::Column;
 
@@ -17,7 +22,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
         Change::DropTable { table } => Step {
             up: vec![format!("DROP TABLE {};", name(&table.name))],
             down: catalog::postgres_table_definition(conn, &table.name)?,
-            rebuild: false,
+            ..Step::default()
         },
         Change::DropColumn { table, column } => Step {
             up: vec![format!(
@@ -31,7 +36,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 &column.name,
                 column.sql_type.placeholder(Backend::Postgres),
             )?,
-            rebuild: false,
+            ..Step::default()
         },
         Change::AlterColumn {
             table,
@@ -53,11 +58,229 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             Step {
                 up,
                 down,
-                rebuild: false,
+                ..Step::default()
+            }
+        }
+        Change::SetDefault {
+            table,
+            column,
+            from,
+            to,
+        } => {
+            let set = |value: &Option<crate::migrate::model::DefaultValue>| {
+                let what = value.as_ref().map_or("DROP DEFAULT".to_string(), |v| {
+                    format!("SET DEFAULT {}", v.sql(Backend::Postgres))
+                });
+                format!(
+                    "ALTER TABLE {} ALTER COLUMN {} {what};",
+                    name(table),
+                    name(column)
+                )
+            };
+            Step {
+                up: vec![set(to)],
+                down: vec![set(from)],
+                ..Step::default()
+            }
+        }
+        Change::AddIndex { table, index } => {
+            let mut step = Step {
+                up: vec![format!("{};", create_index(table, index, true))],
+                down: vec![format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {};",
+                    name(&index.name)
+                )],
+                ..Step::default()
+            };
+            if index.unique {
+                step.guard.push(stop_if_rows(
+                    &duplicate_rows(table, index),
+                    &format!("{index} on {table}: they share their values with another row"),
+                ));
+                step.then_up.push(format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {};",
+                    name(table),
+                    name(&index.name),
+                    name(&index.name)
+                ));
+                // Dropping the constraint drops its index; the own
+                // migration's down.sql then finds none to drop.
+                step.then_down.push(format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {};",
+                    name(table),
+                    name(&index.name)
+                ));
+            }
+            step
+        }
+        Change::DropIndex { table, index } if index.constraint => Step {
+            up: vec![format!(
+                "ALTER TABLE {} DROP CONSTRAINT {};",
+                name(table),
+                name(&index.name)
+            )],
+            down: vec![format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({});",
+                name(table),
+                name(&index.name),
+                index
+                    .columns
+                    .iter()
+                    .map(|c| name(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+            ..Step::default()
+        },
+        Change::DropIndex { table, index } => Step {
+            up: vec![format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {};",
+                name(&index.name)
+            )],
+            down: vec![format!("{};", create_index(table, index, true))],
+            ..Step::default()
+        },
+        Change::AddCheck { table, check } => {
+            let constraint = name(&check.name);
+            Step {
+                up: vec![
+                    stop_if_rows(
+                        &breaking_rows(table, &check.rule),
+                        &format!("{check} on {table}"),
+                    ),
+                    // IF EXISTS: a run whose VALIDATE failed left it NOT VALID.
+                    format!(
+                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {constraint};",
+                        name(table)
+                    ),
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {constraint} CHECK ({}) NOT VALID;",
+                        name(table),
+                        check.rule.sql()
+                    ),
+                ],
+                validate: vec![format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {constraint};",
+                    name(table)
+                )],
+                down: vec![format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {constraint};",
+                    name(table)
+                )],
+                ..Step::default()
+            }
+        }
+        Change::DropCheck { table, check } => Step {
+            up: vec![format!(
+                "ALTER TABLE {} DROP CONSTRAINT {};",
+                name(table),
+                name(&check.name)
+            )],
+            down: vec![constraint_definition(conn, table, &check.name)?],
+            ..Step::default()
+        },
+        Change::AddForeignKey { table, foreign_key } => {
+            let schema = catalog::read(conn)
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            let key = parent_key(&schema, &foreign_key.parent);
+            let constraint = name(&foreign_key.name(table));
+            Step {
+                up: vec![
+                    stop_if_rows(
+                        &orphan_rows(table, &foreign_key.column, &foreign_key.parent, &key),
+                        &format!(
+                            "foreign key {table}.{foreign_key}: they refer to no row of {}",
+                            foreign_key.parent
+                        ),
+                    ),
+                    format!(
+                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {constraint};",
+                        name(table)
+                    ),
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {constraint} FOREIGN KEY ({}) REFERENCES {} ({}) \
+                         ON DELETE {} NOT VALID;",
+                        name(table),
+                        name(&foreign_key.column),
+                        name(&foreign_key.parent),
+                        name(&key),
+                        foreign_key.on_delete.sql()
+                    ),
+                ],
+                validate: vec![format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {constraint};",
+                    name(table)
+                )],
+                down: vec![format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {constraint};",
+                    name(table)
+                )],
+                ..Step::default()
+            }
+        }
+        Change::DropForeignKey { table, foreign_key } => {
+            let constraint = foreign_key_name(conn, table, &foreign_key.column)?;
+            Step {
+                up: vec![format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {};",
+                    name(table),
+                    name(&constraint)
+                )],
+                down: vec![constraint_definition(conn, table, &constraint)?],
+                ..Step::default()
             }
         }
         _ => unreachable!("sql::render writes {change} itself"),
     })
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Text)]
+    text: String,
+}
+
+/// `ALTER TABLE … ADD CONSTRAINT` that puts a constraint back as it is now.
+fn constraint_definition(conn: &mut DbConn, table: &str, constraint: &str) -> QueryResult<String> {
+    let found: Found = diesel::sql_query(format!(
+        "SELECT 'ALTER TABLE ' || quote_ident(c.conrelid::regclass::text) || ' ADD CONSTRAINT ' || \
+         quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid) || ';' AS text \
+         FROM pg_constraint c WHERE c.conrelid = {}::regclass AND c.conname = {}",
+        literal(table),
+        literal(constraint)
+    ))
+    .get_result(conn)?;
+    Ok(found.text)
+}
+
+/// The name of the foreign key on `table.column`.
+fn foreign_key_name(conn: &mut DbConn, table: &str, column: &str) -> QueryResult<String> {
+    let found: Found = diesel::sql_query(format!(
+        "SELECT c.conname::text AS text FROM pg_constraint c JOIN pg_attribute a \
+           ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+         WHERE c.contype = 'f' AND c.conrelid = {}::regclass AND a.attname = {} \
+           AND cardinality(c.conkey) = 1",
+        literal(table),
+        literal(column)
+    ))
+    .get_result(conn)?;
+    Ok(found.text)
+}
+
+/// A `DO` block that raises an error naming `why` and the count, when
+/// `count_sql` counts any rows: the migration stops before it changes
+/// anything.
+pub(super) fn stop_if_rows(count_sql: &str, why: &str) -> String {
+    format!(
+        "-- Stop here, before anything changes, if rows break what comes next.\n\
+         DO $bookshelf$ DECLARE n bigint; BEGIN\n\
+         \x20   SELECT ({count_sql}) INTO n;\n\
+         \x20   IF n > 0 THEN\n\
+         \x20       RAISE EXCEPTION '% row(s) break %; fix or delete them, then migrate again', n, {};\n\
+         \x20   END IF;\n\
+         END $bookshelf$;",
+        literal(why)
+    )
 }
 
 /// `ALTER COLUMN` statements from one column definition to another: the type

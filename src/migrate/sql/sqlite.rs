@@ -7,11 +7,11 @@
 
 use diesel::QueryResult;
 
-use super::{fill_nulls, name, Step};
+use super::{breaking_rows, create_index, duplicate_rows, fill_nulls, name, orphan_rows, Step};
 use crate::db::{Backend, DbConn};
 use crate::migrate::catalog::{self, literal, SqliteObject};
 use crate::migrate::diff::Change;
-use crate::migrate::model::{Column, SqlType};
+use crate::migrate::model::{Check, Column, DefaultValue, ForeignKey, SqlType};
 
 const REBUILT: &str = "_bookshelf_rebuild";
 
@@ -24,7 +24,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             Step {
                 up: vec![format!("DROP TABLE {};", name(&table.name))],
                 down: objects.iter().map(|o| format!("{};", o.sql)).collect(),
-                rebuild: false,
+                ..Step::default()
             }
         }
         Change::DropColumn { table, column } => {
@@ -46,8 +46,58 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             };
             rebuild_columns(conn, table, &changes)?
         }
+        Change::AddIndex { table, index } => {
+            let mut step = Step {
+                up: vec![format!("{};", create_index(table, index, false))],
+                down: vec![format!("DROP INDEX {};", name(&index.name))],
+                ..Step::default()
+            };
+            if index.unique {
+                step.guard.push(stop_if_rows(
+                    &duplicate_rows(table, index),
+                    &format!("{index} on {table}: they share their values with another row"),
+                ));
+            }
+            step
+        }
+        Change::DropIndex { table, index } => {
+            let objects = catalog::sqlite_objects(conn, table)?;
+            let Some(made) = objects
+                .iter()
+                .find(|o| o.kind == "index" && o.name == index.name)
+            else {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    format!(
+                        "{index} on {table} is a UNIQUE constraint of its CREATE TABLE; \
+                         migrate diff does not drop that on SQLite: write it with `bookshelf migrate new`"
+                    )
+                    .into(),
+                ));
+            };
+            Step {
+                up: vec![format!("DROP INDEX {};", name(&index.name))],
+                down: vec![format!("{};", made.sql)],
+                ..Step::default()
+            }
+        }
         _ => unreachable!("sql::render writes {change} itself"),
     })
+}
+
+/// Statements that stop the migration, before anything after them runs,
+/// when `count_sql` counts rows: the error says how many and `why`.
+pub(super) fn stop_if_rows(count_sql: &str, why: &str) -> String {
+    let table = format!("{REBUILT}_guard");
+    format!(
+        "-- Stop here, before anything changes, if rows break what comes next.\n\
+         CREATE TEMP TABLE {table} (n INTEGER);\n\
+         CREATE TEMP TRIGGER {table}_stop BEFORE INSERT ON {table} WHEN NEW.n > 0 BEGIN\n\
+         \x20   SELECT RAISE(ABORT, NEW.n || ' row(s) break ' || {} || '; fix or delete them, then migrate again');\n\
+         END;\n\
+         INSERT INTO {table} (n) {count_sql};\n\
+         DROP TABLE {table};",
+        literal(why)
+    )
 }
 
 /// Statements that stop the migration, before anything after them runs, if
@@ -62,11 +112,17 @@ pub(super) fn expect_none(what: &str, count_sql: &str) -> String {
 }
 
 /// What one table rebuild changes: columns altered (from, to, the value
-/// for NULLs) and columns dropped.
+/// for NULLs), columns dropped, defaults set (or dropped, `None`), CHECKs
+/// and foreign keys added and dropped.
 #[derive(Default)]
 pub(super) struct ColumnChanges<'a> {
     pub alters: Vec<(&'a Column, &'a Column, Option<&'a str>)>,
     pub drops: Vec<&'a Column>,
+    pub defaults: Vec<(&'a str, Option<&'a DefaultValue>)>,
+    pub add_checks: Vec<&'a Check>,
+    pub drop_checks: Vec<&'a Check>,
+    pub add_fks: Vec<&'a ForeignKey>,
+    pub drop_fks: Vec<&'a ForeignKey>,
 }
 
 /// One rebuild of `table` for all its column changes: up.sql fills NULLs,
@@ -90,6 +146,34 @@ pub(super) fn rebuild_columns(
     }
     for column in &changes.drops {
         edited = edited.without_column(&column.name);
+    }
+    for (column, value) in &changes.defaults {
+        edited = edited.with_default(column, value.map(|v| v.sql(Backend::Sqlite)));
+    }
+    for check in &changes.drop_checks {
+        edited = edited.without_check(check);
+    }
+    for fk in &changes.drop_fks {
+        edited = edited.without_foreign_key(&fk.column);
+    }
+    for check in &changes.add_checks {
+        edited.items.push(format!(
+            "\n    CONSTRAINT {} CHECK ({})",
+            name(&check.name),
+            check.rule.sql()
+        ));
+    }
+    let keys = catalog::read(conn)
+        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    for fk in &changes.add_fks {
+        let key = super::parent_key(&keys, &fk.parent);
+        edited.items.push(format!(
+            "\n    FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+            name(&fk.column),
+            name(&fk.parent),
+            name(&key),
+            fk.on_delete.sql()
+        ));
     }
     // Each kept column, cast to its new type (up) or back to its old (down).
     let copy = |up: bool| -> Vec<(String, String)> {
@@ -128,6 +212,22 @@ pub(super) fn rebuild_columns(
     for (_, to, fill) in &changes.alters {
         up.extend(fill.map(|value| fill_nulls(table, &to.name, value)));
     }
+    for check in &changes.add_checks {
+        up.push(stop_if_rows(
+            &breaking_rows(table, &check.rule),
+            &format!("{check} on {table}"),
+        ));
+    }
+    for fk in &changes.add_fks {
+        let key = super::parent_key(&keys, &fk.parent);
+        up.push(stop_if_rows(
+            &orphan_rows(table, &fk.column, &fk.parent, &key),
+            &format!(
+                "foreign key {table}.{}: they refer to no row of {}",
+                fk.column, fk.parent
+            ),
+        ));
+    }
     let mut down = Vec::new();
     for (from, to, _) in &changes.alters {
         up.extend(guard(table, from, to));
@@ -152,6 +252,7 @@ pub(super) fn rebuild_columns(
         up,
         down,
         rebuild: true,
+        ..Step::default()
     })
 }
 
@@ -216,6 +317,46 @@ fn rebuild(
     out.push(format!("ALTER TABLE {REBUILT} RENAME TO {};", name(table)));
     for object in dependents {
         out.push(format!("{};", object.sql));
+    }
+    out
+}
+
+/// The CHECK constraints of a table's `CREATE TABLE` statement: each one's
+/// name (its `CONSTRAINT` name, else `<table>_<column>_check` for a
+/// column's, `<table>_check<n>` for the table's) and its condition.
+pub(crate) fn checks(table: &str, create_sql: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in &Definition::parse(create_sql).items {
+        let column = Definition::column_of(item);
+        let tokens = tokens(item, true);
+        for (i, token) in tokens.iter().enumerate() {
+            let is_check = token.kind == Kind::Word
+                && item[token.start..token.end].eq_ignore_ascii_case("CHECK");
+            let Some(group) = tokens
+                .get(i + 1)
+                .filter(|t| is_check && t.kind == Kind::Group)
+            else {
+                continue;
+            };
+            let named = i >= 2
+                && item[tokens[i - 2].start..tokens[i - 2].end].eq_ignore_ascii_case("CONSTRAINT");
+            let name = if named {
+                let name = &item[tokens[i - 1].start..tokens[i - 1].end];
+                if tokens[i - 1].kind == Kind::Quoted {
+                    unquote(name)
+                } else {
+                    name.to_string()
+                }
+            } else if let Some(column) = &column {
+                format!("{table}_{column}_check")
+            } else {
+                format!("{table}_check{}", out.len() + 1)
+            };
+            out.push((
+                name,
+                item[group.start + 1..group.end - 1].trim().to_string(),
+            ));
+        }
     }
     out
 }
@@ -336,6 +477,158 @@ impl Definition {
         }
     }
 
+    /// The statement with one column's `DEFAULT` replaced by `value`, or
+    /// dropped (`None`).
+    fn with_default(&self, column: &str, value: Option<String>) -> Definition {
+        self.edit_column_item(column, |item| {
+            let tokens = tokens(item, true);
+            let mut text = item.to_string();
+            if let Some(at) = tokens.iter().position(|t| word_is(item, t, "DEFAULT")) {
+                // DEFAULT's value: a literal, a word, a (group), or -number.
+                let mut end = at + 1;
+                if tokens
+                    .get(end)
+                    .is_some_and(|t| &item[t.start..t.end] == "-" || &item[t.start..t.end] == "+")
+                {
+                    end += 1;
+                }
+                let stop = tokens.get(end).map_or(item.len(), |t| t.end);
+                let start = item[..tokens[at].start].trim_end().len();
+                text.replace_range(start..stop, "");
+            }
+            if let Some(value) = &value {
+                let at = type_end(&text);
+                text.insert_str(at, &format!(" DEFAULT {value}"));
+            }
+            text
+        })
+    }
+
+    /// The statement without the CHECK whose condition is `check`'s: a
+    /// table constraint goes whole, a column's is cut from its column.
+    fn without_check(&self, check: &Check) -> Definition {
+        let mut items = Vec::new();
+        for item in &self.items {
+            let tokens = tokens(item, true);
+            let mut text = item.clone();
+            let mut whole = false;
+            for (i, token) in tokens.iter().enumerate().rev() {
+                let Some(group) = tokens.get(i + 1) else {
+                    continue;
+                };
+                if !word_is(item, token, "CHECK") || group.kind != Kind::Group {
+                    continue;
+                }
+                let condition = &item[group.start + 1..group.end - 1];
+                if catalog::rule_of(condition) != check.rule {
+                    continue;
+                }
+                let named = i >= 2 && word_is(item, &tokens[i - 2], "CONSTRAINT");
+                let first = if named { i - 2 } else { i };
+                if first == 0 {
+                    whole = true;
+                    break;
+                }
+                let start = item[..tokens[first].start].trim_end().len();
+                text.replace_range(start..group.end, "");
+            }
+            if !whole {
+                items.push(text);
+            }
+        }
+        Definition {
+            items,
+            ..self.clone()
+        }
+    }
+
+    /// The statement without the foreign key on `column`: a table's
+    /// `FOREIGN KEY (column) …` goes whole, a column's `REFERENCES …` is cut
+    /// from it.
+    fn without_foreign_key(&self, column: &str) -> Definition {
+        let mut items = Vec::new();
+        for item in &self.items {
+            let tokens = tokens(item, true);
+            let on_column = Self::column_of(item).as_deref() == Some(column);
+            let table_key = tokens.first().is_some_and(|t| word_is(item, t, "FOREIGN"))
+                && tokens.get(2).is_some_and(|g| {
+                    g.kind == Kind::Group
+                        && item[g.start + 1..g.end - 1].trim().trim_matches('"') == column
+                });
+            if table_key {
+                continue;
+            }
+            let found = tokens.iter().position(|t| word_is(item, t, "REFERENCES"));
+            match found {
+                Some(at) if on_column => {
+                    // REFERENCES parent [(key)] then ON/MATCH/[NOT] DEFERRABLE clauses.
+                    let mut end = at + 2;
+                    if tokens.get(end).is_some_and(|t| t.kind == Kind::Group) {
+                        end += 1;
+                    }
+                    while let Some(t) = tokens.get(end) {
+                        let upper = item[t.start..t.end].to_ascii_uppercase();
+                        let clause = [
+                            "ON",
+                            "MATCH",
+                            "DEFERRABLE",
+                            "NOT",
+                            "INITIALLY",
+                            "DELETE",
+                            "UPDATE",
+                            "SET",
+                            "NULL",
+                            "DEFAULT",
+                            "CASCADE",
+                            "RESTRICT",
+                            "NO",
+                            "ACTION",
+                            "DEFERRED",
+                            "IMMEDIATE",
+                        ];
+                        let is_not_null = upper == "NOT"
+                            && tokens
+                                .get(end + 1)
+                                .is_some_and(|n| word_is(item, n, "NULL"));
+                        if t.kind != Kind::Word || !clause.contains(&upper.as_str()) || is_not_null
+                        {
+                            break;
+                        }
+                        end += 1;
+                    }
+                    let stop = tokens[end - 1].end;
+                    let start = item[..tokens[at].start].trim_end().len();
+                    let mut text = item.clone();
+                    text.replace_range(start..stop, "");
+                    items.push(text);
+                }
+                _ => items.push(item.clone()),
+            }
+        }
+        Definition {
+            items,
+            ..self.clone()
+        }
+    }
+
+    fn edit_column_item(&self, column: &str, edit: impl Fn(&str) -> String) -> Definition {
+        let items = self
+            .items
+            .iter()
+            .map(|item| {
+                if Self::column_of(item).as_deref() == Some(column) {
+                    edit(item)
+                } else {
+                    item.clone()
+                }
+            })
+            .collect();
+        Definition {
+            items,
+            ..self.clone()
+        }
+    }
+
     /// The statement with one column's type replaced (when `sql_type` is
     /// given) and NOT NULL added or removed; everything else is kept.
     fn with_column(&self, column: &str, sql_type: Option<SqlType>, nullable: bool) -> Definition {
@@ -357,11 +650,15 @@ impl Definition {
     }
 }
 
-fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
+fn word_is(item: &str, token: &Token, word: &str) -> bool {
+    token.kind == Kind::Word && item[token.start..token.end].eq_ignore_ascii_case(word)
+}
+
+/// Where a column definition's type ends: the words after the name up to
+/// the first constraint word, with a parenthesised size such as VARCHAR(20).
+fn type_end(item: &str) -> usize {
     let tokens = tokens(item, true);
     let word = |t: &Token| item[t.start..t.end].to_ascii_uppercase();
-    // The type: the words after the name up to the first constraint word,
-    // with a parenthesised size such as VARCHAR(20).
     let name_end = tokens[0].end;
     let mut type_end = name_end;
     for token in &tokens[1..] {
@@ -374,6 +671,14 @@ fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String 
             break;
         }
     }
+    type_end
+}
+
+fn edit_column(item: &str, sql_type: Option<SqlType>, nullable: bool) -> String {
+    let tokens = tokens(item, true);
+    let word = |t: &Token| item[t.start..t.end].to_ascii_uppercase();
+    let name_end = tokens[0].end;
+    let type_end = type_end(item);
     let not_null = tokens
         .windows(2)
         .find(|pair| word(&pair[0]) == "NOT" && word(&pair[1]) == "NULL")
