@@ -301,7 +301,40 @@ fn lint_postgres(file: &Path, sql: &str, in_transaction: bool) -> Vec<Finding> {
             lock,
         });
     }
+    if !in_transaction && is_lone_concurrent_index(sql, &statements) {
+        findings.retain(|f| !CONCURRENT_NEEDS_NO_TIMEOUT.contains(&f.rule.as_str()));
+    }
     findings
+}
+
+/// The timeouts a lone `CREATE INDEX CONCURRENTLY` or `DROP INDEX
+/// CONCURRENTLY` is not asked for. Its SHARE UPDATE EXCLUSIVE lock, even
+/// while it waits, blocks no read and no write (only other schema changes
+/// and VACUUM), so there is no queue behind it for a lock_timeout to cut
+/// short; a statement_timeout would cancel a long build and leave an
+/// INVALID index behind; and diesel sends a file whole, which PostgreSQL
+/// runs as one transaction, where a SET beside the statement makes
+/// CONCURRENTLY fail.
+const CONCURRENT_NEEDS_NO_TIMEOUT: &[&str] = &["require-lock-timeout", "require-statement-timeout"];
+
+/// Whether the file is one statement that builds or drops an index
+/// CONCURRENTLY.
+fn is_lone_concurrent_index(sql: &str, statements: &[Range<usize>]) -> bool {
+    let [only] = statements else {
+        return false;
+    };
+    let words: Vec<String> = sql[only.clone()]
+        .split_whitespace()
+        .take(4)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    matches!(
+        words.as_slice(),
+        ["CREATE", "INDEX", "CONCURRENTLY", ..]
+            | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]
+            | ["DROP", "INDEX", "CONCURRENTLY", ..]
+    )
 }
 
 /// What to do instead, for the squawk rules whose findings carry no help.

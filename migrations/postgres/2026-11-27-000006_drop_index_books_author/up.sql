@@ -1,4 +1,2 @@
 -- books (author, id), from the migration before, serves the author filter too.
--- lint: allow require-lock-timeout: CONCURRENTLY blocks neither reads nor writes, and Diesel CLI sends a file whole, so this file holds the one statement
--- lint: allow require-statement-timeout: dropping an index takes no time once its lock is granted
 DROP INDEX CONCURRENTLY IF EXISTS books_author_idx;
