@@ -175,19 +175,22 @@ impl Change {
         }
     }
 
-    /// Whether the previous binary may rely on what this change removes
-    /// (a unique constraint, a foreign key), though no data is lost: the
-    /// migration is then a contract migration, run after every replica is
-    /// on the new binary.
-    pub fn is_contract(&self) -> bool {
-        matches!(
-            self,
-            Change::DropForeignKey { .. }
-                | Change::DropIndex {
-                    index: Index { unique: true, .. },
-                    ..
-                }
-        )
+    /// Whether the previous binary may rely on what these changes remove
+    /// (a unique constraint, a foreign key, not put back in another form by
+    /// the same changes), though no data is lost: the migration is then a
+    /// contract migration, run after every replica is on the new binary.
+    pub fn is_contract(changes: &[Change]) -> bool {
+        changes.iter().any(|change| match change {
+            Change::DropForeignKey { table, foreign_key } => !changes.iter().any(|c| {
+                matches!(c, Change::AddForeignKey { table: t, foreign_key: f }
+                    if t == table && f.column == foreign_key.column)
+            }),
+            Change::DropIndex { table, index } if index.unique => !changes.iter().any(|c| {
+                matches!(c, Change::AddIndex { table: t, index: i }
+                    if t == table && i.unique && i.columns == index.columns)
+            }),
+            _ => false,
+        })
     }
 
     /// The table this change is on.

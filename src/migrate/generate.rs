@@ -302,6 +302,12 @@ fn agree(
     Ok(())
 }
 
+/// What metadata.toml says of a contract migration.
+const CONTRACT_METADATA: &str =
+    "# It removes what the previous binary may rely on: run it once every replica\n\
+     # runs the new one (bookshelf migrate up --contract).\n\
+     contract = true\n";
+
 /// A migration's header: its name and backend, and its changes.
 fn header(backend: Backend, folder: &str, changes: &[Change]) -> Vec<String> {
     let mut header = vec![format!(
@@ -341,7 +347,7 @@ fn migration_files(
             "DATA LOSS (allowed with --allow-data-loss): {loss}."
         ));
     }
-    let contract = changes.iter().any(Change::is_contract);
+    let contract = Change::is_contract(changes);
     if contract {
         up_header.push(
             "A contract migration: it removes what the previous binary may rely on, so it runs \
@@ -382,6 +388,12 @@ fn migration_files(
         }
         sql::script(backend, header, transactions, rebuild, layout)
     };
+    let down = if down.is_empty() && up.iter().any(|t| !t.is_empty()) {
+        // PostgreSQL refuses an empty script; up.sql only checked rows.
+        vec!["SELECT 1 AS nothing_to_undo;".to_string()]
+    } else {
+        down
+    };
     let mut files = vec![
         ("up.sql", script(&up_header, &up)),
         ("down.sql", script(&down_header, &[down])),
@@ -397,8 +409,8 @@ fn migration_files(
     let metadata = match (metadata, contract) {
         (None, false) => None,
         (Some(text), false) => Some(text.to_string()),
-        (None, true) => Some("# See up.sql.\ncontract = true\n".to_string()),
-        (Some(text), true) => Some(format!("{text}contract = true\n")),
+        (None, true) => Some(format!("run_in_transaction = true\n{CONTRACT_METADATA}")),
+        (Some(text), true) => Some(format!("{text}{CONTRACT_METADATA}")),
     };
     if let Some(metadata) = metadata {
         files.push(("metadata.toml", metadata));

@@ -935,6 +935,11 @@ fn run_each(
     let ran = statements
         .iter()
         .try_for_each(|statement| conn.batch_execute(statement));
+    if ran.is_err() {
+        // A script's own BEGIN left open by the statement that failed (a
+        // no-op, with a warning, when there is none).
+        let _ = conn.batch_execute("ROLLBACK");
+    }
     conn.batch_execute(&saved).map_err(failed)?;
     ran.map_err(failed)?;
     let version = version_of(name);

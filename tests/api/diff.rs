@@ -19,6 +19,8 @@ use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 
 use crate::helpers::{connect, postgres_url, TestDb};
 
+mod constraints;
+
 /// The backends the matrix runs on: SQLite, and PostgreSQL when named.
 fn backends() -> Vec<Backend> {
     let mut all = vec![Backend::Sqlite];
@@ -395,6 +397,7 @@ fn generate_and_fail(
     hints: &[&str],
     why: &str,
 ) {
+    let before = catalog::snapshot(conn).unwrap();
     generate::diff(
         &project.request("failing", hints, backend),
         chrono::Utc::now().naive_utc(),
@@ -402,9 +405,21 @@ fn generate_and_fail(
     .unwrap();
     let result = conn.run_pending_migrations(project.migrations(backend));
     assert!(result.is_err(), "{}: {why}", backend.name());
-    if let DbConn::Sqlite(_) = conn {
-        let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+    match conn {
+        DbConn::Sqlite(_) => {
+            let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
+        }
+        // The script's own transaction, which failed.
+        DbConn::Postgres(_) => {
+            let _ = conn.batch_execute("ROLLBACK");
+        }
     }
+    assert_eq!(
+        catalog::snapshot(conn).unwrap(),
+        before,
+        "{}: the failed migration changed the schema",
+        backend.name()
+    );
 }
 
 /// One case of the matrix on every backend: `edits` to src/schema.rs, the

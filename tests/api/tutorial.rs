@@ -1,11 +1,12 @@
-//! docs/tutorial.md, replayed: every `src/schema.rs` it shows is written to a
-//! copy of the repository (holding only the first migration), and every `$`
-//! command it shows is run there, on SQLite and again on PostgreSQL, its
-//! output compared with the document's (versions aside). `cargo run --` runs
-//! the bookshelf binary this suite built; `diesel` runs Diesel CLI. After
-//! each `diesel migration run`, the database matches src/schema.rs (no
-//! drift), and on SQLite the src/schema.rs that diesel print-schema rewrote
-//! is the one the tutorial wrote.
+//! docs/tutorial.md, replayed: every `src/schema.rs` and `src/constraints.rs`
+//! it shows is written to a copy of the repository (holding only the first
+//! migration), and every `$` command it shows is run there, on SQLite and
+//! again on PostgreSQL, its output compared with the document's (versions
+//! aside). `cargo run --` runs the bookshelf binary this suite built;
+//! `diesel` runs Diesel CLI. After each `diesel migration run`, the database
+//! matches the model the tutorial wrote (no drift), and after each `diesel
+//! migration revert` the model before it; on SQLite the src/schema.rs that
+//! diesel print-schema rewrote is the one the tutorial wrote.
 //!
 //! It needs PostgreSQL (TEST_DATABASE_URL; `migrate diff` replays there) and
 //! Diesel CLI; without them it says it was skipped. CI has both and sets
@@ -23,20 +24,25 @@ use crate::helpers::{connect, postgres_or_skip, TestDb};
 enum Step {
     /// The whole of src/schema.rs.
     Schema(String),
+    /// The whole of src/constraints.rs.
+    Constraints(String),
     /// A command and the output it prints.
     Command { line: String, output: Vec<String> },
 }
 
 /// The steps of a tutorial: a ```rust block right after a line ending in
-/// "`src/schema.rs` now reads:" is the file; in ```console blocks, `$ `
-/// lines are commands and the lines after them their output.
+/// "`src/schema.rs` now reads:" (or "`src/constraints.rs` now reads:") is
+/// that file; in ```console blocks, `$ ` lines are commands and the lines
+/// after them their output.
 fn steps(markdown: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut lines = markdown.lines().peekable();
     let mut previous = "";
     while let Some(line) = lines.next() {
         let schema_block = line == "```rust" && previous.ends_with("`src/schema.rs` now reads:");
-        if schema_block || line == "```console" {
+        let constraints_block =
+            line == "```rust" && previous.ends_with("`src/constraints.rs` now reads:");
+        if schema_block || constraints_block || line == "```console" {
             let mut block = Vec::new();
             for inner in lines.by_ref() {
                 if inner == "```" {
@@ -46,6 +52,8 @@ fn steps(markdown: &str) -> Vec<Step> {
             }
             if schema_block {
                 steps.push(Step::Schema(block.join("\n") + "\n"));
+            } else if constraints_block {
+                steps.push(Step::Constraints(block.join("\n") + "\n"));
             } else {
                 for line in block {
                     match line.strip_prefix("$ ") {
@@ -155,13 +163,20 @@ fn replay(steps: &[Step], root: &Path, server: &str, postgres: bool) {
         TestDb::sqlite()
     };
     let backend = if postgres { "postgres" } else { "sqlite" };
-    // Every src/schema.rs the tutorial wrote, oldest first.
-    let mut schemas: Vec<String> = Vec::new();
+    // The model as the tutorial last wrote it: (src/schema.rs, src/constraints.rs).
+    let mut written = (String::new(), String::new());
+    // The model after each `diesel migration run` still applied, oldest first.
+    let mut applied: Vec<(String, String)> = Vec::new();
     for step in steps {
         let (line, expected) = match step {
             Step::Schema(text) => {
-                schemas.push(text.clone());
+                written.0 = text.clone();
                 std::fs::write(copy.path().join("src/schema.rs"), text).unwrap();
+                continue;
+            }
+            Step::Constraints(text) => {
+                written.1 = text.clone();
+                std::fs::write(copy.path().join("src/constraints.rs"), text).unwrap();
                 continue;
             }
             Step::Command { line, output } => (line, output),
@@ -205,20 +220,24 @@ fn replay(steps: &[Step], root: &Path, server: &str, postgres: bool) {
             "{backend}: `{line}` exit status {}",
             result.status
         );
-        // The schema the database should now have: the newest src/schema.rs
-        // after `run`, the one before it after `revert`.
+        // The model the database should now have: the tutorial's newest after
+        // `run`, the one before it after `revert`.
         let now = match words.get(1..3) {
-            Some(["migration", "run"]) => schemas.last(),
-            Some(["migration", "revert"]) => schemas.iter().rev().nth(1),
+            Some(["migration", "run"]) => {
+                applied.push(written.clone());
+                applied.last()
+            }
+            Some(["migration", "revert"]) => {
+                applied.pop();
+                applied.last()
+            }
             _ => None,
         };
-        if let Some(schema) = now {
+        if let Some((schema, constraints)) = now {
             let mut conn = connect(&db);
-            let constraints =
-                std::fs::read_to_string(copy.path().join("src/constraints.rs")).unwrap_or_default();
             let drift = diff::differences(
                 &catalog::read(&mut conn).unwrap(),
-                &model::parse_model(schema, &constraints).unwrap(),
+                &model::parse_model(schema, constraints).unwrap(),
             );
             assert!(drift.is_empty(), "{backend}: after `{line}`: {drift:?}");
             if !postgres {

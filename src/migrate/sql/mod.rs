@@ -78,8 +78,8 @@ pub fn duplicate_rows(table: &str, index: &Index) -> String {
     let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
     let not_null: Vec<String> = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect();
     format!(
-        "SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {} WHERE {} GROUP BY {} \
-         HAVING count(*) > 1) AS duplicates",
+        "SELECT COALESCE(sum(copies), 0) FROM (SELECT count(*) AS copies FROM {} WHERE {} \
+         GROUP BY {} HAVING count(*) > 1) AS duplicates",
         name(table),
         not_null.join(" AND "),
         columns.join(", ")

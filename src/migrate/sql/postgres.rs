@@ -48,16 +48,66 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 .iter()
                 .map(|value| fill_nulls(table, &to.name, value))
                 .collect();
-            up.extend(alter(table, from, to));
             let mut down = alter(table, to, from);
             if from.sql_type != to.sql_type {
                 down.extend(catalog::postgres_column_expressions(
                     conn, table, &from.name,
                 )?);
             }
+            if !from.nullable || to.nullable {
+                up.extend(alter(table, from, to));
+                return Ok(Step {
+                    up,
+                    down,
+                    ..Step::default()
+                });
+            }
+            // NOT NULL without a scan under the exclusive lock: a CHECK
+            // added NOT VALID, validated in a transaction of its own (no
+            // lock on reads or writes), then SET NOT NULL, which PostgreSQL
+            // 12+ takes from the valid CHECK without scanning.
+            let typed = Column {
+                nullable: true,
+                ..to.clone()
+            };
+            up.extend(alter(table, from, &typed));
+            up.push(stop_if_rows(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {} IS NULL",
+                    name(table),
+                    name(&to.name)
+                ),
+                &format!(
+                    "NOT NULL of {table}.{}: they hold NULL (give them a value with --default \
+                     {table}.{}=VALUE)",
+                    to.name, to.name
+                ),
+            ));
+            let check = name(&format!("{table}_{}_not_null", to.name));
+            up.push(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {check};",
+                name(table)
+            ));
+            up.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {check} CHECK ({} IS NOT NULL) NOT VALID;",
+                name(table),
+                name(&to.name)
+            ));
             Step {
                 up,
                 down,
+                validate: vec![format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {check};",
+                    name(table)
+                )],
+                finally: vec![
+                    format!(
+                        "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL;",
+                        name(table),
+                        name(&to.name)
+                    ),
+                    format!("ALTER TABLE {} DROP CONSTRAINT {check};", name(table)),
+                ],
                 ..Step::default()
             }
         }
@@ -189,8 +239,9 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                     stop_if_rows(
                         &orphan_rows(table, &foreign_key.column, &foreign_key.parent, &key),
                         &format!(
-                            "foreign key {table}.{foreign_key}: they refer to no row of {}",
-                            foreign_key.parent
+                            "foreign key {table}.{} -> {p}: they refer to no row of {p}",
+                            foreign_key.column,
+                            p = foreign_key.parent
                         ),
                     ),
                     format!(
@@ -273,10 +324,10 @@ fn foreign_key_name(conn: &mut DbConn, table: &str, column: &str) -> QueryResult
 pub(super) fn stop_if_rows(count_sql: &str, why: &str) -> String {
     format!(
         "-- Stop here, before anything changes, if rows break what comes next.\n\
-         DO $bookshelf$ DECLARE n bigint; BEGIN\n\
-         \x20   SELECT ({count_sql}) INTO n;\n\
-         \x20   IF n > 0 THEN\n\
-         \x20       RAISE EXCEPTION '% row(s) break %; fix or delete them, then migrate again', n, {};\n\
+         DO $bookshelf$ DECLARE breaking bigint; BEGIN\n\
+         \x20   SELECT ({count_sql}) INTO breaking;\n\
+         \x20   IF breaking > 0 THEN\n\
+         \x20       RAISE EXCEPTION '% row(s) break %; fix or delete them, then migrate again', breaking, {};\n\
          \x20   END IF;\n\
          END $bookshelf$;",
         literal(why)

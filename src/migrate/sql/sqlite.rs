@@ -223,8 +223,9 @@ pub(super) fn rebuild_columns(
         up.push(stop_if_rows(
             &orphan_rows(table, &fk.column, &fk.parent, &key),
             &format!(
-                "foreign key {table}.{}: they refer to no row of {}",
-                fk.column, fk.parent
+                "foreign key {table}.{} -> {p}: they refer to no row of {p}",
+                fk.column,
+                p = fk.parent
             ),
         ));
     }
