@@ -904,6 +904,37 @@ mod tests {
     }
 
     #[test]
+    fn dropping_a_unique_constraint_or_a_foreign_key_is_a_contract_unless_it_comes_back() {
+        let fk = |on_delete| ForeignKey {
+            column: "book_id".into(),
+            parent: "books".into(),
+            on_delete,
+        };
+        let drop_fk = Change::DropForeignKey {
+            table: "reviews".into(),
+            foreign_key: fk(OnDelete::Cascade),
+        };
+        let add_fk = Change::AddForeignKey {
+            table: "reviews".into(),
+            foreign_key: fk(OnDelete::Restrict),
+        };
+        assert!(Change::is_contract(std::slice::from_ref(&drop_fk)));
+        assert!(!Change::is_contract(&[drop_fk, add_fk]));
+        let index = |unique| Index::declared("books", vec!["isbn".into()], unique);
+        let drop = |unique| Change::DropIndex {
+            table: "books".into(),
+            index: index(unique),
+        };
+        assert!(Change::is_contract(&[drop(true)]));
+        assert!(!Change::is_contract(&[drop(false)]));
+        let add_unique = Change::AddIndex {
+            table: "books".into(),
+            index: index(true),
+        };
+        assert!(!Change::is_contract(&[drop(true), add_unique]));
+    }
+
+    #[test]
     fn hints_are_checked() {
         let mut options = Options::default();
         assert!(options.rename("books.blurb").is_err());

@@ -10,6 +10,7 @@ mod diff;
 mod errors;
 mod etags;
 mod helpers;
+mod limits;
 mod lint;
 mod metrics;
 mod migrate;
