@@ -817,6 +817,16 @@ fn alone<S: Scripts>(
                 .collect(),
             _ => Vec::new(),
         };
+        let script = source.script(url.backend(), name, direction);
+        if let (DbConn::Sqlite(_), Some(body)) =
+            (&*conn, script.as_deref().and_then(sqlite_rebuild_body))
+        {
+            if !run_sqlite_rebuild(conn, url, name, direction, body)? {
+                return Ok(false);
+            }
+            checksum_record(conn, url, name, direction)?;
+            return Ok(true);
+        }
         let ran = match direction {
             _ if statements.len() > 1 && (direction == Direction::Up) != is_applied => {
                 run_each(conn, url, name, direction, &statements)
@@ -848,24 +858,33 @@ fn alone<S: Scripts>(
             }
             return Err(error);
         }
-        write(conn, |conn| {
-            conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
-            match direction {
-                Direction::Up => record(conn, url.backend(), name),
-                Direction::Down => {
-                    diesel::delete(bookshelf_migrations::table.find(version_of(name)))
-                        .execute(conn)
-                        .map(drop)
-                }
-            }
-        })
-        .map_err(bookkeeping)?;
+        checksum_record(conn, url, name, direction)?;
         Ok(true)
     })();
     if let DbConn::Postgres(pg) = conn {
         unlock_migrations(pg).map_err(lock_error)?;
     }
     result
+}
+
+/// bookshelf's record of `name` (its checksum): added when it was applied,
+/// removed when reverted.
+fn checksum_record(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    name: &str,
+    direction: Direction,
+) -> Result<(), StartupError> {
+    write(conn, |conn| {
+        conn.batch_execute(CREATE_CHECKSUM_TABLE)?;
+        match direction {
+            Direction::Up => record(conn, url.backend(), name),
+            Direction::Down => diesel::delete(bookshelf_migrations::table.find(version_of(name)))
+                .execute(conn)
+                .map(drop),
+        }
+    })
+    .map_err(bookkeeping)
 }
 
 /// A migration source whose scripts bookshelf can read as text. PostgreSQL
@@ -942,6 +961,11 @@ fn run_each(
     }
     conn.batch_execute(&saved).map_err(failed)?;
     ran.map_err(failed)?;
+    record_version(conn, name, direction).map_err(failed)
+}
+
+/// diesel's record of `name`: added when it was applied, removed when reverted.
+fn record_version(conn: &mut DbConn, name: &str, direction: Direction) -> QueryResult<()> {
     let version = version_of(name);
     match direction {
         Direction::Up => diesel::insert_into(__diesel_schema_migrations::table)
@@ -952,7 +976,62 @@ fn run_each(
         }
     }
     .map(drop)
-    .map_err(failed)
+}
+
+/// The statements between a SQLite rebuild script's own `BEGIN IMMEDIATE`
+/// and its `COMMIT` (as `migrate diff` writes it: foreign keys off, begin,
+/// the rebuild, commit, foreign keys on), or `None` for another script.
+fn sqlite_rebuild_body(script: &str) -> Option<&str> {
+    const BEGIN: &str = "PRAGMA foreign_keys = OFF;\nBEGIN IMMEDIATE;\n";
+    const END: &str = "COMMIT;\nPRAGMA foreign_keys = ON;\n";
+    let start = script.find(BEGIN)? + BEGIN.len();
+    let body = script[start..].strip_suffix(END)?;
+    let before = &script[..start - BEGIN.len()];
+    let only_comments = before
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with("--"));
+    (only_comments && !body.contains(BEGIN)).then_some(body)
+}
+
+/// Runs a SQLite rebuild migration ([`sqlite_rebuild_body`]) itself, with
+/// diesel's record of it inside the script's own transaction: the first
+/// migrator to take `BEGIN IMMEDIATE` runs it, and one that waited there
+/// finds it done and does nothing. Returns whether it ran.
+fn run_sqlite_rebuild(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    name: &str,
+    direction: Direction,
+    body: &str,
+) -> Result<bool, StartupError> {
+    let failed = |source: diesel::result::Error| {
+        let (name, url, source) = (name.to_string(), url.to_string(), Box::new(source));
+        match direction {
+            Direction::Up => StartupError::Migration { name, url, source },
+            Direction::Down => StartupError::Revert { name, url, source },
+        }
+    };
+    conn.batch_execute("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE;")
+        .map_err(failed)?;
+    let ran = (|| {
+        let applied: Vec<String> = __diesel_schema_migrations::table
+            .select(__diesel_schema_migrations::version)
+            .load(conn)?;
+        if applied.contains(&version_of(name)) == (direction == Direction::Up) {
+            return Ok(false);
+        }
+        conn.batch_execute(body)?;
+        record_version(conn, name, direction)?;
+        Ok(true)
+    })();
+    let end = match ran {
+        Ok(true) => "COMMIT; PRAGMA foreign_keys = ON;",
+        _ => "ROLLBACK; PRAGMA foreign_keys = ON;",
+    };
+    let ended = conn.batch_execute(end);
+    let ran = ran.map_err(failed)?;
+    ended.map_err(failed)?;
+    Ok(ran)
 }
 
 /// SQL that sets this PostgreSQL session's lock and statement timeouts back
