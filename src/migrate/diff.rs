@@ -672,38 +672,20 @@ pub fn differences(live: &Schema, model: &Schema) -> Vec<String> {
                 ));
             }
         }
-        for index in &wanted.indexes {
-            if found.index_like(index).is_none() {
-                out.push(format!(
-                    "{index} on {} is in src/constraints.rs but not in the database",
-                    wanted.name
-                ));
-            }
-        }
-        for index in &found.indexes {
-            if wanted.index_like(index).is_none() {
-                out.push(format!(
-                    "{index} on {} is in the database but not in src/constraints.rs",
-                    wanted.name
-                ));
-            }
-        }
-        for check in &wanted.checks {
-            if found.check_like(check).is_none() {
-                out.push(format!(
-                    "{check} on {} is in src/constraints.rs but not in the database",
-                    wanted.name
-                ));
-            }
-        }
-        for check in &found.checks {
-            if wanted.check_like(check).is_none() {
-                out.push(format!(
-                    "{check} on {} is in the database but not in src/constraints.rs",
-                    wanted.name
-                ));
-            }
-        }
+        both_ways(
+            &wanted.name,
+            &wanted.indexes,
+            &found.indexes,
+            Index::same_as,
+            &mut out,
+        );
+        both_ways(
+            &wanted.name,
+            &wanted.checks,
+            &found.checks,
+            |a, b| a.rule == b.rule,
+            &mut out,
+        );
         for column in &wanted.columns {
             let (live, declared) = (
                 found.default_of(&column.name),
@@ -730,6 +712,32 @@ pub fn differences(live: &Schema, model: &Schema) -> Vec<String> {
         }
     }
     out
+}
+
+/// A line for each object of `wanted` (the model's) that no object of
+/// `found` (the database's) is the `same` as, and for each of `found` that
+/// none of `wanted` is.
+fn both_ways<T: fmt::Display>(
+    table: &str,
+    wanted: &[T],
+    found: &[T],
+    same: impl Fn(&T, &T) -> bool,
+    out: &mut Vec<String>,
+) {
+    for item in wanted {
+        if !found.iter().any(|f| same(item, f)) {
+            out.push(format!(
+                "{item} on {table} is in src/constraints.rs but not in the database"
+            ));
+        }
+    }
+    for item in found {
+        if !wanted.iter().any(|w| same(w, item)) {
+            out.push(format!(
+                "{item} on {table} is in the database but not in src/constraints.rs"
+            ));
+        }
+    }
 }
 
 /// The foreign keys, CHECKs and indexes of table `now` that `wanted` (the

@@ -94,8 +94,10 @@ impl OnDelete {
     }
 }
 
-/// An index on columns of one table (not the primary key's).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An index on columns of one table (not the primary key's). Two indexes
+/// are equal whatever `constraint` says: that is how a backend stores a
+/// unique one (PostgreSQL a constraint, SQLite an index), not what it is.
+#[derive(Debug, Clone, Eq)]
 pub struct Index {
     pub name: String,
     pub columns: Vec<String>,
@@ -103,6 +105,12 @@ pub struct Index {
     /// The database made it for a `UNIQUE` constraint (it goes with the
     /// constraint); a declared unique index is written as one on PostgreSQL.
     pub constraint: bool,
+}
+
+impl PartialEq for Index {
+    fn eq(&self, other: &Index) -> bool {
+        self.name == other.name && self.columns == other.columns && self.unique == other.unique
+    }
 }
 
 impl Index {

@@ -425,7 +425,7 @@ fn generate_and_fail(
 /// One case of the matrix on every backend: `edits` to src/schema.rs, the
 /// hints given, the changes expected, and the case's own checks after up.
 fn case(
-    edits: &[(&str, &str)],
+    edits: &[(impl AsRef<str>, impl AsRef<str>)],
     hints: &[&str],
     expected: &[&str],
     after_up: impl Fn(&mut DbConn, Backend),
@@ -437,7 +437,7 @@ fn case(
 /// the database holding rows is built.
 fn case_with(
     constrain: impl Fn(&Project),
-    edits: &[(&str, &str)],
+    edits: &[(impl AsRef<str>, impl AsRef<str>)],
     hints: &[&str],
     expected: &[&str],
     after_up: impl Fn(&mut DbConn, Backend),
@@ -446,7 +446,7 @@ fn case_with(
         let project = Project::new();
         let (_db, mut conn) = database(&project, backend);
         for (from, to) in edits {
-            project.edit(from, to);
+            project.edit(from.as_ref(), to.as_ref());
         }
         constrain(&project);
         generate_and_apply(&project, backend, &mut conn, hints, expected, |conn| {
@@ -487,6 +487,21 @@ const REVIEWS_DECLARED: &str = "    reviews {\n        on_delete(book_id, cascad
 /// books' last two columns: a column added to books goes after them.
 const LAST_OF_BOOKS: &str = "        description -> Nullable<Text>,\n        version -> Integer,\n";
 const REVIEWS_TABLE: &str = "diesel::table! {\n    reviews (id) {\n        id -> Integer,\n        book_id -> Integer,\n        author -> Text,\n        content -> Text,\n        created_at -> Timestamp,\n        version -> Integer,\n    }\n}\n";
+/// The edits of src/schema.rs that add [`TAGS_TABLE`], joined to books.
+fn tags_joined_to_books() -> Vec<(String, String)> {
+    vec![
+        (
+            "diesel::joinable!(reviews".into(),
+            format!("{TAGS_TABLE}diesel::joinable!(reviews"),
+        ),
+        (
+            "(reviews -> books (book_id));".into(),
+            "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));".into(),
+        ),
+        ("(books, reviews,)".into(), "(books, reviews, tags,)".into()),
+    ]
+}
+
 const TAGS_TABLE: &str = "diesel::table! {\n    tags (id) {\n        id -> Integer,\n        book_id -> Integer,\n        name -> Text,\n    }\n}\n\n";
 
 #[test]
@@ -641,17 +656,7 @@ fn rename_a_table_and_add_a_column_to_it() {
 #[test]
 fn create_a_table_joined_to_books() {
     case(
-        &[
-            (
-                "diesel::joinable!(reviews",
-                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
-            ),
-            (
-                "(reviews -> books (book_id));",
-                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
-            ),
-            ("(books, reviews,)", "(books, reviews, tags,)"),
-        ],
+        &tags_joined_to_books(),
         &[],
         &["create table tags (id Integer, book_id Integer, name Text), book_id -> books"],
         |conn, _| {
@@ -672,17 +677,7 @@ fn create_a_table_joined_to_books() {
 fn create_a_table_whose_foreign_key_restricts() {
     case_with(
         |project| project.declare("tags", "on_delete(book_id, restrict);"),
-        &[
-            (
-                "diesel::joinable!(reviews",
-                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
-            ),
-            (
-                "(reviews -> books (book_id));",
-                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
-            ),
-            ("(books, reviews,)", "(books, reviews, tags,)"),
-        ],
+        &tags_joined_to_books(),
         &[],
         &["create table tags (id Integer, book_id Integer, name Text), book_id -> books on delete restrict"],
         |conn, _| {
@@ -700,7 +695,7 @@ fn create_a_table_with_a_composite_key_and_every_type() {
     let table = "diesel::table! {\n    shelf (book_id, slot) {\n        book_id -> Integer,\n        slot -> SmallInt,\n        big -> Nullable<BigInt>,\n        weight -> Nullable<Float>,\n        added -> Nullable<Date>,\n        opens -> Nullable<Time>,\n        scan -> Nullable<Binary>,\n        seen -> Nullable<Timestamp>,\n    }\n}\n\n";
     case(
         &[
-            ("diesel::joinable!(reviews", &format!("{table}diesel::joinable!(reviews")),
+            ("diesel::joinable!(reviews", format!("{table}diesel::joinable!(reviews").as_str()),
             ("(books, reviews,)", "(books, reviews, shelf,)"),
         ],
         &[],
@@ -939,22 +934,13 @@ fn every_column_change_of_a_sqlite_table_is_one_rebuild() {
 
 #[test]
 fn the_issue_example_isbn_and_tags() {
+    let mut edits = vec![(
+        LAST_OF_BOOKS.to_string(),
+        format!("{LAST_OF_BOOKS}        isbn -> Nullable<Text>,\n"),
+    )];
+    edits.extend(tags_joined_to_books());
     case(
-        &[
-            (
-                LAST_OF_BOOKS,
-                "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
-            ),
-            (
-                "diesel::joinable!(reviews",
-                &format!("{TAGS_TABLE}diesel::joinable!(reviews"),
-            ),
-            (
-                "(reviews -> books (book_id));",
-                "(reviews -> books (book_id));\ndiesel::joinable!(tags -> books (book_id));",
-            ),
-            ("(books, reviews,)", "(books, reviews, tags,)"),
-        ],
+        &edits,
         &[],
         &[
             "create table tags (id Integer, book_id Integer, name Text), book_id -> books",

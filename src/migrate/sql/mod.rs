@@ -49,7 +49,8 @@ pub enum Phase {
 pub fn phases(change: &Change) -> (bool, bool) {
     match change {
         Change::AddIndex { index, .. } => (true, index.unique),
-        Change::DropIndex { index, .. } => (!index.constraint, false),
+        // A unique one is a constraint on PostgreSQL, dropped in a transaction.
+        Change::DropIndex { index, .. } => (!index.unique, false),
         _ => (false, false),
     }
 }
@@ -276,9 +277,9 @@ pub fn script(
     }
     if backend == Backend::Postgres && layout == Layout::Explicit {
         out.push_str(
-            "-- A constraint is added NOT VALID in one transaction (a moment's lock) and validated\n\
-             -- in the next (a scan that blocks neither reads nor writes), so this migration runs\n\
-             -- outside diesel's transaction (metadata.toml) in transactions of its own.\n",
+            "-- This migration runs outside diesel's transaction (metadata.toml), in transactions\n\
+             -- of its own: up.sql adds a constraint NOT VALID in one (a moment's lock) and\n\
+             -- validates it in the next (a scan that blocks neither reads nor writes).\n",
         );
         for statements in transactions.iter().filter(|t| !t.is_empty()) {
             out.push_str("BEGIN;\n");

@@ -71,45 +71,40 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 ..to.clone()
             };
             up.extend(alter(table, from, &typed));
-            up.push(stop_if_rows(
-                &format!(
-                    "SELECT count(*) FROM {} WHERE {} IS NULL",
-                    name(table),
-                    name(&to.name)
-                ),
-                &format!(
-                    "NOT NULL of {table}.{}: they hold NULL (give them a value with --default \
-                     {table}.{}=VALUE)",
-                    to.name, to.name
-                ),
-            ));
-            let check = name(&format!("{table}_{}_not_null", to.name));
-            up.push(format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {check};",
-                name(table)
-            ));
-            up.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {check} CHECK ({} IS NOT NULL) NOT VALID;",
-                name(table),
-                name(&to.name)
-            ));
-            Step {
-                up,
-                down,
-                validate: vec![format!(
-                    "ALTER TABLE {} VALIDATE CONSTRAINT {check};",
-                    name(table)
-                )],
-                finally: vec![
-                    format!(
-                        "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL;",
+            let check = format!("{table}_{}_not_null", to.name);
+            let mut step = not_valid(
+                table,
+                &check,
+                &format!("CHECK ({} IS NOT NULL)", name(&to.name)),
+                stop_if_rows(
+                    &format!(
+                        "SELECT count(*) FROM {} WHERE {} IS NULL",
                         name(table),
                         name(&to.name)
                     ),
-                    format!("ALTER TABLE {} DROP CONSTRAINT {check};", name(table)),
-                ],
-                ..Step::default()
-            }
+                    &format!(
+                        "NOT NULL of {table}.{}: they hold NULL (give them a value with \
+                         --default {table}.{}=VALUE)",
+                        to.name, to.name
+                    ),
+                ),
+            );
+            up.append(&mut step.up);
+            step.up = up;
+            step.down = down;
+            step.finally = vec![
+                format!(
+                    "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL;",
+                    name(table),
+                    name(&to.name)
+                ),
+                format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {};",
+                    name(table),
+                    name(&check)
+                ),
+            ];
+            step
         }
         Change::SetDefault {
             table,
@@ -153,13 +148,16 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                     name(&index.name),
                     name(&index.name)
                 ));
-                // Dropping the constraint drops its index; the own
-                // migration's down.sql then finds none to drop.
+                // Dropping the constraint drops its index too: build it again
+                // (in this transaction, as a down.sql may), so that the
+                // migration before, which made it, still stands.
                 step.then_down.push(format!(
                     "ALTER TABLE {} DROP CONSTRAINT {};",
                     name(table),
                     name(&index.name)
                 ));
+                step.then_down
+                    .push(format!("{};", create_index(table, index, false)));
             }
             step
         }
@@ -182,6 +180,13 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             )],
             ..Step::default()
         },
+        // A unique index no constraint owns (made by hand): in the
+        // transaction, as sql::phases puts every unique one there.
+        Change::DropIndex { table, index } if index.unique => Step {
+            up: vec![format!("DROP INDEX {};", name(&index.name))],
+            down: vec![format!("{};", create_index(table, index, false))],
+            ..Step::default()
+        },
         Change::DropIndex { table, index } => Step {
             up: vec![format!(
                 "DROP INDEX CONCURRENTLY IF EXISTS {};",
@@ -190,36 +195,15 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             down: vec![format!("{};", create_index(table, index, true))],
             ..Step::default()
         },
-        Change::AddCheck { table, check } => {
-            let constraint = name(&check.name);
-            Step {
-                up: vec![
-                    stop_if_rows(
-                        &breaking_rows(table, &check.rule),
-                        &format!("{check} on {table}"),
-                    ),
-                    // IF EXISTS: a run whose VALIDATE failed left it NOT VALID.
-                    format!(
-                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {constraint};",
-                        name(table)
-                    ),
-                    format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {constraint} CHECK ({}) NOT VALID;",
-                        name(table),
-                        check.rule.sql()
-                    ),
-                ],
-                validate: vec![format!(
-                    "ALTER TABLE {} VALIDATE CONSTRAINT {constraint};",
-                    name(table)
-                )],
-                down: vec![format!(
-                    "ALTER TABLE {} DROP CONSTRAINT {constraint};",
-                    name(table)
-                )],
-                ..Step::default()
-            }
-        }
+        Change::AddCheck { table, check } => not_valid(
+            table,
+            &check.name,
+            &format!("CHECK ({})", check.rule.sql()),
+            stop_if_rows(
+                &breaking_rows(table, &check.rule),
+                &format!("{check} on {table}"),
+            ),
+        ),
         Change::DropCheck { table, check } => Step {
             up: vec![format!(
                 "ALTER TABLE {} DROP CONSTRAINT {};",
@@ -233,41 +217,25 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             let schema = catalog::read(conn)
                 .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
             let key = parent_key(&schema, &foreign_key.parent);
-            let constraint = name(&foreign_key.name(table));
-            Step {
-                up: vec![
-                    stop_if_rows(
-                        &orphan_rows(table, &foreign_key.column, &foreign_key.parent, &key),
-                        &format!(
-                            "foreign key {table}.{} -> {p}: they refer to no row of {p}",
-                            foreign_key.column,
-                            p = foreign_key.parent
-                        ),
+            not_valid(
+                table,
+                &foreign_key.name(table),
+                &format!(
+                    "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+                    name(&foreign_key.column),
+                    name(&foreign_key.parent),
+                    name(&key),
+                    foreign_key.on_delete.sql()
+                ),
+                stop_if_rows(
+                    &orphan_rows(table, &foreign_key.column, &foreign_key.parent, &key),
+                    &format!(
+                        "foreign key {table}.{} -> {p}: they refer to no row of {p}",
+                        foreign_key.column,
+                        p = foreign_key.parent
                     ),
-                    format!(
-                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {constraint};",
-                        name(table)
-                    ),
-                    format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {constraint} FOREIGN KEY ({}) REFERENCES {} ({}) \
-                         ON DELETE {} NOT VALID;",
-                        name(table),
-                        name(&foreign_key.column),
-                        name(&foreign_key.parent),
-                        name(&key),
-                        foreign_key.on_delete.sql()
-                    ),
-                ],
-                validate: vec![format!(
-                    "ALTER TABLE {} VALIDATE CONSTRAINT {constraint};",
-                    name(table)
-                )],
-                down: vec![format!(
-                    "ALTER TABLE {} DROP CONSTRAINT {constraint};",
-                    name(table)
-                )],
-                ..Step::default()
-            }
+                ),
+            )
         }
         Change::DropForeignKey { table, foreign_key } => {
             let constraint = foreign_key_name(conn, table, &foreign_key.column)?;
@@ -283,6 +251,26 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
         }
         _ => unreachable!("sql::render writes {change} itself"),
     })
+}
+
+/// A constraint (`definition`: `CHECK (…)`, `FOREIGN KEY …`) added NOT VALID
+/// after `guard` has found no row that breaks it, then validated in a
+/// transaction of its own; down drops it. `DROP … IF EXISTS` first: a run
+/// whose VALIDATE failed left it NOT VALID, and this one starts again.
+fn not_valid(table: &str, constraint: &str, definition: &str, guard: String) -> Step {
+    let (table, constraint) = (name(table), name(constraint));
+    Step {
+        up: vec![
+            guard,
+            format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint};"),
+            format!("ALTER TABLE {table} ADD CONSTRAINT {constraint} {definition} NOT VALID;"),
+        ],
+        validate: vec![format!(
+            "ALTER TABLE {table} VALIDATE CONSTRAINT {constraint};"
+        )],
+        down: vec![format!("ALTER TABLE {table} DROP CONSTRAINT {constraint};")],
+        ..Step::default()
+    }
 }
 
 #[derive(QueryableByName)]

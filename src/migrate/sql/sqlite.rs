@@ -163,8 +163,13 @@ pub(super) fn rebuild_columns(
             check.rule.sql()
         ));
     }
-    let keys = catalog::read(conn)
-        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    // The parents' keys, read only when a foreign key is added.
+    let keys = if changes.add_fks.is_empty() {
+        crate::migrate::model::Schema::default()
+    } else {
+        catalog::read(conn)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?
+    };
     for fk in &changes.add_fks {
         let key = super::parent_key(&keys, &fk.parent);
         edited.items.push(format!(
@@ -612,6 +617,7 @@ impl Definition {
         }
     }
 
+    /// The statement with `column`'s definition replaced by `edit` of it.
     fn edit_column_item(&self, column: &str, edit: impl Fn(&str) -> String) -> Definition {
         let items = self
             .items
@@ -633,21 +639,7 @@ impl Definition {
     /// The statement with one column's type replaced (when `sql_type` is
     /// given) and NOT NULL added or removed; everything else is kept.
     fn with_column(&self, column: &str, sql_type: Option<SqlType>, nullable: bool) -> Definition {
-        let items = self
-            .items
-            .iter()
-            .map(|item| {
-                if Self::column_of(item).as_deref() == Some(column) {
-                    edit_column(item, sql_type, nullable)
-                } else {
-                    item.clone()
-                }
-            })
-            .collect();
-        Definition {
-            items,
-            ..self.clone()
-        }
+        self.edit_column_item(column, |item| edit_column(item, sql_type, nullable))
     }
 }
 
