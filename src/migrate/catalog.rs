@@ -6,10 +6,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text};
 
-use super::constraints::canonical_number;
 use super::model::{
-    Check, Column, ColumnDefault, DefaultValue, ForeignKey, Index, OnDelete, Rule, Schema, SqlType,
-    Table,
+    canonical_number, Check, Column, ColumnDefault, DefaultValue, ForeignKey, Index, OnDelete,
+    Rule, Schema, SqlType, Table,
 };
 use crate::db::{Backend, DbConn, StartupError};
 

@@ -27,7 +27,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, parenthesized, Ident, Token};
 
-use super::model::{Check, ColumnDefault, DefaultValue, Index, OnDelete, Rule, Schema, SqlType};
+use super::model::{
+    canonical_number, Check, ColumnDefault, DefaultValue, Index, OnDelete, Rule, Schema, SqlType,
+};
 
 /// Adds the declarations of a `src/constraints.rs` to `schema` (read from
 /// src/schema.rs), checking that each names a table and columns of it, of a
@@ -170,15 +172,6 @@ fn is_number(sql_type: SqlType) -> bool {
         sql_type,
         SqlType::SmallInt | SqlType::Integer | SqlType::BigInt | SqlType::Float | SqlType::Double
     )
-}
-
-/// A number as SQL writes it: `1_000_000.0` is `1000000`, `2.50` is `2.5`.
-pub fn canonical_number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value}")
-    }
 }
 
 /// The macro's body: tables, each with its statements.

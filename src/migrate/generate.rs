@@ -99,7 +99,13 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
             continue;
         }
         let mut steps = Vec::new();
-        for group in sql::groups(backend, &changes) {
+        // In the order the migrations will run (the first, then each of
+        // its own), so that each step's down.sql is read from the database
+        // as it will be just before that step.
+        let (own, first): (Vec<_>, Vec<_>) = sql::groups(backend, &changes)
+            .into_iter()
+            .partition(|group| sql::phases(group[0]).0);
+        for group in first.into_iter().chain(own) {
             let step = sql::render_group(&mut conn, &group)?;
             let all = (step.guard.iter().chain(&step.up).chain(&step.validate))
                 .chain(&step.finally)
@@ -125,6 +131,18 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
     let changes = agreed.unwrap_or_default();
     if changes.is_empty() {
         return Ok(Outcome::default());
+    }
+    // One version for each migration, the same on every backend.
+    let names = |m: &[Planned]| -> Vec<Option<String>> { m.iter().map(|p| p.0.clone()).collect() };
+    if files
+        .windows(2)
+        .any(|pair| names(&pair[0].1) != names(&pair[1].1))
+    {
+        return Err(StartupError::Target(
+            "migrate diff planned different migrations for the two backends; nothing was kept \
+             (please report this with your src/schema.rs and src/constraints.rs)"
+                .to_string(),
+        ));
     }
     let mut created = Vec::new();
     let mut folders = Vec::new();

@@ -207,6 +207,15 @@ impl Rule {
     }
 }
 
+/// A number as SQL writes it: `1_000_000.0` is `1000000`, `2.50` is `2.5`.
+pub fn canonical_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
+    }
+}
+
 /// A column's default, as declared, or as read from a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DefaultValue {

@@ -527,3 +527,21 @@ fn reverting_the_last_of_a_unique_constraint_s_migrations_keeps_its_index() {
         assert!(insert_book(&mut conn, "Dune", "Again").is_err());
     }
 }
+
+#[test]
+fn drop_an_index_and_add_a_check_in_one_diff() {
+    constraint_case(
+        &[
+            ("        index(rating, id);\n", ""),
+            (
+                LAST_BOOKS_INDEX,
+                "        index(created_at, id);\n        check(version in 1..);\n",
+            ),
+        ],
+        &[
+            "drop index books_rating_id_idx (rating, id) on books",
+            "add check books_version_check (version >= 1) on books",
+        ],
+        |_, _| {},
+    );
+}
