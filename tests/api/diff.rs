@@ -388,7 +388,7 @@ fn is_constraint_change(change: &diff::Change) -> bool {
 }
 
 /// Generates the migration for the edits already made and applies it to
-/// `conn`, which must fail (`why`); the transaction the failed script left
+/// `conn`, which must fail (`why`), saying `says` when given; the transaction the failed script left
 /// open is closed, as diesel CLI's closing its connection would.
 fn generate_and_fail(
     project: &Project,
@@ -396,6 +396,7 @@ fn generate_and_fail(
     conn: &mut DbConn,
     hints: &[&str],
     why: &str,
+    says: Option<&str>,
 ) {
     let before = catalog::snapshot(conn).unwrap();
     generate::diff(
@@ -405,6 +406,10 @@ fn generate_and_fail(
     .unwrap();
     let result = conn.run_pending_migrations(project.migrations(backend));
     assert!(result.is_err(), "{}: {why}", backend.name());
+    if let Some(message) = says {
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains(message), "{}: {error}", backend.name());
+    }
     match conn {
         DbConn::Sqlite(_) => {
             let _ = conn.batch_execute("ROLLBACK; PRAGMA foreign_keys = ON;");
@@ -757,6 +762,11 @@ fn make_a_column_not_null_fails_on_nulls_without_a_value_and_loses_nothing() {
             &mut conn,
             &[],
             "a NULL cannot become NOT NULL",
+            Some(
+                "1 row(s) break NOT NULL of books.description: they hold NULL (give them a \
+                 value with --default books.description=VALUE); fix or delete them, then \
+                 migrate again",
+            ),
         );
         assert_eq!(
             values(&mut conn, "books", "description"),
@@ -861,6 +871,7 @@ fn text_to_integer_stops_on_a_value_that_does_not_convert_and_loses_nothing() {
             &mut conn,
             &hints,
             "'x12' is not an integer",
+            None,
         );
         assert_eq!(values(&mut conn, "books", "code"), ["7", "NULL", "x12"]);
     }

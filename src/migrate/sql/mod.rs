@@ -87,6 +87,23 @@ pub fn duplicate_rows(table: &str, index: &Index) -> String {
     )
 }
 
+/// The count of rows of `table` whose `column` is NULL, and what they break
+/// when it becomes NOT NULL.
+pub fn null_rows(table: &str, column: &str) -> String {
+    format!(
+        "SELECT count(*) FROM {} WHERE {} IS NULL",
+        name(table),
+        name(column)
+    )
+}
+
+pub fn null_reason(table: &str, column: &str) -> String {
+    format!(
+        "NOT NULL of {table}.{column}: they hold NULL (give them a value with --default \
+         {table}.{column}=VALUE)"
+    )
+}
+
 /// The count of rows of `table` whose `column` names no row of `parent`.
 pub fn orphan_rows(table: &str, column: &str, parent: &str, key: &str) -> String {
     format!(

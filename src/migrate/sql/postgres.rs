@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use super::{
-    breaking_rows, create_index, duplicate_rows, fill_nulls, name, orphan_rows, parent_key, Step,
+    breaking_rows, create_index, duplicate_rows, fill_nulls, name, null_reason, null_rows,
+    orphan_rows, parent_key, Step,
 };
 use crate::db::{Backend, DbConn};
 use crate::migrate::catalog::{self, literal};
@@ -76,18 +77,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 table,
                 &check,
                 &format!("CHECK ({} IS NOT NULL)", name(&to.name)),
-                stop_if_rows(
-                    &format!(
-                        "SELECT count(*) FROM {} WHERE {} IS NULL",
-                        name(table),
-                        name(&to.name)
-                    ),
-                    &format!(
-                        "NOT NULL of {table}.{}: they hold NULL (give them a value with \
-                         --default {table}.{}=VALUE)",
-                        to.name, to.name
-                    ),
-                ),
+                stop_if_rows(&null_rows(table, &to.name), &null_reason(table, &to.name)),
             );
             up.append(&mut step.up);
             step.up = up;

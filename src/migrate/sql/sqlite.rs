@@ -7,7 +7,10 @@
 
 use diesel::QueryResult;
 
-use super::{breaking_rows, create_index, duplicate_rows, fill_nulls, name, orphan_rows, Step};
+use super::{
+    breaking_rows, create_index, duplicate_rows, fill_nulls, name, null_reason, null_rows,
+    orphan_rows, Step,
+};
 use crate::db::{Backend, DbConn};
 use crate::migrate::catalog::{self, literal, SqliteObject};
 use crate::migrate::diff::Change;
@@ -214,8 +217,14 @@ pub(super) fn rebuild_columns(
             index.name
         ));
     }
-    for (_, to, fill) in &changes.alters {
+    for (from, to, fill) in &changes.alters {
         up.extend(fill.map(|value| fill_nulls(table, &to.name, value)));
+        if from.nullable && !to.nullable {
+            up.push(stop_if_rows(
+                &null_rows(table, &to.name),
+                &null_reason(table, &to.name),
+            ));
+        }
     }
     for check in &changes.add_checks {
         up.push(stop_if_rows(

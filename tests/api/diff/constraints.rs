@@ -545,3 +545,38 @@ fn drop_an_index_and_add_a_check_in_one_diff() {
         |_, _| {},
     );
 }
+
+#[test]
+fn change_a_unique_constraint_s_columns() {
+    for backend in backends() {
+        let project = Project::new();
+        let (_db, mut conn) = database(&project, backend);
+        let (from, to) = declaring("unique(title);");
+        project.edit(&from, &to);
+        generate_and_apply(
+            &project,
+            backend,
+            &mut conn,
+            &[],
+            &["add unique index books_title_key (title) on books"],
+            |_| {},
+        );
+        project.edit("unique(title);", "unique(title, author);");
+        generate_and_apply(
+            &project,
+            backend,
+            &mut conn,
+            &[],
+            &[
+                "drop unique index books_title_key (title) on books",
+                "add unique index books_title_author_key (title, author) on books",
+            ],
+            |conn| {
+                insert_book(conn, "Dune", "Someone else").unwrap();
+                assert!(insert_book(conn, "Dune", "Frank Herbert").is_err());
+                conn.batch_execute("DELETE FROM books WHERE author = 'Someone else'")
+                    .unwrap();
+            },
+        );
+    }
+}
