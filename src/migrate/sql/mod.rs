@@ -136,6 +136,15 @@ fn create_index(table: &str, index: &Index, concurrently: bool) -> String {
 /// The SQL of `change` on the database `conn` holds now: the changes both
 /// dialects write alike here, the rest in each dialect's module.
 pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> {
+    render_with(conn, change, &[])
+}
+
+/// [`render`], with `checks` written into the column an `AddColumn` adds.
+fn render_with(
+    conn: &mut DbConn,
+    change: &Change,
+    checks: &[&super::model::Check],
+) -> Result<Step, StartupError> {
     let backend = super::catalog::backend_of(conn);
     let simple = |up: String, down: String| Step {
         up: vec![up],
@@ -173,6 +182,13 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
             }
             if !column.nullable {
                 definition.push_str(" NOT NULL");
+            }
+            for check in checks {
+                definition.push_str(&format!(
+                    " CONSTRAINT {} CHECK ({})",
+                    name(&check.name),
+                    check.rule.sql()
+                ));
             }
             simple(
                 format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
@@ -212,6 +228,18 @@ fn fill_nulls(table: &str, column: &str, value: &str) -> String {
 pub fn groups(backend: Backend, changes: &[Change]) -> Vec<Vec<&Change>> {
     let mut groups: Vec<Vec<&Change>> = Vec::new();
     for change in changes {
+        // SQLite: a CHECK on a column this migration adds goes into its ADD
+        // COLUMN (every row holds NULL there, which passes), not a rebuild.
+        if let (Backend::Sqlite, Change::AddCheck { table, check }) = (backend, change) {
+            let added = groups.iter_mut().find(|g| {
+                matches!(g[0], Change::AddColumn { table: t, column, .. }
+                    if t == table && check.rule.column() == Some(column.name.as_str()))
+            });
+            if let Some(group) = added {
+                group.push(change);
+                continue;
+            }
+        }
         let rebuilt = (backend == Backend::Sqlite && rebuilds(change)).then(|| change.table());
         let same_table = |group: &&mut Vec<&Change>| {
             group
@@ -246,6 +274,16 @@ fn rebuilds(change: &Change) -> bool {
 /// The SQL of a group from [`groups`] on the database `conn` holds now.
 pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, StartupError> {
     let backend = super::catalog::backend_of(conn);
+    if let Change::AddColumn { .. } = group[0] {
+        let checks: Vec<&super::model::Check> = group[1..]
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddCheck { check, .. } => Some(check),
+                _ => None,
+            })
+            .collect();
+        return render_with(conn, group[0], &checks);
+    }
     if backend == Backend::Postgres || !rebuilds(group[0]) {
         return render(conn, group[0]);
     }

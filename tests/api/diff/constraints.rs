@@ -580,3 +580,27 @@ fn change_a_unique_constraint_s_columns() {
         );
     }
 }
+
+#[test]
+fn sqlite_writes_a_new_column_s_check_into_its_add_column_without_a_rebuild() {
+    let project = Project::new();
+    project.edit(
+        LAST_OF_BOOKS,
+        &format!("{LAST_OF_BOOKS}        isbn -> Nullable<Text>,\n"),
+    );
+    let (from, to) = declaring("max_length(isbn, 13);");
+    project.edit(&from, &to);
+    let outcome = generate::diff(
+        &project.request("isbn", &[], Backend::Sqlite),
+        chrono::Utc::now().naive_utc(),
+    )
+    .unwrap();
+    let up = std::fs::read_to_string(outcome.created[0].join("up.sql")).unwrap();
+    assert!(
+        up.contains(
+            "ALTER TABLE books ADD COLUMN isbn TEXT CONSTRAINT books_isbn_check CHECK (length(isbn) <= 13);"
+        ),
+        "{up}"
+    );
+    assert!(!up.contains("Rebuild"), "{up}");
+}
