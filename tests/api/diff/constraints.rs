@@ -78,21 +78,27 @@ fn add_a_unique_constraint_over_two_columns() {
     );
 }
 
+/// A database holding rows, with `unique(title)` declared and migrated.
+fn with_unique_title(backend: Backend) -> (Project, TestDb, DbConn) {
+    let project = Project::new();
+    let (db, mut conn) = database(&project, backend);
+    let (from, to) = declaring("unique(title);");
+    project.edit(&from, &to);
+    generate_and_apply(
+        &project,
+        backend,
+        &mut conn,
+        &[],
+        &["add unique index books_title_key (title) on books"],
+        |_| {},
+    );
+    (project, db, conn)
+}
+
 #[test]
 fn drop_a_unique_constraint_in_a_contract_migration() {
     for backend in backends() {
-        let project = Project::new();
-        let (_db, mut conn) = database(&project, backend);
-        let (from, to) = declaring("unique(title);");
-        project.edit(&from, &to);
-        generate_and_apply(
-            &project,
-            backend,
-            &mut conn,
-            &[],
-            &["add unique index books_title_key (title) on books"],
-            |_| {},
-        );
+        let (project, _db, mut conn) = with_unique_title(backend);
         project.edit("        unique(title);\n", "");
         generate_and_apply(
             &project,
@@ -549,18 +555,7 @@ fn drop_an_index_and_add_a_check_in_one_diff() {
 #[test]
 fn change_a_unique_constraint_s_columns() {
     for backend in backends() {
-        let project = Project::new();
-        let (_db, mut conn) = database(&project, backend);
-        let (from, to) = declaring("unique(title);");
-        project.edit(&from, &to);
-        generate_and_apply(
-            &project,
-            backend,
-            &mut conn,
-            &[],
-            &["add unique index books_title_key (title) on books"],
-            |_| {},
-        );
+        let (project, _db, mut conn) = with_unique_title(backend);
         project.edit("unique(title);", "unique(title, author);");
         generate_and_apply(
             &project,
