@@ -365,10 +365,11 @@ pub fn script(
         out.push('\n');
     }
     if own_transaction {
-        out.push_str(&sqlite::expect_none(
-            "every foreign key still holds (PRAGMA foreign_key_check)",
+        out.push_str(&sqlite::stop_if_rows(
             "SELECT count(*) FROM pragma_foreign_key_check",
+            "a foreign key (PRAGMA foreign_key_check): they refer to a row that is not there",
         ));
+        out.push('\n');
         out.push_str("COMMIT;\nPRAGMA foreign_keys = ON;\n");
     }
     out
