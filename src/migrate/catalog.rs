@@ -589,10 +589,21 @@ fn pg_columns(conn: &mut DbConn, table: &str) -> QueryResult<Vec<PgColumn>> {
     .load(conn)
 }
 
-/// `ALTER TABLE … ADD CONSTRAINT` for the constraints of a PostgreSQL table
-/// (only those on `column`, when given; NOT NULL is the column's own).
-fn pg_constraints(conn: &mut DbConn, table: &str, column: Option<i32>) -> QueryResult<Vec<String>> {
-    let only = column.map_or(String::new(), |n| format!("AND {n} = ANY(c.conkey)"));
+/// Which constraints of a table [`pg_constraints`] writes.
+enum Only<'a> {
+    All,
+    /// Those on the column of this number (NOT NULL is the column's own).
+    Column(i32),
+    Named(&'a str),
+}
+
+/// `ALTER TABLE … ADD CONSTRAINT` for the constraints of a PostgreSQL table.
+fn pg_constraints(conn: &mut DbConn, table: &str, only: Only) -> QueryResult<Vec<String>> {
+    let only = match only {
+        Only::All => String::new(),
+        Only::Column(n) => format!("AND {n} = ANY(c.conkey)"),
+        Only::Named(name) => format!("AND c.conname = {}", literal(name)),
+    };
     let rows: Vec<PgDefinition> = diesel::sql_query(format!(
         "SELECT 'ALTER TABLE ' || quote_ident(c.conrelid::regclass::text) || ' ADD CONSTRAINT ' || \
          quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid) || ';' AS sql \
@@ -602,6 +613,14 @@ fn pg_constraints(conn: &mut DbConn, table: &str, column: Option<i32>) -> QueryR
     ))
     .load(conn)?;
     Ok(rows.into_iter().map(|r| r.sql).collect())
+}
+
+/// `ALTER TABLE … ADD CONSTRAINT` that puts the PostgreSQL constraint
+/// `name` of `table` back as it is now.
+pub fn postgres_constraint(conn: &mut DbConn, table: &str, name: &str) -> QueryResult<String> {
+    pg_constraints(conn, table, Only::Named(name))?
+        .pop()
+        .ok_or(diesel::result::Error::NotFound)
 }
 
 /// `CREATE INDEX` for the indexes of a PostgreSQL table that no constraint
@@ -684,7 +703,7 @@ pub fn postgres_table_definition(conn: &mut DbConn, table: &str) -> QueryResult<
         ident(table),
         columns.join(",\n")
     )];
-    statements.extend(pg_constraints(conn, table, None)?);
+    statements.extend(pg_constraints(conn, table, Only::All)?);
     statements.extend(pg_indexes(conn, table, None)?);
     Ok(statements)
 }
@@ -719,7 +738,7 @@ pub fn postgres_column_definition(
             pg_column_definition(live, true)
         ));
     }
-    statements.extend(pg_constraints(conn, table, Some(live.number))?);
+    statements.extend(pg_constraints(conn, table, Only::Column(live.number))?);
     statements.extend(pg_indexes(conn, table, Some(live.number))?);
     Ok(statements)
 }

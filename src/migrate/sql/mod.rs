@@ -55,15 +55,6 @@ pub fn phases(change: &Change) -> (bool, bool) {
     }
 }
 
-/// Statements that stop a migration before it changes anything when
-/// `count_sql` counts rows, saying how many and why.
-pub fn stop_if_rows(backend: Backend, count_sql: &str, why: &str) -> String {
-    match backend {
-        Backend::Sqlite => sqlite::stop_if_rows(count_sql, why),
-        Backend::Postgres => postgres::stop_if_rows(count_sql, why),
-    }
-}
-
 /// The count of rows of `table` that break `rule` (NULL passes a CHECK).
 pub fn breaking_rows(table: &str, rule: &Rule) -> String {
     format!(

@@ -200,7 +200,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                 name(table),
                 name(&check.name)
             )],
-            down: vec![constraint_definition(conn, table, &check.name)?],
+            down: vec![catalog::postgres_constraint(conn, table, &check.name)?],
             ..Step::default()
         },
         Change::AddForeignKey { table, foreign_key } => {
@@ -235,7 +235,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
                     name(table),
                     name(&constraint)
                 )],
-                down: vec![constraint_definition(conn, table, &constraint)?],
+                down: vec![catalog::postgres_constraint(conn, table, &constraint)?],
                 ..Step::default()
             }
         }
@@ -267,19 +267,6 @@ fn not_valid(table: &str, constraint: &str, definition: &str, guard: String) -> 
 struct Found {
     #[diesel(sql_type = Text)]
     text: String,
-}
-
-/// `ALTER TABLE … ADD CONSTRAINT` that puts a constraint back as it is now.
-fn constraint_definition(conn: &mut DbConn, table: &str, constraint: &str) -> QueryResult<String> {
-    let found: Found = diesel::sql_query(format!(
-        "SELECT 'ALTER TABLE ' || quote_ident(c.conrelid::regclass::text) || ' ADD CONSTRAINT ' || \
-         quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid) || ';' AS text \
-         FROM pg_constraint c WHERE c.conrelid = {}::regclass AND c.conname = {}",
-        literal(table),
-        literal(constraint)
-    ))
-    .get_result(conn)?;
-    Ok(found.text)
 }
 
 /// The name of the foreign key on `table.column`.
