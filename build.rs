@@ -1,8 +1,8 @@
 //! The migrations are compiled into the binary twice: by diesel's
 //! `embed_migrations!` (to run them) and here, as text (for `bookshelf
-//! migrate sql` and the checksums). src/schema.rs is read here too, into a
-//! table of columns that `bookshelf migrate verify` compares with the live
-//! database. Cargo rebuilds when either changes.
+//! migrate sql`, the checksums and the statement-by-statement runs), as the
+//! engine's `MigrationSql` (see src/migrations.rs). Cargo rebuilds when a
+//! migration changes.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -38,7 +38,7 @@ fn main() {
             };
             writeln!(
                 code,
-                "    MigrationSql {{ name: {name:?}, up: include_str!({:?}), down: include_str!({:?}), metadata: {metadata} }},",
+                "    MigrationSql::compiled({name:?}, include_str!({:?}), include_str!({:?}), {metadata}),",
                 path.join("up.sql"),
                 path.join("down.sql")
             )

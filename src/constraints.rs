@@ -4,9 +4,9 @@
 //! migrations for both backends. It is compiled in too, so the API's 422s
 //! and /openapi.json take their limits from the same declarations
 //! (src/models/fields.rs), and `bookshelf migrate verify` compares the live
-//! database with it. The syntax is in src/migrate/constraints.rs.
+//! database with it. The syntax is in crates/bookshelf_migrate/src/constraints.rs.
 
-crate::constraints! {
+bookshelf_migrate::constraints! {
     books {
         check(length(title) in 1..=200);
         check(length(author) in 1..=100);

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod cli;
 pub mod config;
 pub mod constraints;
 pub mod db;
@@ -14,7 +15,7 @@ pub mod etag;
 pub mod extract;
 pub mod logging;
 pub mod metrics;
-pub mod migrate;
+pub mod migrations;
 pub mod models;
 pub mod openapi;
 pub mod request_id;
@@ -26,6 +27,8 @@ use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::http::Header;
 use rocket::{Build, Rocket};
+
+use bookshelf_migrate::replicas;
 
 use crate::config::Settings;
 use crate::db::{Database, StartupError};
@@ -83,8 +86,25 @@ fn with_shutdown_grace(figment: Figment) -> Figment {
 /// What start-up does to the database: its migrations as `settings.migrate`
 /// says, then the pool and the database threads.
 pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
-    migrate::at_startup(settings)?;
+    migrations::at_startup(settings)?;
     Database::open(settings)
+}
+
+/// Records this serving process in the database, with the newest migration
+/// its binary knows, and keeps it alive until the returned `Heartbeat` is
+/// dropped (see `bookshelf_migrate::replicas`): `migrate up --contract`
+/// waits for older binaries by it. `None` for an in-memory database, or when
+/// it cannot be recorded (logged: `migrate up --contract` will not see this
+/// process).
+fn heartbeat(database: &Database) -> Option<replicas::Heartbeat> {
+    let url = database.url();
+    if url.is_memory() {
+        return None;
+    }
+    let newest = migrations::scripts(url.backend()).last()?;
+    replicas::Heartbeat::start(url, &newest.name)
+        .map_err(|e| error!("cannot record this process in bookshelf_replicas: {e}"))
+        .ok()
 }
 
 /// Reads the settings and opens the database; on failure logs one line that
@@ -117,7 +137,7 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
     }
     let prepared = move || {
         let database = prepare_database(&settings)?;
-        Ok::<_, StartupError>((database.heartbeat(), database))
+        Ok::<_, StartupError>((heartbeat(&database), database))
     };
     match rocket::tokio::task::spawn_blocking(prepared).await {
         Ok(Ok((Some(heartbeat), database))) => Ok(rocket

@@ -6,7 +6,7 @@
 //!   pattern (`/books/<id>`), never the path a client sent, so that the
 //!   number of series stays bounded; a request no route matched is
 //!   `unmatched`.
-//! - The database, from [`DbMetrics`], which the database threads update:
+//! - The database, from `db::metrics::DbMetrics`, which the database threads update:
 //!   the depth of each queue and how long jobs waited in it, the SQLite
 //!   writer's batch sizes and committed and failed batches, and, read at
 //!   each scrape, the pool's connections in use and idle.
@@ -18,43 +18,19 @@
 //! Each application built by [`crate::rocket`] has its own registries, so
 //! tests in one process do not count each other's requests.
 
-use std::time::Instant;
-
-use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+    TextEncoder,
 };
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Request, Response};
 
+use crate::db::metrics::{opts, registered, LATENCY_BUCKETS};
 use crate::db::{Database, DbError};
 use crate::request_id::RequestId;
 
-/// Latency buckets, in seconds: from half a millisecond (a GET by id) to
-/// ten seconds (past every timeout).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// Writer batch-size buckets, up to the writer's largest batch (128).
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
-
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
-
-/// Creates a metric and registers it; the names are constants, so a failure
-/// is a bug in this file.
-fn registered<C: Collector + Clone + 'static>(registry: &Registry, metric: C) -> C {
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric names and labels are constant and unique");
-    metric
-}
-
-fn opts(name: &str, help: &str) -> Opts {
-    Opts::new(name, help).namespace("bookshelf")
-}
 
 /// The HTTP and start-up metrics of one application, and the fairing that
 /// counts its requests. Cheap to clone: the metrics are shared.
@@ -149,7 +125,9 @@ impl Metrics {
         let url = db.url().clone();
         let summary = db
             .run(move |conn| {
-                crate::migrate::history(conn, &url).map_err(|e| DbError::Unavailable(Box::new(e)))
+                let source = crate::migrations::of(url.backend());
+                bookshelf_migrate::history(conn, &url, source)
+                    .map_err(|e| DbError::Unavailable(Box::new(e)))
             })
             .await;
         match summary {
@@ -185,7 +163,7 @@ impl Metrics {
         if self.database_up.get() == 0 {
             families.retain(|f| f.name() != "bookshelf_migration_version");
         }
-        families.extend(db.metrics().gather(db));
+        families.extend(db.metrics().gather(db.pool_state()));
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&families, &mut text)
@@ -223,145 +201,6 @@ impl Fairing for Metrics {
     }
 }
 
-/// A queue of the database threads: how many jobs wait in it, and how long
-/// each waited before a thread took it (or dropped it, withdrawn).
-#[derive(Clone)]
-pub struct QueueMetrics {
-    depth: IntGauge,
-    wait: Histogram,
-}
-
-impl QueueMetrics {
-    /// A job joins the queue; returns when, for [`QueueMetrics::taken`].
-    pub fn queued(&self) -> Instant {
-        self.depth.inc();
-        Instant::now()
-    }
-
-    /// A job queued at `since` leaves the queue.
-    pub fn taken(&self, since: Instant) {
-        self.depth.dec();
-        self.wait.observe(since.elapsed().as_secs_f64());
-    }
-}
-
-/// The database threads' metrics; see the module docs.
-#[derive(Clone)]
-pub struct DbMetrics {
-    registry: Registry,
-    connections: IntGaugeVec,
-    /// The queue of the query threads (every job on PostgreSQL, and the
-    /// reads on SQLite).
-    pub readers: QueueMetrics,
-    /// The SQLite writer's queue.
-    pub writer: QueueMetrics,
-    batch_size: Histogram,
-    batches: IntCounterVec,
-}
-
-impl Default for DbMetrics {
-    fn default() -> Self {
-        DbMetrics::new()
-    }
-}
-
-impl DbMetrics {
-    pub fn new() -> DbMetrics {
-        let registry = Registry::new();
-        let connections = registered(
-            &registry,
-            IntGaugeVec::new(
-                opts(
-                    "db_connections",
-                    "Pooled database connections, by state: in_use or idle (read at the scrape).",
-                ),
-                &["state"],
-            )
-            .expect("valid metric"),
-        );
-        let depth = registered(
-            &registry,
-            IntGaugeVec::new(
-                opts(
-                    "db_queue_depth",
-                    "Jobs waiting for a database thread, by queue: readers (queries, and every job on PostgreSQL) or writer (SQLite's writes).",
-                ),
-                &["queue"],
-            )
-            .expect("valid metric"),
-        );
-        let wait = registered(
-            &registry,
-            HistogramVec::new(
-                HistogramOpts::from(opts(
-                    "db_queue_wait_seconds",
-                    "Time a job waited in its queue before a database thread took it, by queue.",
-                ))
-                .buckets(LATENCY_BUCKETS.to_vec()),
-                &["queue"],
-            )
-            .expect("valid metric"),
-        );
-        let batch_size = registered(
-            &registry,
-            Histogram::with_opts(
-                HistogramOpts::from(opts(
-                    "db_writer_batch_size",
-                    "Writes per transaction of the SQLite writer (group commit).",
-                ))
-                .buckets(BATCH_BUCKETS.to_vec()),
-            )
-            .expect("valid metric"),
-        );
-        let batches = registered(
-            &registry,
-            IntCounterVec::new(
-                opts(
-                    "db_writer_batches_total",
-                    "Transactions of the SQLite writer, by outcome: committed or failed (rolled back, answered 503).",
-                ),
-                &["outcome"],
-            )
-            .expect("valid metric"),
-        );
-        let queue = |name: &str| QueueMetrics {
-            depth: depth.with_label_values(&[name]),
-            wait: wait.with_label_values(&[name]),
-        };
-        // Every series exists from the start, at 0.
-        for outcome in ["committed", "failed"] {
-            batches.with_label_values(&[outcome]);
-        }
-        DbMetrics {
-            readers: queue("readers"),
-            writer: queue("writer"),
-            registry,
-            connections,
-            batch_size,
-            batches,
-        }
-    }
-
-    /// One batch of the writer ended with `size` writes.
-    pub fn batch(&self, size: usize, committed: bool) {
-        self.batch_size.observe(size as f64);
-        let outcome = if committed { "committed" } else { "failed" };
-        self.batches.with_label_values(&[outcome]).inc();
-    }
-
-    /// The database's metrics, with the pool's state read now.
-    fn gather(&self, db: &Database) -> Vec<prometheus::proto::MetricFamily> {
-        let state = db.pool_state();
-        let idle = i64::from(state.idle_connections);
-        let open = i64::from(state.connections);
-        self.connections
-            .with_label_values(&["in_use"])
-            .set(open - idle);
-        self.connections.with_label_values(&["idle"]).set(idle);
-        self.registry.gather()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,28 +233,5 @@ mod tests {
         assert!(text.contains(
             r#"bookshelf_http_request_duration_seconds_count{method="GET",route="/books/<id>"} 3"#
         ));
-    }
-
-    #[test]
-    fn queues_count_what_waits_and_batches_their_outcome() {
-        let db = DbMetrics::new();
-        let first = db.writer.queued();
-        let _second = db.writer.queued();
-        db.writer.taken(first);
-        db.batch(3, true);
-        db.batch(1, false);
-        let text = TextEncoder::new()
-            .encode_to_string(&db.registry.gather())
-            .unwrap();
-        for line in [
-            r#"bookshelf_db_queue_depth{queue="writer"} 1"#,
-            r#"bookshelf_db_queue_depth{queue="readers"} 0"#,
-            r#"bookshelf_db_queue_wait_seconds_count{queue="writer"} 1"#,
-            r#"bookshelf_db_writer_batches_total{outcome="committed"} 1"#,
-            r#"bookshelf_db_writer_batches_total{outcome="failed"} 1"#,
-            r#"bookshelf_db_writer_batch_size_sum 4"#,
-        ] {
-            assert!(text.contains(line), "{line} not in\n{text}");
-        }
     }
 }

@@ -19,7 +19,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rocket::tokio::sync::oneshot;
 
 use super::threads::{answer, Claim};
-use super::{Database, DbConn, DbError, JOB_UNAVAILABLE};
+use bookshelf_migrate::connection::DbConn;
+
+use super::database::Database;
+use super::error::DbError;
+use super::pool::{Pool, JOB_UNAVAILABLE};
 
 /// The most requests one statement serves; a longer queue is served in several.
 const MAX_BATCH: usize = 256;
@@ -87,7 +91,7 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
     }
 
     /// A batch job: serves the queue it took on one pooled connection.
-    fn run(&self, pool: &super::Pool) {
+    fn run(&self, pool: &Pool) {
         loop {
             let (taken, last) = self.take();
             if !taken.is_empty() {
@@ -103,7 +107,7 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
         }
     }
 
-    fn serve(&self, pool: &super::Pool, taken: Vec<(I, Answer<O>)>) {
+    fn serve(&self, pool: &Pool, taken: Vec<(I, Answer<O>)>) {
         let (inputs, replies): (Vec<I>, Vec<Answer<O>>) = taken.into_iter().unzip();
         let answers = pool.get().map_err(DbError::from).and_then(|mut conn| {
             let answers = (self.work)(&mut conn, &inputs);

@@ -41,10 +41,11 @@ use diesel::r2d2::R2D2Connection;
 use log::{error, warn};
 use rocket::tokio::sync::{mpsc, oneshot};
 
-use super::DbError;
-use super::{connect, DatabaseUrl, DbConn};
+use bookshelf_migrate::connection::{connect, DatabaseUrl, DbConn};
+
+use super::error::DbError;
+use super::metrics::{DbMetrics, QueueMetrics};
 use crate::config::Synchronous;
-use crate::metrics::{DbMetrics, QueueMetrics};
 
 /// The most writes the writer commits in one transaction; a longer queue is
 /// committed in several.

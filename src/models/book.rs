@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
-use super::{now, write_versioned, Expected, Written};
+use super::time::now;
+use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbBackend, DbConn, DbError};
 use crate::schema::books;
 
@@ -35,10 +36,10 @@ pub struct Book {
     /// Whether the book is published.
     pub published: bool,
     /// When the book was created (UTC, set by the server).
-    #[serde(serialize_with = "super::utc::serialize")]
+    #[serde(serialize_with = "super::time::utc::serialize")]
     pub created_at: NaiveDateTime,
     /// When the book was last changed (UTC, set by the server).
-    #[serde(serialize_with = "super::utc::serialize")]
+    #[serde(serialize_with = "super::time::utc::serialize")]
     pub updated_at: NaiveDateTime,
     /// Free text, or null.
     pub description: Option<String>,

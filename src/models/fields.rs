@@ -21,8 +21,7 @@ use serde_json::Number;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
 
-use super::page::CURSOR_PATTERN;
-use super::Cursor;
+use super::page::{Cursor, CURSOR_PATTERN};
 use crate::constraints::{books, reviews};
 
 /// The OpenAPI pattern of a text field: no NUL, and at least one character

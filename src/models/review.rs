@@ -5,9 +5,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::book::Book;
 use super::fields::{ReviewContent, ReviewerName};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
-use super::{now, write_versioned, Book, Expected, Written};
+use super::time::now;
+use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
 
@@ -29,7 +31,7 @@ pub struct Review {
     #[schema(example = "A classic.")]
     pub content: String,
     /// When the review was written (UTC, set by the server).
-    #[serde(serialize_with = "super::utc::serialize")]
+    #[serde(serialize_with = "super::time::utc::serialize")]
     pub created_at: NaiveDateTime,
     /// Counts the writes to the row: the `ETag`, not part of the body.
     #[serde(skip)]

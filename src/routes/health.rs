@@ -95,7 +95,9 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
     let summary = db
         .run(move |conn| {
             // Whatever stops the check, the answer is "not ready".
-            crate::migrate::summary(conn, &url).map_err(|e| DbError::Unavailable(Box::new(e)))
+            let source = crate::migrations::of(url.backend());
+            bookshelf_migrate::summary(conn, &url, source)
+                .map_err(|e| DbError::Unavailable(Box::new(e)))
         })
         .await?;
     if summary.pending > 0 {

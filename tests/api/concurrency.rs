@@ -213,7 +213,7 @@ fn a_refused_book_in_a_batch_of_inserts_fails_alone() {
     let mut conn = crate::helpers::connect(&db);
     {
         use diesel_migrations::MigrationHarness;
-        conn.run_pending_migrations(crate::helpers::backend().migrations())
+        conn.run_pending_migrations(bookshelf::migrations::embedded(crate::helpers::backend()))
             .unwrap();
     }
     conn.batch_execute(match crate::helpers::backend() {

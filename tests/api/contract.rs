@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bookshelf::db::DatabaseUrl;
-use bookshelf::migrate::replicas::{self, bookshelf_replicas};
-use bookshelf::migrate::{up_from, up_from_contract, UpTo};
+use bookshelf_migrate::replicas::{self, bookshelf_replicas};
+use bookshelf_migrate::{up, up_contract, UpTo};
 use diesel::prelude::*;
 use diesel_migrations::FileBasedMigrations;
 
@@ -56,7 +56,7 @@ fn migrations() -> tempfile::TempDir {
 }
 
 fn columns(conn: &mut bookshelf::db::DbConn) -> Vec<String> {
-    let live = bookshelf::migrate::catalog::read(conn).unwrap();
+    let live = bookshelf_migrate::catalog::read(conn).unwrap();
     let mut names: Vec<String> = live
         .tables
         .iter()
@@ -77,11 +77,11 @@ fn contract_migrations_wait_for_up_contract_and_for_replicas_of_older_binaries()
 
     // `up` (and so `serve --migrate=auto`) applies the expand migrations only.
     assert_eq!(
-        up_from(&mut conn, &url, UpTo::Latest, &source).unwrap(),
+        up(&mut conn, &url, &source, UpTo::Latest).unwrap(),
         vec![BASE.to_string(), EXPAND.to_string()]
     );
     assert_eq!(columns(&mut conn), vec!["id", "new_col", "old_col"]);
-    let refused = up_from(&mut conn, &url, UpTo::Version(CONTRACT), &source).unwrap_err();
+    let refused = up(&mut conn, &url, &source, UpTo::Version(CONTRACT.into())).unwrap_err();
     assert!(
         refused.to_string().contains("is a contract migration"),
         "{refused}"
@@ -90,7 +90,7 @@ fn contract_migrations_wait_for_up_contract_and_for_replicas_of_older_binaries()
     // A replica of the previous binary (it knows EXPAND at most) is alive.
     let old = replicas::register(&mut conn, EXPAND).unwrap();
     replicas::register(&mut conn, CONTRACT).unwrap();
-    let refused = up_from_contract(&mut conn, &url, UpTo::Latest, &source).unwrap_err();
+    let refused = up_contract(&mut conn, &url, &source, UpTo::Latest).unwrap_err();
     let message = refused.to_string();
     assert!(
         message.contains(&format!("refusing to apply contract migration {CONTRACT}"))
@@ -107,7 +107,7 @@ fn contract_migrations_wait_for_up_contract_and_for_replicas_of_older_binaries()
         .execute(&mut conn)
         .unwrap();
     assert_eq!(
-        up_from_contract(&mut conn, &url, UpTo::Latest, &source).unwrap(),
+        up_contract(&mut conn, &url, &source, UpTo::Latest).unwrap(),
         vec![CONTRACT.to_string()]
     );
     assert_eq!(columns(&mut conn), vec!["id", "new_col"]);
@@ -119,8 +119,7 @@ fn a_serving_process_records_its_newest_migration_and_leaves_at_shutdown() {
     let mut conn = connect(&app.db);
     let listed = replicas::list(&mut conn).unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
-    let newest = bookshelf::db::Backend::Sqlite
-        .migration_sql()
+    let newest = &*bookshelf::migrations::scripts(bookshelf::db::Backend::Sqlite)
         .last()
         .unwrap()
         .name;

@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use bookshelf::db::{Backend, DbConn};
-use bookshelf::migrate::diff::Options;
-use bookshelf::migrate::generate::{self, Request};
-use bookshelf::migrate::{catalog, diff, model};
+use bookshelf_migrate::diff::Options;
+use bookshelf_migrate::generate::{self, Request};
+use bookshelf_migrate::{catalog, diff, model};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
@@ -67,7 +67,7 @@ impl Project {
 
     /// The model the migrations should build: src/schema.rs and src/constraints.rs.
     fn model(&self) -> model::Schema {
-        model::parse_model(&self.schema(), &self.constraints()).unwrap()
+        bookshelf_migrate::parse_model(&self.schema(), &self.constraints()).unwrap()
     }
 
     /// Replaces `from` with `to` in src/constraints.rs (which must contain it).
@@ -298,7 +298,7 @@ fn generate_and_apply(
     assert_eq!(outcome.notes, Vec::<String>::new(), "{}", backend.name());
     // Lint may describe what the change is (a rebuild, a drop, a type
     // change) for a person to accept, but never call diff's SQL a mistake.
-    let lint = bookshelf::migrate::lint::lint_folders(&outcome.created).unwrap();
+    let lint = bookshelf_migrate::lint::lint_folders(&outcome.created).unwrap();
     for finding in &lint.findings {
         assert!(
             !MISTAKES.contains(&finding.rule.as_str()),
@@ -324,7 +324,7 @@ fn generate_and_apply(
     let after = all_values(conn);
     let altered = |table: &str, column: &str| {
         outcome.changes.iter().any(|c| {
-            matches!(c, bookshelf::migrate::diff::Change::AlterColumn { table: t, to, .. }
+            matches!(c, bookshelf_migrate::diff::Change::AlterColumn { table: t, to, .. }
                 if t == table && to.name == column)
         })
     };
@@ -1270,7 +1270,7 @@ fn count(conn: &mut DbConn, sql: &str) -> i64 {
 
 #[test]
 fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() {
-    use bookshelf::migrate::{down_from, up_from, DownTo, UpTo};
+    use bookshelf_migrate::{down, up, DownTo, UpTo};
     for backend in backends() {
         let project = Project::new();
         let (db, mut conn) = database(&project, backend);
@@ -1318,7 +1318,7 @@ fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() 
                 )
                 .unwrap();
                 std::fs::write(dir.join("metadata.toml"), "run_in_transaction = false\n").unwrap();
-                let lint = bookshelf::migrate::lint::lint_folders(&[dir]).unwrap();
+                let lint = bookshelf_migrate::lint::lint_folders(&[dir]).unwrap();
                 assert_eq!(lint.findings, vec![], "the migration passes lint");
                 name.to_string()
             }
@@ -1330,7 +1330,7 @@ fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() 
             diesel::select(setting).get_result(conn).unwrap_or_default()
         };
         let timeout_before = lock_timeout(&mut conn);
-        let applied = up_from(&mut conn, &url, UpTo::Latest, &source).unwrap();
+        let applied = up(&mut conn, &url, &source, UpTo::Latest).unwrap();
         assert_eq!(applied, std::slice::from_ref(&name), "{}", backend.name());
         // The script's own SET does not outlast it on the migrating connection.
         assert_eq!(lock_timeout(&mut conn), timeout_before);
@@ -1363,10 +1363,10 @@ fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() 
             );
         }
         assert_eq!(
-            up_from(&mut conn, &url, UpTo::Latest, &source).unwrap(),
+            up(&mut conn, &url, &source, UpTo::Latest).unwrap(),
             Vec::<String>::new()
         );
-        let reverted = down_from(&mut conn, &url, DownTo::Steps(1), &source).unwrap();
+        let reverted = down(&mut conn, &url, &source, DownTo::Steps(1)).unwrap();
         assert_eq!(reverted, std::slice::from_ref(&name), "{}", backend.name());
         assert_eq!(
             catalog::snapshot(&mut conn).unwrap(),
@@ -1386,12 +1386,12 @@ fn bookshelf_runs_a_migration_outside_a_transaction_when_its_metadata_says_so() 
         );
         // Between transactional ones, in order, with a step count across them.
         assert_eq!(
-            down_from(&mut conn, &url, DownTo::Steps(2), &source)
+            down(&mut conn, &url, &source, DownTo::Steps(2))
                 .unwrap()
                 .len(),
             2
         );
-        let applied = up_from(&mut conn, &url, UpTo::Steps(3), &source).unwrap();
+        let applied = up(&mut conn, &url, &source, UpTo::Steps(3)).unwrap();
         assert_eq!(applied.len(), 3, "{}: {applied:?}", backend.name());
         assert_eq!(applied[2], name);
     }

@@ -39,7 +39,7 @@ pub fn backend() -> Backend {
 
 /// The backend a connection talks to.
 pub fn backend_of(conn: &bookshelf::db::DbConn) -> Backend {
-    bookshelf::migrate::catalog::backend_of(conn)
+    bookshelf_migrate::catalog::backend_of(conn)
 }
 
 /// A database that exists for one test and is removed after it.
@@ -341,5 +341,63 @@ impl From<LocalResponse<'_>> for Reply {
             text,
             headers,
         }
+    }
+}
+
+/// The engine's migration commands with bookshelf's compiled migrations, as
+/// `bookshelf migrate` calls them.
+pub mod migrate {
+    use bookshelf::db::{Backend, DatabaseUrl, DbConn};
+    pub use bookshelf_migrate::{
+        checksum, new, Direction, DownTo, Error, MigrationState, Problem, Summary, UpTo,
+        Verification,
+    };
+
+    fn source(url: &DatabaseUrl) -> &'static bookshelf_migrate::Compiled {
+        bookshelf::migrations::of(url.backend())
+    }
+
+    pub fn history(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<MigrationState>, Error> {
+        bookshelf_migrate::history(conn, url, source(url))
+    }
+
+    pub fn pending_names(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Vec<String>, Error> {
+        bookshelf_migrate::pending_names(conn, url, source(url))
+    }
+
+    pub fn up(conn: &mut DbConn, url: &DatabaseUrl, to: UpTo) -> Result<Vec<String>, Error> {
+        bookshelf_migrate::up(conn, url, source(url), to)
+    }
+
+    pub fn down(conn: &mut DbConn, url: &DatabaseUrl, to: DownTo) -> Result<Vec<String>, Error> {
+        bookshelf_migrate::down(conn, url, source(url), to)
+    }
+
+    pub fn verify(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Verification, Error> {
+        bookshelf_migrate::verify(conn, url, source(url))
+    }
+
+    pub fn summary(conn: &mut DbConn, url: &DatabaseUrl) -> Result<Summary, Error> {
+        bookshelf_migrate::summary(conn, url, source(url))
+    }
+
+    pub fn accept(conn: &mut DbConn, url: &DatabaseUrl, name: &str) -> Result<(), Error> {
+        bookshelf_migrate::accept(conn, url, source(url), name)
+    }
+
+    pub fn schema_drift(
+        conn: &mut DbConn,
+        url: &DatabaseUrl,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let model = bookshelf::migrations::built_model()?;
+        bookshelf_migrate::schema_drift(conn, url, source(url), &model)
+    }
+
+    pub fn resolve(backend: Backend, query: &str) -> Result<String, Error> {
+        bookshelf_migrate::resolve(bookshelf::migrations::of(backend), query)
+    }
+
+    pub fn sql(backend: Backend, direction: Direction, to: Option<&str>) -> String {
+        bookshelf_migrate::sql(bookshelf::migrations::of(backend), backend, direction, to)
     }
 }

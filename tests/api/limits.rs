@@ -9,7 +9,7 @@ use diesel::connection::SimpleConnection;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
-use bookshelf::migrate::model::Rule;
+use bookshelf_migrate::model::Rule;
 
 use crate::helpers::{connect, valid_book, TestApp};
 
@@ -64,7 +64,7 @@ fn literal(value: &Value) -> String {
 
 #[test]
 fn the_api_openapi_json_and_the_database_agree_on_every_declared_limit() {
-    let model = bookshelf::migrate::built_model().unwrap();
+    let model = bookshelf::migrations::built_model().unwrap();
     let app = TestApp::new();
     app.create_book(valid_book());
     let spec = app.get("/openapi.json").body;

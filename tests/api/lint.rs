@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bookshelf::migrate::lint::{lint_dir, Finding, Report};
+use bookshelf_migrate::lint::{lint_dir, Finding, Report};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;

@@ -97,7 +97,7 @@ fn the_database_queues_pool_migrations_and_build_are_reported() {
     }
     app.get("/books");
     let text = scrape(&app);
-    let migrations = backend().migration_sql().len() as f64;
+    let migrations = bookshelf::migrations::scripts(backend()).len() as f64;
     assert_eq!(
         sample(&text, r#"bookshelf_migrations{state="applied"}"#),
         Some(migrations)
@@ -106,7 +106,10 @@ fn the_database_queues_pool_migrations_and_build_are_reported() {
         sample(&text, r#"bookshelf_migrations{state="pending"}"#),
         Some(0.0)
     );
-    let newest = backend().migration_sql().last().unwrap().name;
+    let newest = &bookshelf::migrations::scripts(backend())
+        .last()
+        .unwrap()
+        .name;
     let digits: String = newest[..17].chars().filter(char::is_ascii_digit).collect();
     assert_eq!(
         sample(&text, "bookshelf_migration_version"),

@@ -1,8 +1,8 @@
 //! `bookshelf migrate`: moving the schema version, on the suite's backend.
 
+use crate::helpers::migrate::{self, Direction, DownTo, Problem, UpTo};
 use bookshelf::config::{MigrateMode, Settings};
 use bookshelf::db::{self, DatabaseUrl, DbConn};
-use bookshelf::migrate::{self, Direction, DownTo, Problem, UpTo};
 use diesel::connection::SimpleConnection;
 use diesel_migrations::MigrationHarness;
 
@@ -37,7 +37,7 @@ fn open(db: &TestDb) -> (DbConn, DatabaseUrl) {
     db::open_connection(&settings).expect("open the test database")
 }
 
-fn applied(conn: &mut DbConn, url: &DatabaseUrl) -> Vec<&'static str> {
+fn applied(conn: &mut DbConn, url: &DatabaseUrl) -> Vec<String> {
     migrate::history(conn, url)
         .unwrap()
         .into_iter()
@@ -52,7 +52,7 @@ fn history_lists_every_migration_with_when_it_was_applied() {
     let (mut conn, url) = open(&db);
     let history = migrate::history(&mut conn, &url).unwrap();
     assert_eq!(
-        history.iter().map(|m| m.name).collect::<Vec<_>>(),
+        history.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
         then_later(&[BOOKS, DESCRIPTION, REVIEWS])
     );
     assert!(history.iter().all(|m| m.applied_at.is_none()));
@@ -76,7 +76,7 @@ fn up_goes_as_far_as_asked() {
         [BOOKS]
     );
     assert_eq!(
-        migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION)).unwrap(),
+        migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION.into())).unwrap(),
         [DESCRIPTION]
     );
     assert_eq!(
@@ -96,8 +96,8 @@ fn up_goes_as_far_as_asked() {
 fn up_to_an_applied_version_is_refused_and_changes_nothing() {
     let db = TestDb::new();
     let (mut conn, url) = open(&db);
-    migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION)).unwrap();
-    let error = migrate::up(&mut conn, &url, UpTo::Version(BOOKS)).unwrap_err();
+    migrate::up(&mut conn, &url, UpTo::Version(DESCRIPTION.into())).unwrap();
+    let error = migrate::up(&mut conn, &url, UpTo::Version(BOOKS.into())).unwrap_err();
     assert!(error.to_string().contains("already applied"), "{error}");
     assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION]);
 }
@@ -118,11 +118,11 @@ fn down_goes_as_far_as_asked_and_refuses_what_it_cannot_do() {
     );
     let error = migrate::down(&mut conn, &url, DownTo::Steps(3)).unwrap_err();
     assert!(error.to_string().contains("2 applied"), "{error}");
-    let error = migrate::down(&mut conn, &url, DownTo::Version(REVIEWS)).unwrap_err();
+    let error = migrate::down(&mut conn, &url, DownTo::Version(REVIEWS.into())).unwrap_err();
     assert!(error.to_string().contains("not applied"), "{error}");
     assert_eq!(applied(&mut conn, &url), [BOOKS, DESCRIPTION]);
     assert_eq!(
-        migrate::down(&mut conn, &url, DownTo::Version(BOOKS)).unwrap(),
+        migrate::down(&mut conn, &url, DownTo::Version(BOOKS.into())).unwrap(),
         [DESCRIPTION]
     );
     assert_eq!(
@@ -269,8 +269,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
     ))
     .unwrap();
     let verification = migrate::verify(&mut conn, &url).unwrap();
-    let compiled = backend()
-        .migration_sql()
+    let compiled = bookshelf::migrations::scripts(backend())
         .iter()
         .find(|m| m.name == BOOKS)
         .unwrap();
@@ -279,7 +278,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
         [Problem::Changed {
             name: BOOKS.into(),
             expected: "before".into(),
-            found: migrate::checksum(compiled.up),
+            found: migrate::checksum(&compiled.up),
         }]
     );
     assert!(!migrate::summary(&mut conn, &url).unwrap().checksums_ok);
@@ -314,7 +313,8 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
 fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
     let db = TestDb::new();
     let (mut conn, url) = open(&db);
-    conn.run_pending_migrations(backend().migrations()).unwrap();
+    conn.run_pending_migrations(bookshelf::migrations::embedded(backend()))
+        .unwrap();
     let verification = migrate::verify(&mut conn, &url).unwrap();
     assert!(verification.problems.is_empty());
     assert_eq!(

@@ -54,12 +54,14 @@ fn both_backends_have_the_same_migration_versions() {
 fn apply_revert_apply(db: &TestDb, backend: Backend) {
     let mut conn = connect(db);
     assert_eq!(
-        conn.run_pending_migrations(backend.migrations())
+        conn.run_pending_migrations(bookshelf::migrations::embedded(backend))
             .unwrap()
             .len(),
         MIGRATIONS
     );
-    assert!(!conn.has_pending_migration(backend.migrations()).unwrap());
+    assert!(!conn
+        .has_pending_migration(bookshelf::migrations::embedded(backend))
+        .unwrap());
     let count_reviews =
         |conn: &mut bookshelf::db::DbConn| reviews::table.count().get_result::<i64>(conn);
     let read_descriptions = |conn: &mut bookshelf::db::DbConn| {
@@ -72,26 +74,30 @@ fn apply_revert_apply(db: &TestDb, backend: Backend) {
     assert_eq!(count_reviews(&mut conn), Ok(0));
 
     for _ in 0..LATER {
-        conn.revert_last_migration(backend.migrations()).unwrap();
+        conn.revert_last_migration(bookshelf::migrations::embedded(backend))
+            .unwrap();
         assert_eq!(count_reviews(&mut conn), Ok(0), "reviews stays");
     }
-    conn.revert_last_migration(backend.migrations()).unwrap();
+    conn.revert_last_migration(bookshelf::migrations::embedded(backend))
+        .unwrap();
     assert!(count_reviews(&mut conn).is_err(), "reviews is dropped");
     assert!(read_descriptions(&mut conn).is_ok());
 
-    conn.revert_last_migration(backend.migrations()).unwrap();
+    conn.revert_last_migration(bookshelf::migrations::embedded(backend))
+        .unwrap();
     assert!(
         read_descriptions(&mut conn).is_err(),
         "description is dropped"
     );
     assert_eq!(count_books(&mut conn), Ok(0));
 
-    conn.revert_last_migration(backend.migrations()).unwrap();
+    conn.revert_last_migration(bookshelf::migrations::embedded(backend))
+        .unwrap();
     assert!(count_books(&mut conn).is_err(), "books is dropped");
     assert!(conn.applied_migrations().unwrap().is_empty());
 
     assert_eq!(
-        conn.run_pending_migrations(backend.migrations())
+        conn.run_pending_migrations(bookshelf::migrations::embedded(backend))
             .unwrap()
             .len(),
         MIGRATIONS
@@ -121,7 +127,8 @@ fn postgres_migrations_apply_revert_and_apply_again() {
 fn database_constraints_hold_without_the_api() {
     let db = TestDb::new();
     let mut conn = connect(&db);
-    conn.run_pending_migrations(backend().migrations()).unwrap();
+    conn.run_pending_migrations(bookshelf::migrations::embedded(backend()))
+        .unwrap();
     for bad in [
         "INSERT INTO books (title, author, price, rating) VALUES ('t', 'a', -1, 3)",
         "INSERT INTO books (title, author, price, rating) VALUES ('t', 'a', 1, 6)",
@@ -138,9 +145,11 @@ fn a_failed_migration_stops_startup_naming_it_and_keeps_the_previous_version() {
     let db = TestDb::new();
     {
         let mut conn = connect(&db);
-        conn.run_pending_migrations(backend().migrations()).unwrap();
+        conn.run_pending_migrations(bookshelf::migrations::embedded(backend()))
+            .unwrap();
         for _ in 0..=LATER {
-            conn.revert_last_migration(backend().migrations()).unwrap();
+            conn.revert_last_migration(bookshelf::migrations::embedded(backend()))
+                .unwrap();
         }
         // create_reviews creates `reviews`, then this index name: taking
         // the name makes it fail halfway.
@@ -177,8 +186,10 @@ fn startup_applies_only_pending_migrations() {
     let db = TestDb::new();
     {
         let mut conn = connect(&db);
-        conn.run_pending_migrations(backend().migrations()).unwrap();
-        conn.revert_last_migration(backend().migrations()).unwrap();
+        conn.run_pending_migrations(bookshelf::migrations::embedded(backend()))
+            .unwrap();
+        conn.revert_last_migration(bookshelf::migrations::embedded(backend()))
+            .unwrap();
         conn.batch_execute(
             "INSERT INTO books (title, author, price, rating) VALUES ('kept', 'a', 1, 3)",
         )
@@ -234,23 +245,23 @@ fn concurrent_startups_on_an_empty_database_all_succeed() {
 /// before up, and up after down gives the same schema as the first up.
 fn each_migration_reverts_exactly(db: &TestDb, backend: Backend) {
     let mut conn = connect(db);
-    let source = || backend.migrations();
+    let source = || bookshelf::migrations::embedded(backend);
     // diesel's own table first, so it is not part of the first difference.
     conn.applied_migrations().unwrap();
-    let count = backend.migration_sql().len();
+    let count = bookshelf::migrations::scripts(backend).len();
     for step in 0..count {
-        let name = backend.migration_sql()[step].name;
-        let before = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
+        let name = &bookshelf::migrations::scripts(backend)[step].name;
+        let before = bookshelf_migrate::catalog::snapshot(&mut conn).unwrap();
         conn.run_next_migration(source()).unwrap();
-        let after_up = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
+        let after_up = bookshelf_migrate::catalog::snapshot(&mut conn).unwrap();
         assert_ne!(before, after_up, "{name} changed nothing");
         conn.revert_last_migration(source()).unwrap();
-        let after_down = bookshelf::migrate::catalog::snapshot(&mut conn).unwrap();
+        let after_down = bookshelf_migrate::catalog::snapshot(&mut conn).unwrap();
         assert_eq!(before, after_down, "{name}: down.sql does not undo up.sql");
         conn.run_next_migration(source()).unwrap();
         assert_eq!(
             after_up,
-            bookshelf::migrate::catalog::snapshot(&mut conn).unwrap(),
+            bookshelf_migrate::catalog::snapshot(&mut conn).unwrap(),
             "{name}: up after down differs from the first up"
         );
     }

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use bookshelf::migrate::{catalog, diff, model};
+use bookshelf_migrate::{catalog, diff};
 
 use crate::helpers::{connect, postgres_or_skip, TestDb};
 
@@ -237,7 +237,7 @@ fn replay(steps: &[Step], root: &Path, server: &str, postgres: bool) {
             let mut conn = connect(&db);
             let drift = diff::differences(
                 &catalog::read(&mut conn).unwrap(),
-                &model::parse_model(schema, constraints).unwrap(),
+                &bookshelf_migrate::parse_model(schema, constraints).unwrap(),
             );
             assert!(drift.is_empty(), "{backend}: after `{line}`: {drift:?}");
             if !postgres {

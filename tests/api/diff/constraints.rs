@@ -405,11 +405,11 @@ fn stops_before_anything_changes(
     assert!(!outcome.created.is_empty());
     let url =
         bookshelf::db::DatabaseUrl::parse(&db.url(), std::time::Duration::from_secs(3)).unwrap();
-    let error = bookshelf::migrate::up_from(
+    let error = bookshelf_migrate::up(
         conn,
         &url,
-        bookshelf::migrate::UpTo::Latest,
         &project.migrations(backend),
+        bookshelf_migrate::UpTo::Latest,
     )
     .expect_err("the migration stops")
     .to_string();

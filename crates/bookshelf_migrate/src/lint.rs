@@ -33,8 +33,9 @@ use squawk_linter::Linter;
 use squawk_syntax::ast::AstNode;
 use squawk_syntax::SourceFile;
 
-use super::sql::sqlite::{tokens, unquote, Kind};
-use crate::db::{Backend, StartupError};
+use crate::connection::Backend;
+use crate::error::Error;
+use crate::sql_tokens::{tokens, unquote, Kind};
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +107,7 @@ pub const SQLITE_RULES: &[&str] = &[
 /// Lints the up.sql of every migration under `dir`'s backend folders, or of
 /// the migrations `versions` name (a folder name, its version, a prefix of
 /// either, or the name after the version).
-pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError> {
+pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut matched = vec![false; versions.len()];
     let mut backends = 0;
@@ -144,13 +145,13 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError>
         }
     }
     if backends == 0 {
-        return Err(StartupError::Target(format!(
+        return Err(Error::Target(format!(
             "{} holds neither postgres/ nor sqlite/ migrations",
             dir.display()
         )));
     }
     if let Some(i) = matched.iter().position(|m| !m) {
-        return Err(StartupError::Target(format!(
+        return Err(Error::Target(format!(
             "no migration under {} matches {}",
             dir.display(),
             versions[i]
@@ -161,7 +162,7 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, StartupError>
 
 /// Lints the up.sql files of `folders` (as `migrate diff` just wrote them),
 /// each against the migrations before it in its backend's folder.
-pub fn lint_folders(folders: &[PathBuf]) -> Result<Report, StartupError> {
+pub fn lint_folders(folders: &[PathBuf]) -> Result<Report, Error> {
     // `diff` writes one version into each backend's folder; lint_dir reads
     // both backends, so each (migrations folder, version) is linted once.
     let mut runs: Vec<(&Path, String)> = Vec::new();
@@ -196,7 +197,7 @@ pub fn lint_folders(folders: &[PathBuf]) -> Result<Report, StartupError> {
     Ok(report)
 }
 
-fn migration_folders(folder: &Path) -> Result<Vec<PathBuf>, StartupError> {
+fn migration_folders(folder: &Path) -> Result<Vec<PathBuf>, Error> {
     let entries = std::fs::read_dir(folder).map_err(|e| io_error(folder, e))?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -216,30 +217,30 @@ fn migration_name(folder: &Path) -> String {
 
 /// Whether `query` names the migration `name` (as `migrate up --to` reads it).
 fn names(name: &str, query: &str) -> bool {
-    let digits = super::version_of(name);
+    let digits = crate::scripts::version_of(name);
     let after = name.split_once('_').map_or("", |(_, after)| after);
     !query.is_empty() && (name.starts_with(query) || digits.starts_with(query) || after == query)
 }
 
-fn read(path: &Path) -> Result<String, StartupError> {
+fn read(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| io_error(path, e))
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> StartupError {
-    StartupError::Target(format!("cannot read {}: {e}", path.display()))
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Target(format!("cannot read {}: {e}", path.display()))
 }
 
 /// Whether diesel wraps the migration in a transaction, as diesel reads
 /// metadata.toml: yes without the file; with it, only if it says
 /// `run_in_transaction = true` (a file without the key means false).
-fn runs_in_transaction(folder: &Path) -> Result<(bool, Option<Finding>), StartupError> {
+fn runs_in_transaction(folder: &Path) -> Result<(bool, Option<Finding>), Error> {
     let path = folder.join("metadata.toml");
     if !path.is_file() {
         return Ok((true, None));
     }
     let table: toml::Table = read(&path)?
         .parse()
-        .map_err(|e| StartupError::Target(format!("invalid {}: {e}", path.display())))?;
+        .map_err(|e| Error::Target(format!("invalid {}: {e}", path.display())))?;
     match table
         .get("run_in_transaction")
         .and_then(toml::Value::as_bool)
@@ -572,9 +573,9 @@ struct SqliteReplay {
 }
 
 impl SqliteReplay {
-    fn new() -> Result<SqliteReplay, StartupError> {
+    fn new() -> Result<SqliteReplay, Error> {
         let conn = SqliteConnection::establish(":memory:")
-            .map_err(|e| StartupError::Target(format!("cannot open an in-memory SQLite: {e}")))?;
+            .map_err(|e| Error::Target(format!("cannot open an in-memory SQLite: {e}")))?;
         Ok(SqliteReplay { conn })
     }
 

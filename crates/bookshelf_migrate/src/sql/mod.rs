@@ -5,34 +5,16 @@
 
 mod postgres;
 pub(crate) mod sqlite;
+mod statements;
 
-use super::diff::Change;
-use super::model::{Index, Rule};
-use crate::db::{Backend, DbConn, StartupError};
+pub use statements::{breaking_rows, duplicate_rows, null_reason, null_rows, orphan_rows, Step};
 
-/// The SQL of one change: its up statements, and the down statements that
-/// undo them. `rebuild` marks a SQLite table rebuild, which must run with
-/// foreign keys off, so outside diesel's transaction (see [`script`]).
-///
-/// An index built or dropped on a table that exists is a migration of its
-/// own ([`Phase::Own`]): on PostgreSQL `CONCURRENTLY`, alone in its file and
-/// outside a transaction, so that writes go on while it is built. Its
-/// `guard` (rows that would break a unique index) runs in the migration
-/// before it, and `then_up`/`then_down` (making a unique index a constraint)
-/// in the migration after.
-#[derive(Debug, Clone, Default)]
-pub struct Step {
-    pub up: Vec<String>,
-    pub down: Vec<String>,
-    pub rebuild: bool,
-    pub guard: Vec<String>,
-    pub then_up: Vec<String>,
-    pub then_down: Vec<String>,
-    /// PostgreSQL: what runs in a transaction after `up`'s
-    /// (`VALIDATE CONSTRAINT`), and in one after that.
-    pub validate: Vec<String>,
-    pub finally: Vec<String>,
-}
+use crate::connection::{Backend, DbConn};
+use crate::diff::Change;
+use crate::error::Error;
+use crate::idents::name;
+use crate::model::Index;
+use statements::{create_index, parent_key};
 
 /// Which migration of a `migrate diff` a change's SQL goes into: the first
 /// (everything in one transaction), one of its own, or the last.
@@ -55,78 +37,9 @@ pub fn phases(change: &Change) -> (bool, bool) {
     }
 }
 
-/// The count of rows of `table` that break `rule` (NULL passes a CHECK).
-pub fn breaking_rows(table: &str, rule: &Rule) -> String {
-    format!(
-        "SELECT count(*) FROM {} WHERE NOT ({})",
-        name(table),
-        rule.sql()
-    )
-}
-
-/// The count of rows of `table` that share their values of a unique
-/// index's columns with another row (NULLs are never equal).
-pub fn duplicate_rows(table: &str, index: &Index) -> String {
-    let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
-    let not_null: Vec<String> = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-    format!(
-        "SELECT COALESCE(sum(copies), 0) FROM (SELECT count(*) AS copies FROM {} WHERE {} \
-         GROUP BY {} HAVING count(*) > 1) AS duplicates",
-        name(table),
-        not_null.join(" AND "),
-        columns.join(", ")
-    )
-}
-
-/// The count of rows of `table` whose `column` is NULL, and what they break
-/// when it becomes NOT NULL.
-pub fn null_rows(table: &str, column: &str) -> String {
-    format!(
-        "SELECT count(*) FROM {} WHERE {} IS NULL",
-        name(table),
-        name(column)
-    )
-}
-
-pub fn null_reason(table: &str, column: &str) -> String {
-    format!(
-        "NOT NULL of {table}.{column}: they hold NULL (give them a value with --default \
-         {table}.{column}=VALUE)"
-    )
-}
-
-/// The count of rows of `table` whose `column` names no row of `parent`.
-pub fn orphan_rows(table: &str, column: &str, parent: &str, key: &str) -> String {
-    format!(
-        "SELECT count(*) FROM {t} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS \
-         (SELECT 1 FROM {p} AS parent WHERE parent.{k} = child.{c})",
-        t = name(table),
-        c = name(column),
-        p = name(parent),
-        k = name(key)
-    )
-}
-
-/// `CREATE [UNIQUE] INDEX name ON table (columns)`, without the `;`.
-fn create_index(table: &str, index: &Index, concurrently: bool) -> String {
-    let columns: Vec<String> = index.columns.iter().map(|c| name(c)).collect();
-    format!(
-        "CREATE {}INDEX {}{} ON {} ({})",
-        if index.unique { "UNIQUE " } else { "" },
-        if concurrently {
-            "CONCURRENTLY IF NOT EXISTS "
-        } else {
-            ""
-        },
-        name(&index.name),
-        name(table),
-        columns.join(", ")
-    )
-}
-
 /// The SQL of `change` on the database `conn` holds now: the changes both
 /// dialects write alike here, the rest in each dialect's module.
-pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> {
+pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, Error> {
     render_with(conn, change, &[])
 }
 
@@ -134,9 +47,9 @@ pub fn render(conn: &mut DbConn, change: &Change) -> Result<Step, StartupError> 
 fn render_with(
     conn: &mut DbConn,
     change: &Change,
-    checks: &[&super::model::Check],
-) -> Result<Step, StartupError> {
-    let backend = super::catalog::backend_of(conn);
+    checks: &[&crate::model::Check],
+) -> Result<Step, Error> {
+    let backend = crate::catalog::backend_of(conn);
     let simple = |up: String, down: String| Step {
         up: vec![up],
         down: vec![down],
@@ -144,7 +57,7 @@ fn render_with(
     };
     let step = match change {
         Change::CreateTable { .. } => {
-            let schema = super::catalog::read(conn)?;
+            let schema = crate::catalog::read(conn)?;
             create_table(backend, change, |parent| parent_key(&schema, parent))
         }
         Change::RenameTable { from, to } => simple(
@@ -191,7 +104,7 @@ fn render_with(
             )
         }
         _ => {
-            let read_error = |source: diesel::result::Error| StartupError::Catalog {
+            let read_error = |source: diesel::result::Error| Error::Catalog {
                 source: Box::new(source),
             };
             return match backend {
@@ -201,16 +114,6 @@ fn render_with(
         }
     };
     Ok(step)
-}
-
-/// The statement that gives a column's NULLs a value, before it becomes NOT NULL.
-fn fill_nulls(table: &str, column: &str, value: &str) -> String {
-    format!(
-        "UPDATE {} SET {} = {value} WHERE {} IS NULL;",
-        name(table),
-        name(column),
-        name(column)
-    )
 }
 
 /// The changes grouped into steps, in order: on SQLite every column change
@@ -263,10 +166,10 @@ fn rebuilds(change: &Change) -> bool {
 }
 
 /// The SQL of a group from [`groups`] on the database `conn` holds now.
-pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, StartupError> {
-    let backend = super::catalog::backend_of(conn);
+pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Error> {
+    let backend = crate::catalog::backend_of(conn);
     if let Change::AddColumn { .. } = group[0] {
-        let checks: Vec<&super::model::Check> = group[1..]
+        let checks: Vec<&crate::model::Check> = group[1..]
             .iter()
             .filter_map(|c| match c {
                 Change::AddCheck { check, .. } => Some(check),
@@ -293,10 +196,8 @@ pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Startu
             _ => unreachable!("groups() puts only changes SQLite rebuilds for together"),
         }
     }
-    sqlite::rebuild_columns(conn, group[0].table(), &changes).map_err(|source| {
-        StartupError::Catalog {
-            source: Box::new(source),
-        }
+    sqlite::rebuild_columns(conn, group[0].table(), &changes).map_err(|source| Error::Catalog {
+        source: Box::new(source),
     })
 }
 
@@ -413,75 +314,6 @@ pub fn needs_own_transaction(backend: Backend, steps: &[Step]) -> bool {
     backend == Backend::Sqlite && steps.iter().any(|s| s.rebuild)
 }
 
-/// An identifier as written in generated SQL: bare when that is safe,
-/// double-quoted otherwise.
-pub fn name(identifier: &str) -> String {
-    const RESERVED: &[&str] = &[
-        "all",
-        "alter",
-        "and",
-        "as",
-        "by",
-        "case",
-        "check",
-        "column",
-        "constraint",
-        "create",
-        "default",
-        "delete",
-        "desc",
-        "distinct",
-        "drop",
-        "else",
-        "end",
-        "from",
-        "group",
-        "in",
-        "index",
-        "insert",
-        "into",
-        "is",
-        "join",
-        "key",
-        "limit",
-        "not",
-        "null",
-        "offset",
-        "on",
-        "or",
-        "order",
-        "primary",
-        "references",
-        "select",
-        "set",
-        "table",
-        "then",
-        "to",
-        "union",
-        "unique",
-        "update",
-        "user",
-        "using",
-        "values",
-        "when",
-        "where",
-        "with",
-    ];
-    let plain = identifier
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && identifier
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&identifier);
-    if plain {
-        identifier.to_string()
-    } else {
-        super::catalog::ident(identifier)
-    }
-}
-
 /// The column list of a new table, in both dialects: each column's type and
 /// NOT NULL, a single integer key made the backend's auto-increment, and
 /// each foreign key with its ON DELETE action. Then an index per foreign key.
@@ -502,11 +334,11 @@ fn create_table(backend: Backend, change: &Change, parent_key: impl Fn(&str) -> 
         );
         let auto = matches!(
             column.sql_type,
-            super::model::SqlType::Integer | super::model::SqlType::BigInt
+            crate::model::SqlType::Integer | crate::model::SqlType::BigInt
         );
         if single_key == Some(column.name.as_str()) {
             line.push_str(match (backend, auto) {
-                (Backend::Sqlite, true) if column.sql_type == super::model::SqlType::Integer => {
+                (Backend::Sqlite, true) if column.sql_type == crate::model::SqlType::Integer => {
                     " PRIMARY KEY AUTOINCREMENT NOT NULL"
                 }
                 (Backend::Postgres, true) => " PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY",
@@ -566,13 +398,4 @@ fn create_table(backend: Backend, change: &Change, parent_key: impl Fn(&str) -> 
         down: vec![format!("DROP TABLE {};", name(&table.name))],
         ..Step::default()
     }
-}
-
-/// The primary key a foreign key to `parent` refers to, read from the
-/// database (the parent exists, or was created by an earlier step).
-fn parent_key(schema: &super::model::Schema, parent: &str) -> String {
-    schema
-        .table(parent)
-        .and_then(|t| t.primary_key.first().cloned())
-        .unwrap_or_else(|| "id".to_string())
 }

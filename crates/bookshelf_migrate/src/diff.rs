@@ -1,5 +1,5 @@
 //! The changes that take a schema (the database's, after its migrations) to
-//! another (src/schema.rs). Backend-free: [`super::sql`] writes the SQL.
+//! another (src/schema.rs). Backend-free: [`crate::sql`] writes the SQL.
 //!
 //! What is never guessed: a rename (only from a `--rename` hint; otherwise a
 //! column that went away is a drop, refused without `--allow-data-loss`), a
@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::{Check, Column, DefaultValue, ForeignKey, Index, OnDelete, Schema, Table};
+use crate::model::{Check, Column, DefaultValue, ForeignKey, Index, OnDelete, Schema, Table};
 
 /// What the command line says about the changes: renames, values for
 /// existing rows, and whether data may be lost. (What a foreign key does on
@@ -414,7 +414,7 @@ pub fn changes(
             }
         }
         for check in &mut now.checks {
-            if let super::model::Rule::Range { column, .. } = &mut check.rule {
+            if let crate::model::Rule::Range { column, .. } = &mut check.rule {
                 if column == from {
                     *column = to.clone();
                 }
@@ -850,7 +850,7 @@ fn parents_first<'a>(tables: &[&'a Table]) -> Vec<&'a Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::model::parse;
+    use crate::model::parse;
 
     fn diff(current: &str, target: &str, options: &Options) -> Result<Vec<String>, Refused> {
         changes(&parse(current).unwrap(), &parse(target).unwrap(), options)

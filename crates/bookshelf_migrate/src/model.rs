@@ -1,14 +1,14 @@
 //! The tables' model: `src/schema.rs` read with a Rust parser (`syn`) into
 //! tables, columns and foreign keys, and `src/constraints.rs` (what
 //! `table!` cannot say: indexes, CHECKs, defaults, ON DELETE; read by
-//! [`super::constraints`]) on top. The live database is read into the same
-//! shape ([`super::catalog`]), so the two can be compared ([`super::diff`]).
+//! [`crate::constraints`]) on top. The live database is read into the same
+//! shape ([`crate::catalog`]), so the two can be compared ([`crate::diff`]).
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, parenthesized, Attribute, Ident, Token};
 
-use crate::db::Backend;
+use crate::connection::Backend;
 
 /// A schema: every table, in the order of the file (or of the catalog).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -181,7 +181,7 @@ impl Rule {
                 min,
                 max,
             } => {
-                let column = super::sql::name(column);
+                let column = crate::idents::name(column);
                 let target = if *length {
                     format!("length({column})")
                 } else {
@@ -529,15 +529,6 @@ pub fn parse(text: &str) -> Result<Schema, String> {
     Ok(schema)
 }
 
-/// src/schema.rs and src/constraints.rs read together: the whole model.
-/// An error names the file it is in.
-pub fn parse_model(schema: &str, constraints: &str) -> Result<Schema, String> {
-    let mut model = parse(schema).map_err(|e| format!("src/schema.rs: {e}"))?;
-    super::constraints::apply(&mut model, constraints)
-        .map_err(|e| format!("src/constraints.rs: {e}"))?;
-    Ok(model)
-}
-
 fn located(e: &syn::Error) -> String {
     let at = e.span().start();
     format!("line {}, column {}: {e}", at.line, at.column + 1)
@@ -693,32 +684,6 @@ impl Parse for JoinMacro {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_projects_schema() {
-        let schema = parse(include_str!("../schema.rs")).unwrap();
-        let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["books", "reviews"]);
-        let books = schema.table("books").unwrap();
-        assert_eq!(books.primary_key, ["id"]);
-        assert_eq!(
-            books.column("description"),
-            Some(&Column {
-                name: "description".into(),
-                sql_type: SqlType::Text,
-                nullable: true
-            })
-        );
-        assert_eq!(books.column("price").unwrap().sql_type, SqlType::Double);
-        assert_eq!(
-            schema.table("reviews").unwrap().foreign_keys,
-            [ForeignKey {
-                column: "book_id".into(),
-                parent: "books".into(),
-                on_delete: OnDelete::Cascade,
-            }]
-        );
-    }
 
     #[test]
     fn reads_attributes_comments_and_composite_keys() {

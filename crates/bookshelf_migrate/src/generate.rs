@@ -13,10 +13,11 @@ use diesel::prelude::*;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use log::warn;
 
-use super::diff::{self, Change, Options};
-use super::model::{self, Schema};
-use super::{catalog, sql};
-use crate::db::{Backend, DatabaseUrl, DbConn, StartupError};
+use crate::connection::{Backend, DatabaseUrl, DbConn};
+use crate::diff::{self, Change, Options};
+use crate::error::Error;
+use crate::model::{self, Schema};
+use crate::{catalog, sql};
 
 /// What `migrate diff` was asked to do.
 #[derive(Debug, Clone)]
@@ -50,7 +51,7 @@ pub struct Outcome {
 
 /// The changes src/schema.rs needs beyond the migrations, the same on both
 /// backends, without writing anything (`migrate diff --check`).
-pub fn check(request: &Request) -> Result<Vec<Change>, StartupError> {
+pub fn check(request: &Request) -> Result<Vec<Change>, Error> {
     let target = read_model(request)?;
     let mut agreed: Option<Vec<Change>> = None;
     for &backend in &request.backends {
@@ -66,12 +67,12 @@ fn compare(
     backend: Backend,
     request: &Request,
     target: &Schema,
-) -> Result<(Scratch, DbConn, Vec<Change>), StartupError> {
+) -> Result<(Scratch, DbConn, Vec<Change>), Error> {
     let mut scratch = Scratch::open(backend, request)?;
     let mut conn = scratch.replayed(&request.dir, &[])?;
     let current = catalog::read(&mut conn)?;
     let changes = diff::changes(&current, target, &request.options)
-        .map_err(|refused| StartupError::Target(refused.to_string()))?;
+        .map_err(|refused| Error::Target(refused.to_string()))?;
     Ok((scratch, conn, changes))
 }
 
@@ -80,7 +81,7 @@ fn compare(
 /// run in a transaction, one more for each index on a table that exists
 /// (PostgreSQL builds it CONCURRENTLY, alone in its file), and a last one
 /// that makes a new unique index a constraint. Versions follow each other.
-pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupError> {
+pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, Error> {
     let target = read_model(request)?;
     let mut agreed: Option<Vec<Change>> = None;
     let mut files = Vec::new();
@@ -93,7 +94,7 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
             // As the generated file runs a rebuild: foreign keys off.
             sqlite
                 .batch_execute("PRAGMA foreign_keys = OFF")
-                .map_err(|e| StartupError::Target(e.to_string()))?;
+                .map_err(|e| Error::Target(e.to_string()))?;
         }
         if changes.is_empty() {
             continue;
@@ -113,7 +114,7 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
             for statement in all {
                 conn.batch_execute(statement).map_err(|e| {
                     let what: Vec<String> = group.iter().map(ToString::to_string).collect();
-                    StartupError::Target(format!(
+                    Error::Target(format!(
                         "{} SQL for `{}` does not run: {e}\n{statement}",
                         backend.name(),
                         what.join("`, `")
@@ -138,7 +139,7 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
         .windows(2)
         .any(|pair| names(&pair[0].1) != names(&pair[1].1))
     {
-        return Err(StartupError::Target(
+        return Err(Error::Target(
             "migrate diff planned different migrations for the two backends; nothing was kept \
              (please report this with your src/schema.rs and src/constraints.rs)"
                 .to_string(),
@@ -154,8 +155,9 @@ pub fn diff(request: &Request, now: NaiveDateTime) -> Result<Outcome, StartupErr
                     Some(suffix) => format!("{}_{suffix}", request.name),
                     None => request.name.clone(),
                 };
-                let folder = super::folder_name(&request.dir, &name, at)?;
-                at = super::version_time(&folder).unwrap_or(at) + chrono::Duration::seconds(1);
+                let folder = crate::folders::folder_name(&request.dir, &name, at)?;
+                at = crate::folders::version_time(&folder).unwrap_or(at)
+                    + chrono::Duration::seconds(1);
                 folders.push(folder);
             }
             let path = request.dir.join(backend.name()).join(&folders[i]);
@@ -270,18 +272,18 @@ fn column_order_notes(live: &Schema, target: &Schema) -> Vec<String> {
 }
 
 /// The model: src/schema.rs, with src/constraints.rs on top when it exists.
-fn read_model(request: &Request) -> Result<Schema, StartupError> {
+fn read_model(request: &Request) -> Result<Schema, Error> {
     let read = |path: &Path| {
         std::fs::read_to_string(path)
-            .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", path.display())))
+            .map_err(|e| Error::Target(format!("cannot read {}: {e}", path.display())))
     };
     let text = read(&request.schema)?;
     let mut schema = model::parse(&text)
-        .map_err(|e| StartupError::Target(format!("{}: {e}", request.schema.display())))?;
+        .map_err(|e| Error::Target(format!("{}: {e}", request.schema.display())))?;
     if request.constraints.exists() {
         let constraints = read(&request.constraints)?;
-        super::constraints::apply(&mut schema, &constraints)
-            .map_err(|e| StartupError::Target(format!("{}: {e}", request.constraints.display())))?;
+        crate::constraints::apply(&mut schema, &constraints)
+            .map_err(|e| Error::Target(format!("{}: {e}", request.constraints.display())))?;
     }
     Ok(schema)
 }
@@ -292,7 +294,7 @@ fn agree(
     agreed: &mut Option<Vec<Change>>,
     backend: Backend,
     changes: Vec<Change>,
-) -> Result<(), StartupError> {
+) -> Result<(), Error> {
     match agreed {
         None => *agreed = Some(changes),
         Some(first) if *first == changes => {}
@@ -307,7 +309,7 @@ fn agree(
                     .collect::<Vec<_>>()
                     .join("\n")
             };
-            return Err(StartupError::Target(format!(
+            return Err(Error::Target(format!(
                 "migrations/sqlite and migrations/{} describe different schemas; \
                  src/schema.rs needs\n on sqlite:\n{}\n on {}:\n{}\nmake the two folders agree first",
                 backend.name(),
@@ -436,12 +438,9 @@ fn migration_files(
     files
 }
 
-fn write_folder(path: &Path, files: &[(&str, String)]) -> Result<(), StartupError> {
+fn write_folder(path: &Path, files: &[(&str, String)]) -> Result<(), Error> {
     if path.exists() {
-        return Err(StartupError::Target(format!(
-            "{} exists already",
-            path.display()
-        )));
+        return Err(Error::Target(format!("{} exists already", path.display())));
     }
     std::fs::create_dir_all(path)
         .and_then(|()| {
@@ -449,7 +448,7 @@ fn write_folder(path: &Path, files: &[(&str, String)]) -> Result<(), StartupErro
                 .iter()
                 .try_for_each(|(file, text)| std::fs::write(path.join(file), text))
         })
-        .map_err(|e| StartupError::Target(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::Target(format!("cannot write {}: {e}", path.display())))
 }
 
 /// A database to replay migrations on, dropped afterwards.
@@ -460,7 +459,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn open(backend: Backend, request: &Request) -> Result<Scratch, StartupError> {
+    fn open(backend: Backend, request: &Request) -> Result<Scratch, Error> {
         if backend == Backend::Sqlite {
             return Ok(Scratch {
                 backend,
@@ -477,7 +476,7 @@ impl Scratch {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| {
-                StartupError::Target(format!(
+                Error::Target(format!(
                     "cannot create a scratch database on {}: {e}",
                     masked(&server)
                 ))
@@ -489,15 +488,14 @@ impl Scratch {
     }
 
     /// A fresh, empty scratch database.
-    fn fresh(&mut self) -> Result<DbConn, StartupError> {
+    fn fresh(&mut self) -> Result<DbConn, Error> {
         match &self.postgres {
             None => {
-                let mut conn = SqliteConnection::establish(":memory:").map_err(|e| {
-                    StartupError::Target(format!("cannot open SQLite in memory: {e}"))
-                })?;
+                let mut conn = SqliteConnection::establish(":memory:")
+                    .map_err(|e| Error::Target(format!("cannot open SQLite in memory: {e}")))?;
                 // As `diesel migration run` and bookshelf leave it between migrations.
                 conn.batch_execute("PRAGMA foreign_keys = ON")
-                    .map_err(|e| StartupError::Target(e.to_string()))?;
+                    .map_err(|e| Error::Target(e.to_string()))?;
                 Ok(DbConn::Sqlite(conn))
             }
             Some((server, name)) => {
@@ -506,7 +504,7 @@ impl Scratch {
                 conn.batch_execute(
                     "DROP SCHEMA public CASCADE; CREATE SCHEMA public; SET client_min_messages = warning;",
                 )
-                .map_err(|e| StartupError::Target(format!("cannot reset the scratch database: {e}")))?;
+                .map_err(|e| Error::Target(format!("cannot reset the scratch database: {e}")))?;
                 Ok(DbConn::Postgres(conn))
             }
         }
@@ -514,25 +512,25 @@ impl Scratch {
 
     /// A fresh scratch database with `dir`'s migrations of this backend
     /// applied, all of them or all but `except`.
-    fn replayed(&mut self, dir: &Path, except: &[String]) -> Result<DbConn, StartupError> {
+    fn replayed(&mut self, dir: &Path, except: &[String]) -> Result<DbConn, Error> {
         let mut conn = self.fresh()?;
         let folder = dir.join(self.backend.name());
         let source = FileBasedMigrations::from_path(&folder).map_err(|e| {
-            StartupError::Target(format!(
+            Error::Target(format!(
                 "cannot read migrations in {}: {e}",
                 folder.display()
             ))
         })?;
         let pending = conn
             .pending_migrations(source)
-            .map_err(|e| StartupError::Target(format!("cannot read {}: {e}", folder.display())))?;
+            .map_err(|e| Error::Target(format!("cannot read {}: {e}", folder.display())))?;
         for migration in pending {
             let name = migration.name().to_string();
             if except.contains(&name) {
                 continue;
             }
             conn.run_migration(&*migration).map_err(|e| {
-                StartupError::Target(format!("replaying {}/{name} failed: {e}", folder.display()))
+                Error::Target(format!("replaying {}/{name} failed: {e}", folder.display()))
             })?;
         }
         Ok(conn)
@@ -541,16 +539,11 @@ impl Scratch {
     /// The new migration, as written, on a fresh database holding every
     /// other migration: up reaches `target`, down restores the catalog, and
     /// up runs again.
-    fn prove(
-        &mut self,
-        dir: &Path,
-        folders: &[String],
-        target: &Schema,
-    ) -> Result<(), StartupError> {
+    fn prove(&mut self, dir: &Path, folders: &[String], target: &Schema) -> Result<(), Error> {
         let backend = self.backend.name();
         let folder = folders.join(", ");
         let failed = |what: String| {
-            StartupError::Target(format!(
+            Error::Target(format!(
                 "the generated {backend} migration {folder} {what}; nothing was kept \
                  (please report this with your src/schema.rs and src/constraints.rs)"
             ))
@@ -600,7 +593,7 @@ impl Drop for Scratch {
             let dropped = connect(server).and_then(|mut admin| {
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .map_err(|e| StartupError::Target(e.to_string()))
+                    .map_err(|e| Error::Target(e.to_string()))
             });
             if let Err(e) = dropped {
                 warn!("could not drop the scratch database {name}: {e}");
@@ -611,7 +604,7 @@ impl Drop for Scratch {
 
 /// The PostgreSQL server to replay on: `--postgres`, else
 /// `TEST_DATABASE_URL`, else a `postgres://` `DATABASE_URL`.
-fn postgres_server(given: Option<&str>) -> Result<String, StartupError> {
+fn postgres_server(given: Option<&str>) -> Result<String, Error> {
     let from_env = |name: &str| {
         std::env::var(name)
             .ok()
@@ -622,7 +615,7 @@ fn postgres_server(given: Option<&str>) -> Result<String, StartupError> {
         .or_else(|| from_env("TEST_DATABASE_URL"))
         .or_else(|| from_env("DATABASE_URL"))
         .ok_or_else(|| {
-            StartupError::Target(
+            Error::Target(
                 "migrate diff replays migrations/postgres on a PostgreSQL server, and none is \
                  named: give --postgres postgres://USER@HOST/DB (or set TEST_DATABASE_URL)"
                     .to_string(),
@@ -635,14 +628,14 @@ fn masked(url: &str) -> String {
         .map_or_else(|_| "the PostgreSQL server".to_string(), |u| u.to_string())
 }
 
-fn connect(url: &str) -> Result<PgConnection, StartupError> {
+fn connect(url: &str) -> Result<PgConnection, Error> {
     PgConnection::establish(url).map_err(|e| {
         let reason: Vec<String> = e
             .to_string()
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        StartupError::Target(format!(
+        Error::Target(format!(
             "cannot reach PostgreSQL at {}: {}",
             masked(url),
             reason.join(" ")
@@ -651,10 +644,9 @@ fn connect(url: &str) -> Result<PgConnection, StartupError> {
 }
 
 /// The same server URL naming another database.
-fn with_database(server: &str, database: &str) -> Result<String, StartupError> {
-    let mut url = url::Url::parse(server).map_err(|e| {
-        StartupError::Target(format!("invalid PostgreSQL URL {}: {e}", masked(server)))
-    })?;
+fn with_database(server: &str, database: &str) -> Result<String, Error> {
+    let mut url = url::Url::parse(server)
+        .map_err(|e| Error::Target(format!("invalid PostgreSQL URL {}: {e}", masked(server))))?;
     url.set_path(&format!("/{database}"));
     Ok(url.to_string())
 }

@@ -27,7 +27,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, parenthesized, Ident, Token};
 
-use super::model::{
+use crate::model::{
     canonical_number, Check, ColumnDefault, DefaultValue, Index, OnDelete, Rule, Schema, SqlType,
 };
 
@@ -382,6 +382,14 @@ fn default_value(input: ParseStream) -> syn::Result<DefaultValue> {
     Ok(DefaultValue::Number(number(input)?))
 }
 
+/// src/schema.rs and src/constraints.rs read together: the whole model.
+/// An error names the file it is in.
+pub fn parse_model(schema: &str, constraints: &str) -> Result<Schema, String> {
+    let mut model = crate::model::parse(schema).map_err(|e| format!("src/schema.rs: {e}"))?;
+    apply(&mut model, constraints).map_err(|e| format!("src/constraints.rs: {e}"))?;
+    Ok(model)
+}
+
 /// Compiles `src/constraints.rs` into the app: a module per table, and in
 /// it a module per column that has a range, with its bounds as constants
 /// (`MIN_LENGTH`/`MAX_LENGTH` for `length(column)`, `MIN`/`MAX` for a
@@ -453,7 +461,7 @@ macro_rules! constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::model;
+    use crate::model;
 
     const SCHEMA: &str = "diesel::table! { books (id) { id -> Integer, title -> Text, \
         price -> Double, published -> Bool, created_at -> Timestamp, isbn -> Nullable<Text>, } }

@@ -7,14 +7,16 @@ use diesel::QueryResult;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::{
-    breaking_rows, create_index, duplicate_rows, fill_nulls, name, null_reason, null_rows,
-    orphan_rows, parent_key, Step,
+use super::statements::{
+    breaking_rows, create_index, duplicate_rows, fill_nulls, null_reason, null_rows, orphan_rows,
+    parent_key, Step,
 };
-use crate::db::{Backend, DbConn};
-use crate::migrate::catalog::{self, literal};
-use crate::migrate::diff::Change;
-use crate::migrate::model::Column;
+use crate::catalog;
+use crate::connection::{Backend, DbConn};
+use crate::diff::Change;
+use crate::idents::literal;
+use crate::idents::name;
+use crate::model::Column;
 
 /// Dropped tables and columns, and altered columns (the changes the
 /// dialects write differently).
@@ -102,7 +104,7 @@ pub(super) fn render(conn: &mut DbConn, change: &Change) -> QueryResult<Step> {
             from,
             to,
         } => {
-            let set = |value: &Option<crate::migrate::model::DefaultValue>| {
+            let set = |value: &Option<crate::model::DefaultValue>| {
                 let what = value.as_ref().map_or("DROP DEFAULT".to_string(), |v| {
                     format!("SET DEFAULT {}", v.sql(Backend::Postgres))
                 });

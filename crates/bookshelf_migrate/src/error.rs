@@ -1,0 +1,52 @@
+//! The engine's one error type: what opening, reading and migrating a
+//! database fails with, each with a message that says what to do.
+
+/// Why a database could not be opened, read or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot connect to database {url}: {source}")]
+    Connect {
+        url: String,
+        source: diesel::ConnectionError,
+    },
+    #[error("cannot prepare database {url}: {source}")]
+    Prepare {
+        url: String,
+        source: diesel::result::Error,
+    },
+    #[error("cannot read migration state of {url}: {source}")]
+    MigrationState {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "migration {name} failed on {url}: {source}; the database stays at the previous version"
+    )]
+    Migration {
+        name: String,
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot update the migration records (bookshelf_migrations): {source}")]
+    Bookkeeping { source: diesel::result::Error },
+    #[error("cannot read the database's schema: {source}")]
+    Catalog {
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot take the migration lock (another bookshelf may be migrating): {source}")]
+    MigrationLock { source: diesel::result::Error },
+    #[error("cannot begin or commit the migration transaction (another process may hold the database's write lock): {source}")]
+    MigrationTransaction { source: diesel::result::Error },
+    #[error("pending migrations: {}; apply them with `bookshelf migrate up` (or serve --migrate=auto)", names.join(", "))]
+    Pending { names: Vec<String> },
+    #[error("{0}")]
+    Target(String),
+    #[error("migration {name} could not be reverted on {url}: {source}; the database stays at the version before it")]
+    Revert {
+        name: String,
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
