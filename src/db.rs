@@ -4,13 +4,16 @@
 //! engine's: see `bookshelf_migrate::connection`.
 
 mod batch;
+mod checkpoints;
 mod database;
 mod error;
 pub mod metrics;
 mod pool;
+mod queue;
+mod readers;
 mod startup;
-mod threads;
 mod write;
+mod writer;
 
 pub use batch::{Batches, Work};
 pub use bookshelf_migrate::connection::{connect, mask, Backend, DatabaseUrl, DbBackend, DbConn};
@@ -18,5 +21,5 @@ pub use database::Database;
 pub use error::DbError;
 pub use pool::{Manager, Pool};
 pub use startup::{open_connection, StartupError};
-pub use threads::WriteTrouble;
 pub use write::{write, write_one};
+pub use writer::WriteTrouble;

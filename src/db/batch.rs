@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rocket::tokio::sync::oneshot;
 
-use super::threads::{answer, Claim};
+use super::queue::{answer, Claim};
 use bookshelf_migrate::connection::DbConn;
 
 use super::database::Database;

@@ -10,8 +10,9 @@ use bookshelf_migrate::connection::{Backend, DatabaseUrl, DbConn};
 use super::error::DbError;
 use super::metrics::DbMetrics;
 use super::pool::{Manager, Pool, JOB_UNAVAILABLE};
+use super::readers::Readers;
 use super::startup::{open_connection, StartupError};
-use super::threads;
+use super::writer::{WriteTrouble, Writer};
 use crate::config::Settings;
 
 /// The pool, the threads that use it, and what the application needs to know
@@ -20,9 +21,9 @@ pub struct Database {
     pub(super) pool: Pool,
     pub(super) url: DatabaseUrl,
     /// Run the queries, and the writes too when there is no writer.
-    pub(super) readers: threads::Readers,
+    pub(super) readers: Readers,
     /// Runs every write on a SQLite file, with group commit.
-    pub(super) writer: Option<threads::Writer>,
+    pub(super) writer: Option<Writer>,
     /// How long a request may wait for a thread to take its query (then 503).
     pub(super) timeout: Duration,
     /// What the threads report for `/metrics`.
@@ -72,7 +73,7 @@ impl Database {
         // An in-memory database lives in its one pooled connection.
         let writer = if backend == Backend::Sqlite && !url.is_memory() {
             Some(
-                threads::Writer::start(
+                Writer::start(
                     url.clone(),
                     settings.lock_timeout(),
                     settings.database_synchronous,
@@ -95,7 +96,7 @@ impl Database {
         Ok(Database {
             pool,
             url,
-            readers: threads::Readers::start(readers, metrics.readers.clone())
+            readers: Readers::start(readers, metrics.readers.clone())
                 .map_err(StartupError::Threads)?,
             writer,
             timeout: settings.timeout(),
@@ -111,12 +112,12 @@ impl Database {
     /// Whether the SQLite writer thread (if there is one) runs; a dead one is
     /// logged and replaced first.
     pub fn writer_alive(&self) -> bool {
-        self.writer.as_ref().is_none_or(threads::Writer::is_alive)
+        self.writer.as_ref().is_none_or(Writer::is_alive)
     }
 
     /// Why writes to the SQLite file are failing, if they are.
-    pub fn write_trouble(&self) -> Option<threads::WriteTrouble> {
-        self.writer.as_ref().and_then(threads::Writer::trouble)
+    pub fn write_trouble(&self) -> Option<WriteTrouble> {
+        self.writer.as_ref().and_then(Writer::trouble)
     }
 
     /// The database's URL.

@@ -3,119 +3,21 @@
 //! `TEST_DATABASE_URL` names a server (each test then creates a database of
 //! its own there, and drops it afterwards).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bookshelf::db::Backend;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+pub use bookshelf_test_db::{postgres_or_skip, postgres_url, TestDb};
+
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use serde_json::{json, Value};
-
-/// The PostgreSQL server to test against, if any.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// Says plainly that a PostgreSQL test was skipped, and returns its URL otherwise.
-pub fn postgres_or_skip(test: &str) -> Option<String> {
-    let url = postgres_url();
-    if url.is_none() {
-        eprintln!("SKIPPED {test}: TEST_DATABASE_URL is not set (see README: Tests)");
-    }
-    url
-}
 
 /// The backend this run of the suite uses.
 pub fn backend() -> Backend {
     match postgres_url() {
         Some(_) => Backend::Postgres,
         None => Backend::Sqlite,
-    }
-}
-
-/// The backend a connection talks to.
-pub fn backend_of(conn: &bookshelf::db::DbConn) -> Backend {
-    bookshelf_migrate::catalog::backend_of(conn)
-}
-
-/// A database that exists for one test and is removed after it.
-pub enum TestDb {
-    Sqlite {
-        dir: tempfile::TempDir,
-    },
-    Postgres {
-        server_url: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl TestDb {
-    /// A fresh, empty database on the suite's backend.
-    pub fn new() -> TestDb {
-        match postgres_url() {
-            Some(server_url) => TestDb::postgres(&server_url),
-            None => TestDb::sqlite(),
-        }
-    }
-
-    /// A fresh SQLite database in a directory of its own.
-    pub fn sqlite() -> TestDb {
-        TestDb::Sqlite {
-            dir: tempfile::tempdir().expect("create a temporary directory"),
-        }
-    }
-
-    /// A fresh database on the PostgreSQL server at `server_url`.
-    pub fn postgres(server_url: &str) -> TestDb {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "bookshelf_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let mut admin = PgConnection::establish(server_url)
-            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create the test database");
-        let mut url = url::Url::parse(server_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        TestDb::Postgres {
-            server_url: server_url.to_string(),
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    /// The database URL to give bookshelf.
-    pub fn url(&self) -> String {
-        match self {
-            TestDb::Sqlite { dir } => dir.path().join("test.db").display().to_string(),
-            TestDb::Postgres { url, .. } => url.clone(),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres {
-            server_url, name, ..
-        } = self
-        {
-            if let Ok(mut admin) = PgConnection::establish(server_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
-            }
-        }
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bookshelf_migrate::diff::Options;
 use bookshelf_migrate::generate::{self, Request};
 use bookshelf_migrate::{lint, Backend, DatabaseUrl, DbConn, Problem, UpTo};
+use bookshelf_test_db::{postgres_or_skip, TestDb};
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use diesel_migrations::FileBasedMigrations;
 
 const SCHEMA: &str = "// @generated automatically by Diesel CLI.
@@ -94,61 +94,15 @@ impl Project {
     }
 }
 
-fn postgres_url() -> Option<String> {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("SKIPPED the PostgreSQL half: TEST_DATABASE_URL is not set (see README: Tests)");
-    }
-    url
-}
-
-/// A database of its own for one backend: a SQLite file in the project, or
-/// a new PostgreSQL database on the test server (dropped by the caller).
-fn database(project: &Project, backend: Backend, server: Option<&str>) -> (DatabaseUrl, DbConn) {
-    let raw = match backend {
-        Backend::Sqlite => project.path("foreign.db").display().to_string(),
-        Backend::Postgres => {
-            let server = server.expect("a PostgreSQL server");
-            let name = format!("foreign_{}_{}", std::process::id(), project_tag(project));
-            let mut admin = diesel::PgConnection::establish(server).unwrap();
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            let mut url = url::Url::parse(server).unwrap();
-            url.set_path(&name);
-            url.to_string()
-        }
+/// A database of its own on `backend`, and the engine's connection to it.
+fn database(backend: Backend, server: Option<&str>) -> (TestDb, DatabaseUrl, DbConn) {
+    let db = match backend {
+        Backend::Sqlite => TestDb::sqlite(),
+        Backend::Postgres => TestDb::postgres(server.expect("a PostgreSQL server")),
     };
-    let url = DatabaseUrl::parse(&raw, Duration::from_secs(3)).unwrap();
+    let url = DatabaseUrl::parse(&db.url(), Duration::from_secs(3)).unwrap();
     let conn = bookshelf_migrate::open(&url, Duration::from_secs(3)).unwrap();
-    (url, conn)
-}
-
-fn project_tag(project: &Project) -> String {
-    project
-        .dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_lowercase()
-}
-
-fn drop_database(server: &str, url: &DatabaseUrl) {
-    let name = url.to_string().rsplit('/').next().unwrap().to_string();
-    let name = name.split('?').next().unwrap();
-    let mut admin = diesel::PgConnection::establish(server).unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .unwrap();
+    (db, url, conn)
 }
 
 fn folders(dir: &Path) -> Vec<String> {
@@ -162,7 +116,7 @@ fn folders(dir: &Path) -> Vec<String> {
 
 #[test]
 fn diff_lint_and_verify_work_on_a_project_that_is_not_bookshelf() {
-    let server = postgres_url();
+    let server = postgres_or_skip("the PostgreSQL half of the foreign project");
     let project = Project::new();
 
     // The migrations build the model: nothing to write.
@@ -240,7 +194,7 @@ fn diff_lint_and_verify_work_on_a_project_that_is_not_bookshelf() {
     // verify: the project's migrations applied from its folders, compared
     // with those folders and with its model.
     for backend in request.backends.clone() {
-        let (url, mut conn) = database(&project, backend, server.as_deref());
+        let (_db, url, mut conn) = database(backend, server.as_deref());
         let source = project.migrations(backend);
         let applied = bookshelf_migrate::up(&mut conn, &url, &source, UpTo::Latest).unwrap();
         assert_eq!(applied.len(), 2, "{}", backend.name());
@@ -283,9 +237,5 @@ fn diff_lint_and_verify_work_on_a_project_that_is_not_bookshelf() {
             verification.problems
         );
         std::fs::write(&up, original).unwrap();
-        drop(conn);
-        if let (Backend::Postgres, Some(server)) = (backend, server.as_deref()) {
-            drop_database(server, &url);
-        }
     }
 }

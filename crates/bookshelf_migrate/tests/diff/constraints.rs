@@ -113,7 +113,7 @@ fn drop_a_unique_constraint_in_a_contract_migration() {
                     .unwrap();
             },
         );
-        let newest = project.folders(backend).pop().unwrap();
+        let newest = project.backend_folders(backend).pop().unwrap();
         let metadata = project
             .dir
             .path()
@@ -271,7 +271,7 @@ fn with_shelves(project: &Project, conn: &mut DbConn, orphan: Option<i32>) {
         ),
     );
     project.edit("(books, reviews,)", "(books, reviews, shelves,)");
-    conn.run_pending_migrations(project.migrations(crate::helpers::backend_of(conn)))
+    conn.run_pending_migrations(project.migrations(catalog::backend_of(conn)))
         .unwrap();
     conn.batch_execute("INSERT INTO shelves (id, book_id) VALUES (1, 1), (2, 1), (3, 3)")
         .unwrap();
@@ -403,8 +403,8 @@ fn stops_before_anything_changes(
     )
     .unwrap_or_else(|e| panic!("{}: diff failed: {e}", backend.name()));
     assert!(!outcome.created.is_empty());
-    let url =
-        bookshelf::db::DatabaseUrl::parse(&db.url(), std::time::Duration::from_secs(3)).unwrap();
+    let url = bookshelf_migrate::DatabaseUrl::parse(&db.url(), std::time::Duration::from_secs(3))
+        .unwrap();
     let error = bookshelf_migrate::up(
         conn,
         &url,
@@ -424,9 +424,9 @@ fn stops_before_anything_changes(
         let mut command = std::process::Command::new("diesel");
         command
             .args(["migration", "run", "--migration-dir"])
-            .arg(project.dir.path().join("migrations").join(backend.name()))
+            .arg(project.path().join("migrations").join(backend.name()))
             .env("DATABASE_URL", db.url())
-            .current_dir(project.dir.path());
+            .current_dir(project.path());
         let output = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(

@@ -1,37 +1,20 @@
-//! The threads that run Diesel for requests, so that Rocket's async workers
-//! never block on the database.
+//! The SQLite writer thread, with group commit.
 //!
-//! - [`Readers`]: the blocking pool of a tokio runtime of their own, capped
-//!   at a few threads. Each job checks a connection out of the r2d2 pool,
-//!   runs, and gives it back. What made this faster than Rocket's
-//!   `spawn_blocking` (bench/results.md) was the cap: `spawn_blocking` behind
-//!   a semaphore had grown to 54 threads. A hand-written queue with a fixed
-//!   set of threads did the same job; measured side by side with
-//!   bench/ab.sh it was no faster (same req/s and CPU per request), so the
-//!   runtime's pool replaced it. GETs by id and PostgreSQL's POSTs reach
-//!   them in batches (src/db/batch.rs).
-//! - [`Writer`] (SQLite files only): one thread with its own connection runs
-//!   every write. SQLite lets one connection write at a time, so writers on
-//!   several connections only queue inside SQLite's busy handler, which
-//!   sleeps in steps of milliseconds. The writer instead takes the write lock
-//!   once (`BEGIN IMMEDIATE`) for all the writes waiting in its queue, runs
-//!   each in its own savepoint (one failing or panicking write does not undo
-//!   the others), commits once, and only then answers them: group commit.
-//!   After each write it checks that the transaction is still open: when
-//!   SQLite has rolled it back (disk full, I/O error), the batch ends there,
-//!   the writes run in it are answered 503, and those still queued run in
-//!   the next batch, so nothing answered 2xx is lost and nothing answered
-//!   otherwise is stored.
-//!
-//! Both queues are bounded in time, not length: a job still queued after the
-//! database timeout is dropped unrun and its request gets a 503. A job is
-//! claimed exactly once, by the thread that runs it or by the request that
-//! stops waiting for it, so a request that was told 503 never has its write
-//! committed later.
+//! [`Writer`] (SQLite files only): one thread with its own connection runs
+//! every write. SQLite lets one connection write at a time, so writers on
+//! several connections only queue inside SQLite's busy handler, which
+//! sleeps in steps of milliseconds. The writer instead takes the write lock
+//! once (`BEGIN IMMEDIATE`) for all the writes waiting in its queue, runs
+//! each in its own savepoint (one failing or panicking write does not undo
+//! the others), commits once, and only then answers them: group commit.
+//! After each write it checks that the transaction is still open: when
+//! SQLite has rolled it back (disk full, I/O error), the batch ends there,
+//! the writes run in it are answered 503, and those still queued run in
+//! the next batch, so nothing answered 2xx is lost and nothing answered
+//! otherwise is stored.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,40 +26,19 @@ use rocket::tokio::sync::{mpsc, oneshot};
 
 use bookshelf_migrate::connection::{connect, DatabaseUrl, DbConn};
 
+use super::checkpoints::{checkpoint_loop, Checkpoints};
 use super::error::DbError;
-use super::metrics::{DbMetrics, QueueMetrics};
+use super::metrics::DbMetrics;
+use super::queue::{answer, lock, Claim, Queued};
 use crate::config::Synchronous;
 
 /// The most writes the writer commits in one transaction; a longer queue is
 /// committed in several.
 const MAX_BATCH: usize = 128;
 
-/// The writer leaves checkpoints to the checkpoint thread, which runs one at
-/// most this often while there are writes.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
-
 /// The WAL size (pages) at which the writer checkpoints after all, should the
 /// checkpoint thread fall behind. SQLite's default is 1000.
 const WRITER_CHECKPOINT_PAGES: u32 = 2_000;
-
-/// Decides, once, whether a queued job runs: the first of the thread that
-/// would run it and the request that stops waiting for it to claim it wins.
-#[derive(Clone, Default)]
-pub(super) struct Claim(Arc<AtomicBool>);
-
-impl Claim {
-    /// True for the first caller only.
-    pub(super) fn take(&self) -> bool {
-        !self.0.swap(true, Ordering::AcqRel)
-    }
-}
-
-struct Queued<J> {
-    claim: Claim,
-    job: J,
-    /// When it was queued, for the queue's metrics.
-    since: Instant,
-}
 
 /// The writer's queue: a tokio channel, whose sleeping receiver is woken
 /// through a condition variable (crossbeam's channels, behind std's, spin
@@ -85,100 +47,6 @@ struct Queued<J> {
 /// receiving end sits behind a mutex that the writer thread holds while it
 /// runs, so that a thread started after one died takes over what is queued.
 type Jobs = Arc<Mutex<mpsc::UnboundedReceiver<Queued<WriteJob>>>>;
-
-/// Waits up to `wait` for a queued job to be taken and answered. A job not
-/// taken by then is withdrawn (503); a job already taken is waited for, as
-/// its work (a write, perhaps) is under way.
-pub(super) async fn answer<T>(
-    claim: Claim,
-    mut answer: oneshot::Receiver<Result<T, DbError>>,
-    wait: Duration,
-) -> Result<T, DbError> {
-    let stopped = |_| {
-        Err(DbError::Failed(
-            "the database thread stopped before answering".into(),
-        ))
-    };
-    match rocket::tokio::time::timeout(wait, &mut answer).await {
-        Ok(result) => result.unwrap_or_else(stopped),
-        Err(_) if claim.take() => Err(DbError::Unavailable(
-            "no database connection became free in time".into(),
-        )),
-        Err(_) => answer.await.unwrap_or_else(stopped),
-    }
-}
-
-/// Runs jobs on pooled connections, on at most a fixed number of threads: the
-/// blocking pool of a tokio runtime of their own, capped with
-/// `max_blocking_threads` (a queue under a mutex, and a condition variable
-/// that wakes a sleeping thread, as [`Queue`] has).
-pub struct Readers {
-    runtime: Option<rocket::tokio::runtime::Runtime>,
-    queue: QueueMetrics,
-}
-
-impl Readers {
-    /// Starts a runtime whose blocking pool runs up to `threads` jobs at
-    /// once; dropping the `Readers` waits for the jobs under way.
-    pub fn start(threads: usize, queue: QueueMetrics) -> std::io::Result<Readers> {
-        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
-            .max_blocking_threads(threads.max(1))
-            .thread_name("db")
-            // Threads stay for the life of the service, as a fixed set would.
-            .thread_keep_alive(Duration::from_secs(24 * 60 * 60))
-            .build()?;
-        Ok(Readers {
-            runtime: Some(runtime),
-            queue,
-        })
-    }
-
-    /// Runs `job` on one of the threads, answering nobody (it answers its
-    /// requests itself); `false` once the threads have stopped.
-    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        let Some(runtime) = &self.runtime else {
-            return false;
-        };
-        let queue = self.queue.clone();
-        let since = queue.queued();
-        runtime.spawn_blocking(move || {
-            queue.taken(since);
-            job();
-        });
-        true
-    }
-
-    /// Runs `job` on one of the threads and returns its answer; see [`answer`].
-    pub async fn run<T, F>(&self, job: F, wait: Duration) -> Result<T, DbError>
-    where
-        F: FnOnce() -> Result<T, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (reply, answered) = oneshot::channel();
-        let claim = Claim::default();
-        let mine = claim.clone();
-        // A panic drops `reply`: its request gets a 500, and the pool goes on.
-        let spawned = self.spawn(move || {
-            if mine.take() {
-                let _ = reply.send(job());
-            }
-        });
-        if !spawned {
-            return Err(DbError::Failed("the database threads have stopped".into()));
-        }
-        answer(claim, answered, wait).await
-    }
-}
-
-impl Drop for Readers {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            // A runtime may not be dropped on an async worker (it blocks);
-            // a thread of its own may, and this one waits for it.
-            let _ = std::thread::spawn(move || drop(runtime)).join();
-        }
-    }
-}
 
 /// How a batch of writes ended.
 enum Outcome<'a> {
@@ -439,10 +307,6 @@ impl Health {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Why a batch ended before its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -612,116 +476,10 @@ fn connect_writer(
     Ok(conn)
 }
 
-/// Whether a checkpoint is due, shared by the writer and the checkpoint thread.
-#[derive(Default)]
-struct Checkpoints {
-    state: Mutex<CheckpointState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct CheckpointState {
-    due: bool,
-    closed: bool,
-}
-
-impl Checkpoints {
-    fn lock(&self) -> MutexGuard<'_, CheckpointState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Called by the writer after each commit.
-    fn request(&self) {
-        let mut state = self.lock();
-        if !state.due {
-            state.due = true;
-            drop(state);
-            self.changed.notify_one();
-        }
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_one();
-    }
-
-    /// Waits until a checkpoint is due (true) or the writer has stopped (false).
-    fn wait(&self) -> bool {
-        let mut state = self.lock();
-        while !state.due && !state.closed {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        state.due = false;
-        !state.closed
-    }
-}
-
-/// The checkpoint thread: after writes, a PASSIVE checkpoint on its own
-/// connection, which copies what it can without blocking the writer or the
-/// readers; then a pause, so that busy periods checkpoint every
-/// [`CHECKPOINT_INTERVAL`].
-fn checkpoint_loop(checkpoints: &Checkpoints, url: &DatabaseUrl, lock_timeout: Duration) {
-    let mut connection: Option<DbConn> = None;
-    while checkpoints.wait() {
-        let mut conn = match connection.take() {
-            Some(conn) => conn,
-            None => match connect(url, lock_timeout) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    warn!("cannot open a connection for WAL checkpoints: {e}");
-                    std::thread::sleep(CHECKPOINT_INTERVAL);
-                    continue;
-                }
-            },
-        };
-        match conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-            Ok(()) => connection = Some(conn),
-            Err(e) => warn!("WAL checkpoint failed (the writer will checkpoint instead): {e}"),
-        }
-        std::thread::sleep(CHECKPOINT_INTERVAL);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rocket::futures::future::join_all;
-    use std::sync::atomic::AtomicUsize;
-
-    #[rocket::async_test]
-    async fn readers_run_at_most_their_thread_count_at_once_and_survive_a_panic() {
-        let readers = Readers::start(2, DbMetrics::new().readers).unwrap();
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let jobs = (0..8).map(|_| {
-            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
-            readers.run(
-                move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(50));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    Ok(())
-                },
-                Duration::from_secs(10),
-            )
-        });
-        assert!(join_all(jobs).await.iter().all(Result::is_ok));
-        assert_eq!(most.load(Ordering::SeqCst), 2);
-
-        let panicked = readers
-            .run(
-                || -> Result<(), DbError> { panic!("a bug in a read") },
-                Duration::from_secs(10),
-            )
-            .await;
-        assert!(matches!(panicked, Err(DbError::Failed(_))), "{panicked:?}");
-        let after = readers.run(|| Ok(7), Duration::from_secs(10)).await;
-        assert_eq!(after.unwrap(), 7);
-    }
 
     fn rows(conn: &mut DbConn) -> String {
         diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
