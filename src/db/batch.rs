@@ -11,7 +11,7 @@
 //! batch. A request still queued after `database_timeout` is withdrawn and
 //! answered 503; one that a batch has taken is waited for, as its write may
 //! be under way. Each request is claimed once, by the batch or by the
-//! request giving up (as the jobs of src/db/threads.rs are), so a request
+//! request giving up (as the jobs of src/db/queue.rs are), so a request
 //! answered 503 is never stored later.
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -200,20 +200,6 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
     }
 }
 
-/// Runs `f`, a write of one statement, as [`write`] does on SQLite. On
-/// PostgreSQL a single statement is atomic by itself, so it runs without
-/// BEGIN and COMMIT: one round trip instead of three.
-pub fn write_one<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        DbConn::Postgres(_) => f(conn),
-        DbConn::Sqlite(_) => write(conn, f),
-    }
-}
-
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which
 /// takes the write lock up front so that concurrent writers wait for it (up to
 /// the busy timeout) instead of failing with "database is locked" when a read
