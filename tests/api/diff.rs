@@ -2,6 +2,8 @@
 //! copy of the repository's project. The engine's own suite
 //! (crates/bookshelf_migrate/tests/diff.rs) tests the changes themselves.
 
+use std::path::Path;
+
 use bookshelf_test_db::ProjectCopy;
 
 use crate::helpers::postgres_url;
@@ -33,7 +35,7 @@ fn run_binary(project: &ProjectCopy, args: &[&str], env: &[(&str, &str)]) -> (i3
 
 #[test]
 fn without_a_postgresql_server_diff_says_so_in_one_line_and_exits_1() {
-    let project = ProjectCopy::new();
+    let project = ProjectCopy::of(Path::new(env!("CARGO_MANIFEST_DIR")));
     project.edit(
         LAST_OF_BOOKS,
         "        description -> Nullable<Text>,\n        version -> Integer,\n        isbn -> Nullable<Text>,\n",
@@ -75,7 +77,7 @@ fn the_binary_exits_1_on_a_refusal_and_on_check_with_a_difference() {
         return;
     };
     let env = [("TEST_DATABASE_URL", server.as_str())];
-    let project = ProjectCopy::new();
+    let project = ProjectCopy::of(Path::new(env!("CARGO_MANIFEST_DIR")));
     let (code, stdout, _) = run_binary(&project, &["--check"], &env);
     assert_eq!(
         (code, stdout.as_str()),

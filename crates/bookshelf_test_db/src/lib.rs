@@ -107,24 +107,18 @@ impl Drop for TestDb {
     }
 }
 
-/// A copy of the workspace's own project, to change in a test: its
-/// migrations/, src/schema.rs and src/constraints.rs, in a temporary
-/// directory. The engine's suite uses it as a real-world project to diff,
-/// the app's as the tree `bookshelf migrate diff` runs in.
+/// A copy of a Diesel project, to change in a test: its migrations/,
+/// src/schema.rs and src/constraints.rs, in a temporary directory. The
+/// app's suite copies the repository's project (the tree `bookshelf migrate
+/// diff` runs in), the engine's a fixture of its own.
 pub struct ProjectCopy {
     pub dir: tempfile::TempDir,
 }
 
-impl Default for ProjectCopy {
-    fn default() -> Self {
-        ProjectCopy::new()
-    }
-}
-
 impl ProjectCopy {
-    pub fn new() -> ProjectCopy {
+    /// Copies the project whose root is `root`.
+    pub fn of(root: &Path) -> ProjectCopy {
         let dir = tempfile::tempdir().unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         copy_tree(&root.join("migrations"), &dir.path().join("migrations"));
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         for file in ["src/schema.rs", "src/constraints.rs"] {
