@@ -1,8 +1,7 @@
 //! The engine's diff (`migrate diff`): a matrix of schema changes, each made
-//! by editing a copy of the fixture's src/schema.rs (tests/fixture, a
-//! snapshot of bookshelf's project) and generating the migration from its
-//! migrations, on SQLite always and on PostgreSQL when TEST_DATABASE_URL
-//! is set. Each change is applied to a database holding rows: the rows keep
+//! by editing a copy of the workspace's src/schema.rs (bookshelf's, a
+//! real-world project) and generating the migration from its migrations, on
+//! SQLite always and on PostgreSQL when TEST_DATABASE_URL is set. Each change is applied to a database holding rows: the rows keep
 //! their values, the schema then matches src/schema.rs (no drift), down.sql
 //! restores the catalog exactly, and a second diff finds nothing. Every
 //! refusal is tested with its message, and nothing is written for it.
@@ -39,10 +38,9 @@ fn backends() -> Vec<Backend> {
     all
 }
 
-/// A copy of the fixture project (tests/fixture: bookshelf's migrations and
-/// model as they were when the engine became a crate of its own, a
-/// real-world project frozen for these tests) to change, with the engine's
-/// requests on it.
+/// A copy of the workspace's own project (bookshelf's migrations and model:
+/// a real-world project, named here and nowhere else in the engine) to
+/// change, with the engine's requests on it.
 struct Project(ProjectCopy);
 
 impl std::ops::Deref for Project {
@@ -56,7 +54,7 @@ impl std::ops::Deref for Project {
 impl Project {
     fn new() -> Project {
         Project(ProjectCopy::of(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
         ))
     }
 
