@@ -69,6 +69,8 @@ pub enum MigrateCommand {
     /// Stops before a contract migration (its metadata.toml says `contract = true`: it removes
     /// what the previous binary may still use). `--contract` applies those too, once no replica
     /// of an older binary is alive (each `bookshelf serve` records its heartbeat in the database).
+    /// A pending migration older than the newest applied one (a branch merged late) is refused
+    /// unless `--out-of-order` is given.
     #[command(
         after_help = "Examples:\n  bookshelf migrate up\n  bookshelf migrate up --steps 1\n  bookshelf migrate up --to create_reviews\n  bookshelf migrate up --contract        after every replica runs this binary"
     )]
@@ -82,6 +84,10 @@ pub enum MigrateCommand {
         /// Apply the next N pending migrations.
         #[arg(long, value_name = "N")]
         steps: Option<usize>,
+        /// Apply pending migrations older than the newest applied one (merged late from another
+        /// branch), which `up` refuses otherwise.
+        #[arg(long)]
+        out_of_order: bool,
     },
     /// Revert applied migrations: the last one, N, down to a version, or all.
     #[command(

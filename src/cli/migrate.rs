@@ -100,7 +100,13 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
             let history = engine::history(&mut conn, &url, migrations::of(url.backend()))?;
             let current = history.iter().rev().find(|m| m.applied_at.is_some());
             let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
-            let marker = |m: &engine::MigrationState| if m.contract { " (contract)" } else { "" };
+            let marker = |m: &engine::MigrationState| match (m.contract, m.out_of_order) {
+                (_, true) => {
+                    " (out of order: older than the newest applied; see `migrate up --help`)"
+                }
+                (true, false) => " (contract)",
+                (false, false) => "",
+            };
             println!("database: {url} ({})", url.backend().name());
             println!(
                 "current:  {}",
@@ -147,6 +153,7 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
             to,
             steps,
             contract,
+            out_of_order,
         } => {
             let (mut conn, url) = db::open_connection(&settings)?;
             let source = migrations::of(url.backend());
@@ -155,11 +162,11 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
                 (None, Some(n)) => UpTo::Steps(n),
                 (None, None) => UpTo::Latest,
             };
-            let applied = if contract {
-                engine::up_contract(&mut conn, &url, source, to)?
-            } else {
-                engine::up(&mut conn, &url, source, to)?
+            let options = engine::UpOptions {
+                contract,
+                out_of_order,
             };
+            let applied = engine::up_with_options(&mut conn, &url, source, to, options)?;
             say("applied", applied);
             let waiting: Vec<String> = engine::history(&mut conn, &url, source)?
                 .into_iter()

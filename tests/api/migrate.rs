@@ -499,3 +499,61 @@ fn a_write_lock_held_elsewhere_is_reported_as_the_migration_transaction() {
     );
     holder.batch_execute("ROLLBACK").unwrap();
 }
+
+#[test]
+fn start_up_and_migrate_up_refuse_a_migration_older_than_the_newest_applied() {
+    let db = TestDb::new();
+    let (mut conn, url) = open(&db);
+    migrate::up(&mut conn, &url, UpTo::Latest).unwrap();
+    // As if DESCRIPTION had come from a branch merged after every later
+    // migration was applied: pending, with an older version.
+    let version = DESCRIPTION.split('_').next().unwrap().replace('-', "");
+    conn.batch_execute(&format!(
+        "DELETE FROM __diesel_schema_migrations WHERE version = '{version}'; \
+         DELETE FROM bookshelf_migrations WHERE version = '{version}'"
+    ))
+    .unwrap();
+    let newest = LATER[LATER.len() - 1];
+    let expected =
+        format!("pending migration {DESCRIPTION} is older than {newest}, which is already applied");
+
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bookshelf"))
+            .env("DATABASE_URL", db.url())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = run(&["migrate", "up"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {expected}"))
+            && stderr.contains("`bookshelf migrate up --out-of-order`"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = run(&["migrate", "status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains(&format!(
+            "[pending]                     {DESCRIPTION} (out of order"
+        )),
+        "{stdout}"
+    );
+    let settings = Settings {
+        database_url: db.url(),
+        migrate: MigrateMode::Auto,
+        ..Settings::default()
+    };
+    let error = match bookshelf::prepare_database(&settings) {
+        Ok(_) => panic!("start-up applied a migration out of order"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.starts_with(&expected), "{error}");
+    // Nothing ran: the migration is still pending.
+    assert!(!applied(&mut conn, &url).contains(&DESCRIPTION.to_string()));
+}

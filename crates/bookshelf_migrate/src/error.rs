@@ -41,6 +41,14 @@ pub enum Error {
     MigrationTransaction { source: diesel::result::Error },
     #[error("pending migrations: {}; apply them with `bookshelf migrate up` (or serve --migrate=auto)", names.join(", "))]
     Pending { names: Vec<String> },
+    #[error(
+        "{} older than {newest}, which is already applied: a migration merged after the database \
+         moved past its version. Applied now it would run out of order, and `down` would revert {newest} \
+         before it. Check that it does not depend on what came after it, then apply it with \
+         `bookshelf migrate up --out-of-order`",
+        if older.len() == 1 { format!("pending migration {} is", older[0]) } else { format!("pending migrations {} are", older.join(", ")) }
+    )]
+    OutOfOrder { older: Vec<String>, newest: String },
     #[error("{0}")]
     Target(String),
     #[error("migration {name} could not be reverted on {url}: {source}; the database stays at the version before it")]

@@ -105,6 +105,50 @@ impl From<Error> for UnderLock {
     }
 }
 
+/// Refuses `planned` when one of them is older than the newest migration
+/// the database has applied: diesel would apply it silently, and its
+/// `revert` would then undo the newest first, not it.
+fn refuse_out_of_order(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    source: &impl Scripts,
+    planned: &[String],
+) -> Result<(), Error> {
+    let Some(newest) = newest_applied(conn).map_err(|source| Error::MigrationState {
+        url: url.to_string(),
+        source,
+    })?
+    else {
+        return Ok(());
+    };
+    let older: Vec<String> = planned
+        .iter()
+        .filter(|name| version_of(name) < newest)
+        .cloned()
+        .collect();
+    if older.is_empty() {
+        return Ok(());
+    }
+    let newest = source
+        .list()
+        .iter()
+        .find(|m| version_of(&m.name) == newest)
+        .map_or_else(|| format!("version {newest}"), |m| m.name.to_string());
+    Err(Error::OutOfOrder { older, newest })
+}
+
+/// The newest version the database has applied (diesel's versions are
+/// digits of one length, so they sort as text), if any.
+pub(crate) fn newest_applied(
+    conn: &mut DbConn,
+) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(conn
+        .applied_migrations()?
+        .iter()
+        .map(|v| v.to_string())
+        .max())
+}
+
 /// How many of the `planned` pending migrations `up` applies. Without
 /// `contract`: those before the first contract migration (`up` to the
 /// latest stops there; a target past it is refused). With `contract`: all
@@ -176,20 +220,32 @@ pub enum UpTo {
     Version(String),
 }
 
+/// How `up` goes, besides how far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpOptions {
+    /// Apply contract migrations too, once no replica of an older binary is
+    /// alive (see [`crate::is_contract`] and [`replicas`]).
+    pub contract: bool,
+    /// Apply pending migrations older than the newest applied one (merged
+    /// late, from another branch); refused otherwise.
+    pub out_of_order: bool,
+}
+
 /// Applies the pending migrations of `source`, as far as `to` says, logging
 /// one line per migration applied, and returns their names. Stops before a
-/// contract migration (see [`crate::is_contract`]). Each migration runs in a
-/// savepoint of its own: when one fails it is undone, the ones before it are
-/// kept, and the error names it. A migration whose metadata.toml says
-/// `run_in_transaction = false` runs on its own, outside the transaction
-/// (see [`alone`]).
+/// contract migration (see [`crate::is_contract`]), and refuses a pending
+/// migration older than the newest applied one ([`Error::OutOfOrder`]).
+/// Each migration runs in a savepoint of its own: when one fails it is
+/// undone, the ones before it are kept, and the error names it. A migration
+/// whose metadata.toml says `run_in_transaction = false` runs on its own,
+/// outside the transaction (see [`alone`]).
 pub fn up(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     source: &impl Scripts,
     to: UpTo,
 ) -> Result<Vec<String>, Error> {
-    up_with(conn, url, to, source, false)
+    up_with(conn, url, to, source, UpOptions::default())
 }
 
 /// [`up`], contract migrations included, once no replica of an older binary
@@ -200,7 +256,22 @@ pub fn up_contract(
     source: &impl Scripts,
     to: UpTo,
 ) -> Result<Vec<String>, Error> {
-    up_with(conn, url, to, source, true)
+    let options = UpOptions {
+        contract: true,
+        ..UpOptions::default()
+    };
+    up_with(conn, url, to, source, options)
+}
+
+/// [`up`] as `options` say.
+pub fn up_with_options(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    source: &impl Scripts,
+    to: UpTo,
+    options: UpOptions,
+) -> Result<Vec<String>, Error> {
+    up_with(conn, url, to, source, options)
 }
 
 fn up_with<S: Scripts>(
@@ -208,7 +279,7 @@ fn up_with<S: Scripts>(
     url: &DatabaseUrl,
     to: UpTo,
     source: &S,
-    contract: bool,
+    options: UpOptions,
 ) -> Result<Vec<String>, Error> {
     in_batches(conn, url, Direction::Up, source, |conn, remaining| {
         let pending = conn
@@ -236,7 +307,10 @@ fn up_with<S: Scripts>(
             Some(_) => planned,
             None => {
                 let names: Vec<String> = pending.iter().map(|m| m.name().to_string()).collect();
-                gate(conn, url, source, &names[..planned], &to, contract)?
+                if !options.out_of_order {
+                    refuse_out_of_order(conn, url, source, &names[..planned])?;
+                }
+                gate(conn, url, source, &names[..planned], &to, options.contract)?
             }
         };
         let mut batch = Batch {

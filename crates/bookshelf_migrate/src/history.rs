@@ -17,6 +17,9 @@ pub struct MigrationState {
     pub applied_at: Option<NaiveDateTime>,
     /// A contract migration (see [`crate::is_contract`]).
     pub contract: bool,
+    /// Pending, and older than the newest applied migration: `up` refuses
+    /// it without `--out-of-order` (see [`crate::Error::OutOfOrder`]).
+    pub out_of_order: bool,
 }
 
 /// Every migration of `source`, oldest first, with its state in the database.
@@ -38,6 +41,7 @@ pub fn history(
             .load(conn),
     )
     .map_err(|e| state_error(Box::new(e)))?;
+    let newest = applied.iter().map(|(v, _)| v.as_str()).max().unwrap_or("");
     Ok(source
         .list()
         .iter()
@@ -49,6 +53,7 @@ pub fn history(
                 .map(|(_, at)| *at);
             MigrationState {
                 name: m.name.to_string(),
+                out_of_order: applied_at.is_none() && version.as_str() < newest,
                 version,
                 applied_at,
                 contract: m.is_contract(),

@@ -43,7 +43,7 @@ pub use connection::{open, Backend, DatabaseUrl, DbBackend, DbConn};
 pub use constraints::parse_model;
 pub use error::Error;
 pub use folders::{folder_name, new, version_time};
-pub use harness::{down, up, up_contract, DownTo, UpTo};
+pub use harness::{down, up, up_contract, up_with_options, DownTo, UpOptions, UpTo};
 pub use history::{history, pending_names, resolve, MigrationState};
 pub use records::{checksum, now};
 pub use scripts::{is_contract, sql, version_of, Compiled, Direction, MigrationSql, Scripts};
