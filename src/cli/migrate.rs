@@ -55,6 +55,15 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
         for finding in &report.findings {
             println!("{finding}");
         }
+        for late in &report.late {
+            println!("warning: {late}");
+        }
+        for folder in &report.unordered {
+            println!(
+                "note: {} has no git history here, so lint cannot tell a migration merged out of order",
+                folder.display()
+            );
+        }
         let summary = lint::summary(&report);
         if !report.findings.is_empty() {
             return Err(StartupError::Target(format!("lint: {summary}")));

@@ -6,7 +6,8 @@
 //! folders (`migrations/<backend>/<version>_<name>/`) the engine:
 //! - writes the migration that takes both backends to the model
 //!   ([`generate`], over [`model`], [`catalog`], [`diff`] and [`sql`]);
-//! - lints migrations for locks and data loss on a live fleet ([`lint`]);
+//! - lints migrations for locks and data loss on a live fleet ([`lint`]),
+//!   and for migrations merged out of order ([`arrivals`]);
 //! - moves a database between versions under one lock, with checksums,
 //!   migrations outside a transaction and a contract gate ([`harness`],
 //!   [`records`], [`history`], [`startup`]);
@@ -17,6 +18,7 @@
 //! Everything it reads comes in as arguments: the schema text, the
 //! migration folders (or the project's compiled [`Scripts`]), a connection.
 
+pub mod arrivals;
 pub mod catalog;
 pub mod conditions;
 pub mod connection;

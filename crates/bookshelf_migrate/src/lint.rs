@@ -33,6 +33,7 @@ use squawk_linter::Linter;
 use squawk_syntax::ast::AstNode;
 use squawk_syntax::SourceFile;
 
+use crate::arrivals::{late_arrivals, LateArrival};
 use crate::connection::Backend;
 use crate::error::Error;
 use crate::sql_tokens::{tokens, unquote, Kind};
@@ -77,6 +78,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings silenced by an allow comment, with its reason.
     pub allowed: Vec<(Finding, String)>,
+    /// Migrations that arrived in their folder after a newer one (warnings:
+    /// they do not fail the lint; see [`crate::arrivals`]).
+    pub late: Vec<LateArrival>,
+    /// Backend folders whose arrival order git could not tell (not in a git
+    /// checkout, or a shallow one).
+    pub unordered: Vec<PathBuf>,
 }
 
 /// squawk's default rules left out: they prefer other column types, a
@@ -108,6 +115,12 @@ pub const SQLITE_RULES: &[&str] = &[
 /// the migrations `versions` name (a folder name, its version, a prefix of
 /// either, or the name after the version).
 pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, Error> {
+    lint_dir_with(dir, versions, true)
+}
+
+/// [`lint_dir`], with the order the migrations arrived in (from git) when
+/// `arrivals` says so.
+fn lint_dir_with(dir: &Path, versions: &[String], arrivals: bool) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut matched = vec![false; versions.len()];
     let mut backends = 0;
@@ -121,7 +134,17 @@ pub fn lint_dir(dir: &Path, versions: &[String]) -> Result<Report, Error> {
             Backend::Sqlite => Some(SqliteReplay::new()?),
             Backend::Postgres => None,
         };
-        for migration in migration_folders(&folder)? {
+        let migrations = migration_folders(&folder)?;
+        if arrivals {
+            let present: Vec<String> = migrations.iter().map(|m| migration_name(m)).collect();
+            match late_arrivals(&folder, &present) {
+                Some(late) => report.late.extend(late.into_iter().filter(|l| {
+                    versions.is_empty() || versions.iter().any(|v| names(&l.migration, v))
+                })),
+                None => report.unordered.push(folder.clone()),
+            }
+        }
+        for migration in migrations {
             let name = migration_name(&migration);
             let wanted = versions.is_empty()
                 || versions.iter().enumerate().any(|(i, v)| {
@@ -176,7 +199,8 @@ pub fn lint_folders(folders: &[PathBuf]) -> Result<Report, Error> {
     }
     let mut all = Report::default();
     for (dir, name) in runs {
-        let one = lint_dir(dir, &[name])?;
+        // A migration `diff` just wrote is the newest: it cannot arrive late.
+        let one = lint_dir_with(dir, &[name], false)?;
         all.findings.extend(one.findings);
         all.allowed.extend(one.allowed);
     }

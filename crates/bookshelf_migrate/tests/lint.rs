@@ -444,3 +444,93 @@ fn a_metadata_toml_without_run_in_transaction_is_a_finding() {
     let dir = migrations("postgres", POSTGRES_BASE, "SELECT 1;\n", Some(said));
     assert_eq!(lint_change(dir.path()).findings, vec![]);
 }
+
+/// Runs git in `dir`, as a throwaway identity.
+fn git(dir: &Path, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .output()
+        .expect("git is installed");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn add_migration(dir: &Path, name: &str, up: &str) {
+    for backend in ["sqlite", "postgres"] {
+        let folder = dir.join("migrations").join(backend).join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("up.sql"), up).unwrap();
+        std::fs::write(folder.join("down.sql"), "SELECT 1;\n").unwrap();
+    }
+}
+
+#[test]
+fn a_migration_merged_after_a_newer_one_is_a_warning_naming_both() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    let base = "2025-01-01-000000_create_shelves";
+    let late = "2025-01-02-000000_add_label";
+    let newer = "2025-01-03-000000_add_location";
+    add_migration(
+        root,
+        base,
+        "CREATE TABLE shelves (id INTEGER PRIMARY KEY);\n",
+    );
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    // A branch writes its migration, main gets a newer one, then the branch is merged.
+    git(root, &["checkout", "-q", "-b", "feature"]);
+    add_migration(root, late, "SELECT 1;\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "feature"]);
+    git(root, &["checkout", "-q", "main"]);
+    add_migration(root, newer, "SELECT 2;\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "newer"]);
+    let before_merge = lint_dir(&root.join("migrations"), &[]).unwrap();
+    assert_eq!(before_merge.late, vec![]);
+    assert_eq!(before_merge.unordered, Vec::<PathBuf>::new());
+    git(root, &["merge", "-q", "--no-ff", "--no-edit", "feature"]);
+
+    let report = lint_dir(&root.join("migrations"), &[]).unwrap();
+    let late_ones: Vec<(&str, &str)> = report
+        .late
+        .iter()
+        .map(|l| (l.migration.as_str(), l.newer.as_str()))
+        .collect();
+    assert_eq!(late_ones, [(late, newer), (late, newer)], "one per backend");
+    let message = report.late[0].to_string();
+    assert!(
+        message.contains(&format!(
+            "{late} arrived after {newer}, whose version is newer"
+        )) && message.contains("bookshelf migrate up --out-of-order"),
+        "{message}"
+    );
+    // Warnings, not findings: the lint still passes.
+    assert_eq!(report.findings, vec![]);
+
+    // On the feature branch itself nothing is late: it never had the newer one.
+    git(root, &["checkout", "-q", "feature"]);
+    assert_eq!(
+        lint_dir(&root.join("migrations"), &[]).unwrap().late,
+        vec![]
+    );
+    // A migration not committed yet arrives now, after every committed one.
+    git(root, &["checkout", "-q", "main"]);
+    add_migration(root, "2024-12-31-000000_older_still", "SELECT 3;\n");
+    let report = lint_dir(&root.join("migrations"), &["older_still".to_string()]).unwrap();
+    assert_eq!(report.late.len(), 2, "{:?}", report.late);
+    assert!(report.late.iter().all(|l| l.newer == newer));
+
+    // Without git history lint says it cannot tell.
+    let plain = migrations("sqlite", SQLITE_BASE, "SELECT 1;", None);
+    let report = lint_dir(plain.path(), &[]).unwrap();
+    assert_eq!(report.unordered, [plain.path().join("sqlite")]);
+}
