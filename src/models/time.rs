@@ -1,12 +1,9 @@
 //! Row timestamps: what is stamped, and how it goes out.
 
-use chrono::{NaiveDateTime, SubsecRound, Utc};
-
 /// The time stamped on rows: UTC, to the microsecond (what PostgreSQL keeps),
-/// so both backends hold the same value.
-pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
-}
+/// so both backends hold the same value; the engine's clock, which stamps
+/// its records the same way.
+pub use bookshelf_migrate::connection::now;
 
 /// Timestamps go out as RFC 3339 in UTC (`2026-11-23T16:48:52.123456Z`);
 /// the database keeps them as UTC without a zone.

@@ -200,6 +200,14 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
     }
 }
 
+/// Now, in UTC without a zone, to the microsecond (what PostgreSQL keeps),
+/// so that both backends hold the same value: the time stamped on the
+/// engine's records, and on the app's rows.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which
 /// takes the write lock up front so that concurrent writers wait for it (up to
 /// the busy timeout) instead of failing with "database is locked" when a read

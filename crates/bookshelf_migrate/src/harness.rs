@@ -245,7 +245,7 @@ pub fn up(
     source: &impl Scripts,
     to: UpTo,
 ) -> Result<Vec<String>, Error> {
-    up_with(conn, url, to, source, UpOptions::default())
+    up_with_options(conn, url, source, to, UpOptions::default())
 }
 
 /// [`up`], contract migrations included, once no replica of an older binary
@@ -260,25 +260,15 @@ pub fn up_contract(
         contract: true,
         ..UpOptions::default()
     };
-    up_with(conn, url, to, source, options)
+    up_with_options(conn, url, source, to, options)
 }
 
 /// [`up`] as `options` say.
-pub fn up_with_options(
+pub fn up_with_options<S: Scripts>(
     conn: &mut DbConn,
     url: &DatabaseUrl,
-    source: &impl Scripts,
-    to: UpTo,
-    options: UpOptions,
-) -> Result<Vec<String>, Error> {
-    up_with(conn, url, to, source, options)
-}
-
-fn up_with<S: Scripts>(
-    conn: &mut DbConn,
-    url: &DatabaseUrl,
-    to: UpTo,
     source: &S,
+    to: UpTo,
     options: UpOptions,
 ) -> Result<Vec<String>, Error> {
     in_batches(conn, url, Direction::Up, source, |conn, remaining| {
@@ -423,14 +413,14 @@ fn alone<S: Scripts>(
             .applied_migrations()
             .map_err(state_error)?
             .contains(&migration.name().version());
-        let statements = match (&*conn, source.script(name, direction)) {
-            (DbConn::Postgres(_), Some(sql)) => lint::postgres_statements(&sql)
+        let script = source.script(name, direction);
+        let statements = match (&*conn, &script) {
+            (DbConn::Postgres(_), Some(sql)) => lint::postgres_statements(sql)
                 .into_iter()
                 .map(|range| sql[range].to_string())
                 .collect(),
             _ => Vec::new(),
         };
-        let script = source.script(name, direction);
         if let (DbConn::Sqlite(_), Some(body)) =
             (&*conn, script.as_deref().and_then(sqlite_rebuild_body))
         {

@@ -41,13 +41,13 @@ pub mod sqlite_ddl;
 pub mod startup;
 pub mod verify;
 
-pub use connection::{open, Backend, DatabaseUrl, DbBackend, DbConn};
+pub use connection::{now, open, Backend, DatabaseUrl, DbBackend, DbConn};
 pub use constraints::parse_model;
 pub use error::Error;
 pub use folders::{folder_name, new, version_time};
 pub use harness::{down, up, up_contract, up_with_options, DownTo, UpOptions, UpTo};
 pub use history::{history, pending_names, resolve, MigrationState};
-pub use records::{checksum, now};
+pub use records::checksum;
 pub use scripts::{is_contract, sql, version_of, Compiled, Direction, MigrationSql, Scripts};
 pub use startup::{at_startup, Pending};
 pub use verify::{

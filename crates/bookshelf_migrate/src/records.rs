@@ -62,7 +62,7 @@ pub(crate) fn record(conn: &mut DbConn, source: &impl Scripts, name: &str) -> Qu
                 .script(name, Direction::Up)
                 .map(|up| checksum(&up))
                 .unwrap_or_default()),
-            bookshelf_migrations::applied_at.eq(now()),
+            bookshelf_migrations::applied_at.eq(crate::connection::now()),
         ))
         .execute(conn)
         .map(drop)
@@ -126,11 +126,4 @@ pub(crate) fn record_version(
         }
     }
     .map(drop)
-}
-
-/// Now, in UTC without a zone, to the microsecond (what both backends keep):
-/// the time stamped on the engine's records.
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }

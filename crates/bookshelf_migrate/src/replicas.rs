@@ -69,7 +69,7 @@ impl Replica {
 /// Records a serving process whose binary knows migrations up to
 /// `newest_migration`, and returns its id.
 pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String> {
-    let now = crate::records::now();
+    let now = crate::connection::now();
     let pid = std::process::id();
     let id = format!("{}-{pid}-{}", host(), now.and_utc().timestamp_micros());
     conn.batch_execute(CREATE)?;
@@ -94,7 +94,7 @@ pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String
 /// Records that replica `id` is alive now.
 pub fn beat(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::update(bookshelf_replicas::table.find(id))
-        .set(bookshelf_replicas::heartbeat_at.eq(crate::records::now()))
+        .set(bookshelf_replicas::heartbeat_at.eq(crate::connection::now()))
         .execute(conn)
 }
 
@@ -115,7 +115,7 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Replica>> {
 /// The replicas alive now whose binary does not know `migration` (their
 /// newest migration sorts before it).
 pub fn alive_before(conn: &mut DbConn, migration: &str) -> QueryResult<Vec<Replica>> {
-    let now = crate::records::now();
+    let now = crate::connection::now();
     Ok(list(conn)?
         .into_iter()
         .filter(|r| r.is_alive(now) && r.newest_migration.as_str() < migration)
