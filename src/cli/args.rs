@@ -128,6 +128,53 @@ pub enum MigrateCommand {
         /// The changed migration.
         version: String,
     },
+    /// Record migrations as applied without running them (Alembic's `stamp`, Flyway's `baseline`).
+    ///
+    /// For a database that already has the schema of VERSION, built by other means: every
+    /// migration up to VERSION is recorded (with its checksum) once the live schema equals the
+    /// schema those migrations build, replayed on a scratch database (SQLite in memory,
+    /// PostgreSQL in a throwaway database on the same server). It refuses when they differ and
+    /// lists each difference. `migrate down` never reverts a stamped migration.
+    #[command(after_help = "\
+Examples:
+  bookshelf migrate stamp create_reviews
+  bookshelf migrate stamp 2026-11-23-000003 --force    record over a schema that differs
+
+A database whose schema is no bookshelf version's is taken with `bookshelf migrate adopt`.")]
+    Stamp {
+        /// The newest migration the database already has.
+        version: String,
+        /// Record even though the schema differs; the records are marked forced.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a database bookshelf did not create to the newest version, keeping its rows.
+    ///
+    /// For a database made by another tool (SQLAlchemy's create_all, Alembic): its tables are
+    /// compared with the newest version's (replayed on a scratch database) by the same diff
+    /// engine as `migrate diff`, with the same hints and refusals. The bridging SQL runs in one
+    /// transaction (on SQLite a table rebuild keeps the rows), is checked to leave no
+    /// difference, and every migration is then stamped (see `migrate stamp`). An
+    /// `alembic_version` table is reported and left alone. Stop the old application first.
+    #[command(after_help = "\
+Examples:
+  bookshelf migrate adopt --sql                        show the SQL, change nothing
+  bookshelf migrate adopt --rename reviews.timestamp=created_at --default books.rating=3")]
+    Adopt {
+        /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
+        #[arg(long, value_name = "OLD=NEW")]
+        rename: Vec<String>,
+        /// The value the NULLs of a column made NOT NULL get: TABLE.COLUMN=VALUE, VALUE an SQL
+        /// literal such as '' or 0.
+        #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
+        default: Vec<String>,
+        /// Allow changes that lose data: dropping a table or column, narrowing a type.
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// Print the bridging SQL and change nothing (it runs and is rolled back).
+        #[arg(long)]
+        sql: bool,
+    },
     /// Write the migration that takes both backends from their migrations to the model.
     ///
     /// Alembic's `revision --autogenerate`: edit src/schema.rs (tables, columns) and

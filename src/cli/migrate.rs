@@ -15,6 +15,25 @@ pub fn settings() -> Result<Settings, StartupError> {
         .map_err(|e| StartupError::Target(format!("invalid configuration: {e}")))
 }
 
+/// The options of `diff` and `adopt`: renames, defaults, data loss.
+fn diff_options(
+    rename: &[String],
+    default: &[String],
+    allow_data_loss: bool,
+) -> Result<diff::Options, StartupError> {
+    let mut options = diff::Options {
+        allow_data_loss,
+        ..diff::Options::default()
+    };
+    for hint in rename {
+        options.rename(hint).map_err(StartupError::Target)?;
+    }
+    for value in default {
+        options.default_value(value).map_err(StartupError::Target)?;
+    }
+    Ok(options)
+}
+
 /// Runs one `bookshelf migrate` subcommand, printing what it did.
 pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
     if let MigrateCommand::Diff {
@@ -29,16 +48,7 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
         constraints,
     } = command
     {
-        let mut options = diff::Options {
-            allow_data_loss,
-            ..diff::Options::default()
-        };
-        for hint in &rename {
-            options.rename(hint).map_err(StartupError::Target)?;
-        }
-        for value in &default {
-            options.default_value(value).map_err(StartupError::Target)?;
-        }
+        let options = diff_options(&rename, &default, allow_data_loss)?;
         let request = generate::Request {
             dir,
             schema,
@@ -109,18 +119,25 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
             let history = engine::history(&mut conn, &url, migrations::of(url.backend()))?;
             let current = history.iter().rev().find(|m| m.applied_at.is_some());
             let pending = history.iter().filter(|m| m.applied_at.is_none()).count();
-            let marker = |m: &engine::MigrationState| match (m.contract, m.out_of_order) {
-                (_, true) => {
+            let marker = |m: &engine::MigrationState| match (m.stamped, m.contract, m.out_of_order)
+            {
+                (_, _, true) => {
                     " (out of order: older than the newest applied; see `migrate up --help`)"
                 }
-                (true, false) => " (contract)",
-                (false, false) => "",
+                (Some(engine::Stamp::Forced), ..) => {
+                    " (stamped with --force over a schema that differed)"
+                }
+                (Some(engine::Stamp::Stamped), ..) => " (stamped: recorded without running)",
+                (None, true, false) => " (contract)",
+                (None, false, false) => "",
             };
+            let unmanaged = engine::unmanaged(&mut conn)?;
             println!("database: {url} ({})", url.backend().name());
-            println!(
-                "current:  {}",
-                current.map_or("none (empty database)", |m| &m.name)
-            );
+            match (current, &unmanaged) {
+                (Some(m), _) => println!("current:  {}", m.name),
+                (None, Some(found)) => println!("current:  none; {found}"),
+                (None, None) => println!("current:  none (empty database)"),
+            }
             println!("applied:  {}, pending: {pending}", history.len() - pending);
             for m in &history {
                 match m.applied_at {
@@ -230,6 +247,62 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
             if drift.is_some() {
                 println!("ok: the database matches src/schema.rs and src/constraints.rs (tables, columns, indexes, CHECKs, defaults, foreign keys)");
             }
+        }
+        MigrateCommand::Stamp { version, force } => {
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let source = migrations::of(url.backend());
+            let name = engine::resolve(source, &version)?;
+            let stamped = engine::stamp(&mut conn, &url, source, &name, force)?;
+            for difference in &stamped.differences {
+                println!("differs: {difference}");
+            }
+            let how = if stamped.differences.is_empty() {
+                "the schema matches"
+            } else {
+                "forced: the schema differs as listed above, and the records say so"
+            };
+            for name in &stamped.names {
+                println!("stamped {name}");
+            }
+            println!(
+                "{} migration(s) recorded as applied without running ({how})",
+                stamped.names.len()
+            );
+        }
+        MigrateCommand::Adopt {
+            rename,
+            default,
+            allow_data_loss,
+            sql,
+        } => {
+            let options = diff_options(&rename, &default, allow_data_loss)?;
+            let (mut conn, url) = db::open_connection(&settings)?;
+            let source = migrations::of(url.backend());
+            let adoption = engine::adopt(&mut conn, &url, source, &options, !sql)?;
+            if let Some(revision) = &adoption.alembic {
+                println!(
+                    "note: alembic_version holds Alembic revision {revision}: the database came from Alembic; it is left as it is"
+                );
+            }
+            for change in &adoption.changes {
+                println!("{change}");
+            }
+            if sql {
+                println!("-- the SQL `bookshelf migrate adopt` runs, in one transaction:");
+                for statement in &adoption.sql {
+                    println!("{statement}");
+                }
+                println!("-- nothing was changed (--sql)");
+                return Ok(());
+            }
+            println!("ran {} statement(s) in one transaction", adoption.sql.len());
+            for name in &adoption.stamped {
+                println!("stamped {name}");
+            }
+            println!(
+                "adopted: the database is at {} and bookshelf manages it",
+                adoption.stamped.last().map_or("", String::as_str)
+            );
         }
         MigrateCommand::Accept { version } => {
             let (mut conn, url) = db::open_connection(&settings)?;

@@ -100,6 +100,9 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
                 .map_err(|e| DbError::Unavailable(Box::new(e)))
         })
         .await?;
+    if let Some(found) = &summary.unmanaged {
+        return Err(Error::NotReady(format!("{found}.")));
+    }
     if summary.pending > 0 {
         return Err(Error::NotReady(format!(
             "{} database migrations are pending; start bookshelf with --migrate=auto or run `bookshelf migrate up`.",

@@ -21,7 +21,27 @@ pub const BOOKKEEPING: &[&str] = &[
     "__diesel_schema_migrations",
     "bookshelf_migrations",
     "bookshelf_replicas",
+    "bookshelf_stamps",
+    // Alembic's, in a database bookshelf adopted: read, never changed.
+    crate::foreign::ALEMBIC_TABLE,
 ];
+
+/// The query for the application's table names (`name`), bookkeeping left out.
+pub fn tables_query(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND {} ORDER BY name",
+            not_bookkeeping("name")
+        ),
+        Backend::Postgres => format!(
+            "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND {} \
+             ORDER BY table_name",
+            not_bookkeeping("table_name")
+        ),
+    }
+}
 
 fn not_bookkeeping(column: &str) -> String {
     let names: Vec<String> = BOOKKEEPING.iter().map(|t| literal(t)).collect();
@@ -110,7 +130,8 @@ pub fn read(conn: &mut DbConn) -> Result<Schema, Error> {
         Backend::Postgres => (
             format!(
                 "SELECT c.table_name::text AS table_name, c.column_name::text AS column_name, \
-                 c.data_type::text AS data_type, (c.is_nullable = 'NO') AS not_null, \
+                 CASE WHEN c.data_type = 'character varying' AND c.character_maximum_length IS NOT NULL \
+                   THEN 'bounded character varying' ELSE c.data_type::text END AS data_type, (c.is_nullable = 'NO') AS not_null, \
                  COALESCE((SELECT k.ordinal_position::int4 FROM information_schema.key_column_usage k \
                    JOIN information_schema.table_constraints t \
                      ON t.constraint_name = k.constraint_name AND t.constraint_schema = k.constraint_schema \
@@ -356,12 +377,17 @@ pub fn default_value(backend: Backend, sql_type: SqlType, text: &str) -> Option<
             "false" | "0" | "'f'" => DefaultValue::Bool(false),
             _ => DefaultValue::Sql(inner.to_string()),
         },
-        SqlType::Text => match unquoted {
+        SqlType::Text | SqlType::BoundedVarchar => match unquoted {
             Some(text) => DefaultValue::Text(text),
             None => DefaultValue::Sql(inner.to_string()),
         },
         _ => match unquoted.as_deref().unwrap_or(literal).parse::<f64>() {
-            Ok(n) if !matches!(sql_type, SqlType::Timestamp | SqlType::Date | SqlType::Time) => {
+            Ok(n)
+                if !matches!(
+                    sql_type,
+                    SqlType::Timestamp | SqlType::Timestamptz | SqlType::Date | SqlType::Time
+                ) =>
+            {
                 DefaultValue::Number(canonical_number(n))
             }
             _ => DefaultValue::Sql(inner.to_string()),

@@ -101,6 +101,12 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// What the driver is given (a file name, or a libpq URL with any
+    /// password in it): never for messages, which use [`fmt::Display`].
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
     /// Whether this is an in-memory SQLite database (one per connection).
     pub fn is_memory(&self) -> bool {
         self.backend == Backend::Sqlite

@@ -50,6 +50,28 @@ pub enum Error {
     )]
     OutOfOrder { older: Vec<String>, newest: String },
     #[error("{0}")]
+    Unmanaged(crate::foreign::Unmanaged),
+    #[error(
+        "refusing to stamp {target}: the database's schema is not the schema {target} builds \
+         (replayed on a scratch database):\n{}\nBring it there with `bookshelf migrate adopt`, \
+         or record it anyway with `bookshelf migrate stamp {target} --force`",
+        differences.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
+    )]
+    StampRefused {
+        target: String,
+        differences: Vec<String>,
+    },
+    #[error(
+        "{}stopped at {stamped}: it was stamped (recorded by `migrate stamp` or `migrate adopt` \
+         without running), so its down.sql would remove what the database held before \
+         bookshelf managed it; `down` never goes below a stamped version",
+        if reverted.is_empty() { String::new() } else { format!("reverted {}; ", reverted.join(", ")) }
+    )]
+    StampedFloor {
+        stamped: String,
+        reverted: Vec<String>,
+    },
+    #[error("{0}")]
     Target(String),
     #[error("migration {name} could not be reverted on {url}: {source}; the database stays at the version before it")]
     Revert {

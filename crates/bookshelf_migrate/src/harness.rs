@@ -12,6 +12,8 @@ use log::info;
 
 use crate::connection::{write, DatabaseUrl, DbConn};
 use crate::error::Error;
+use crate::foreign::refuse_unmanaged;
+use crate::history::{history, MigrationState};
 use crate::records::{
     __diesel_schema_migrations, bookkeeping, bookshelf_migrations, checksum_record, record,
     record_version, CREATE_CHECKSUM_TABLE,
@@ -271,6 +273,7 @@ pub fn up_with_options<S: Scripts>(
     to: UpTo,
     options: UpOptions,
 ) -> Result<Vec<String>, Error> {
+    refuse_unmanaged(conn)?;
     in_batches(conn, url, Direction::Up, source, |conn, remaining| {
         let pending = conn
             .pending_migrations(Borrowed(source))
@@ -591,6 +594,49 @@ pub enum DownTo {
 /// nothing. A migration that runs outside a transaction is reverted on its
 /// own.
 pub fn down(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    source: &impl Scripts,
+    to: DownTo,
+) -> Result<Vec<String>, Error> {
+    let (to, floor) = stamp_floor(conn, url, source, to)?;
+    let reverted = revert(conn, url, source, to)?;
+    match floor {
+        Some(stamped) => Err(Error::StampedFloor { stamped, reverted }),
+        None => Ok(reverted),
+    }
+}
+
+/// `to`, unless it goes below a stamped migration (see [`crate::stamp`]):
+/// then down to that one, which is kept and returned.
+fn stamp_floor(
+    conn: &mut DbConn,
+    url: &DatabaseUrl,
+    source: &impl Scripts,
+    to: DownTo,
+) -> Result<(DownTo, Option<String>), Error> {
+    let mut applied: Vec<MigrationState> = history(conn, url, source)?
+        .into_iter()
+        .filter(|m| m.applied_at.is_some())
+        .collect();
+    applied.sort_by(|a, b| b.version.cmp(&a.version));
+    let Some(floor) = applied.iter().position(|m| m.stamped.is_some()) else {
+        return Ok((to, None));
+    };
+    let planned = match &to {
+        DownTo::All => applied.len(),
+        DownTo::Steps(n) => *n,
+        DownTo::Version(name) => applied.iter().position(|m| m.name == *name).unwrap_or(0),
+    };
+    if planned <= floor {
+        return Ok((to, None));
+    }
+    let stamped = applied[floor].name.clone();
+    Ok((DownTo::Steps(floor), Some(stamped)))
+}
+
+/// [`down`] without the stamp floor.
+fn revert(
     conn: &mut DbConn,
     url: &DatabaseUrl,
     source: &impl Scripts,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::connection::{DatabaseUrl, DbConn};
 use crate::error::Error;
+use crate::foreign::{stamps, Stamp};
 use crate::records::{__diesel_schema_migrations, unless_missing};
 use crate::scripts::{version_of, Scripts};
 
@@ -20,6 +21,8 @@ pub struct MigrationState {
     /// Pending, and older than the newest applied migration: `up` refuses
     /// it without `--out-of-order` (see [`crate::Error::OutOfOrder`]).
     pub out_of_order: bool,
+    /// Recorded without running, by `stamp` or `adopt` (see [`crate::stamp`]).
+    pub stamped: Option<Stamp>,
 }
 
 /// Every migration of `source`, oldest first, with its state in the database.
@@ -41,6 +44,7 @@ pub fn history(
             .load(conn),
     )
     .map_err(|e| state_error(Box::new(e)))?;
+    let stamps = stamps(conn).map_err(|e| state_error(Box::new(e)))?;
     let newest = applied.iter().map(|(v, _)| v.as_str()).max().unwrap_or("");
     Ok(source
         .list()
@@ -54,9 +58,13 @@ pub fn history(
             MigrationState {
                 name: m.name.to_string(),
                 out_of_order: applied_at.is_none() && version.as_str() < newest,
-                version,
                 applied_at,
                 contract: m.is_contract(),
+                stamped: stamps
+                    .iter()
+                    .find(|(v, _)| *v == version)
+                    .map(|(_, how)| *how),
+                version,
             }
         })
         .collect())

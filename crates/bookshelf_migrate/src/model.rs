@@ -322,13 +322,21 @@ pub enum SqlType {
     Text,
     Bool,
     Timestamp,
+    /// PostgreSQL's `timestamp with time zone` (SQLAlchemy's
+    /// `DateTime(timezone=True)`).
+    Timestamptz,
     Date,
     Time,
     Binary,
+    /// PostgreSQL's `character varying(n)` (SQLAlchemy's `String(50)`): text
+    /// with a length limit the type itself enforces. Read from a database
+    /// bookshelf did not create; src/schema.rs says `Text` (or `Varchar`,
+    /// the same) and src/constraints.rs says the length.
+    BoundedVarchar,
 }
 
 impl SqlType {
-    const ALL: [SqlType; 11] = [
+    const ALL: [SqlType; 12] = [
         SqlType::SmallInt,
         SqlType::Integer,
         SqlType::BigInt,
@@ -337,6 +345,7 @@ impl SqlType {
         SqlType::Text,
         SqlType::Bool,
         SqlType::Timestamp,
+        SqlType::Timestamptz,
         SqlType::Date,
         SqlType::Time,
         SqlType::Binary,
@@ -353,6 +362,8 @@ impl SqlType {
             SqlType::Text => "Text",
             SqlType::Bool => "Bool",
             SqlType::Timestamp => "Timestamp",
+            SqlType::Timestamptz => "Timestamptz",
+            SqlType::BoundedVarchar => "Varchar",
             SqlType::Date => "Date",
             SqlType::Time => "Time",
             SqlType::Binary => "Binary",
@@ -388,6 +399,9 @@ impl SqlType {
             (SqlType::Text, _) => "TEXT",
             (SqlType::Bool, _) => "BOOLEAN",
             (SqlType::Timestamp, _) => "TIMESTAMP",
+            (SqlType::Timestamptz, Backend::Sqlite) => "TIMESTAMPTZ",
+            (SqlType::Timestamptz, Backend::Postgres) => "TIMESTAMP WITH TIME ZONE",
+            (SqlType::BoundedVarchar, _) => "VARCHAR",
             (SqlType::Date, _) => "DATE",
             (SqlType::Time, _) => "TIME",
             (SqlType::Binary, Backend::Sqlite) => "BLOB",
@@ -416,6 +430,7 @@ impl SqlType {
                     SqlType::Double
                 }
                 "datetime" | "timestamp" => SqlType::Timestamp,
+                "timestamptz" => SqlType::Timestamptz,
                 "date" => SqlType::Date,
                 "time" => SqlType::Time,
                 _ => return None,
@@ -427,6 +442,8 @@ impl SqlType {
                 "real" => SqlType::Float,
                 "double precision" => SqlType::Double,
                 "text" | "character varying" => SqlType::Text,
+                "bounded character varying" => SqlType::BoundedVarchar,
+                "timestamp with time zone" => SqlType::Timestamptz,
                 "boolean" => SqlType::Bool,
                 "timestamp without time zone" => SqlType::Timestamp,
                 "date" => SqlType::Date,
@@ -449,6 +466,10 @@ impl SqlType {
                 | (BigInt | Double | Bool | Date | Timestamp | Time, Text)
                 | (Float, Double | Text)
                 | (Date, Timestamp)
+                // Converted at UTC (see the PostgreSQL SQL for AlterColumn):
+                // PostgreSQL keeps no offset in a timestamptz to lose.
+                | (Timestamptz, Timestamp | Text)
+                | (BoundedVarchar, Text)
         )
     }
 
@@ -459,7 +480,8 @@ impl SqlType {
         match (self, backend) {
             (SqlType::Text, _) => "'-'",
             (SqlType::Bool, Backend::Postgres) => "FALSE",
-            (SqlType::Timestamp, _) => "'1970-01-01 00:00:00'",
+            (SqlType::Timestamp | SqlType::Timestamptz, _) => "'1970-01-01 00:00:00'",
+            (SqlType::BoundedVarchar, _) => "'-'",
             (SqlType::Date, _) => "'1970-01-01'",
             (SqlType::Time, _) => "'00:00:00'",
             (SqlType::Binary, Backend::Sqlite) => "X''",

@@ -149,6 +149,19 @@ impl Definition {
         format!("{}({}){}", self.head, self.items.join(","), self.tail)
     }
 
+    /// The definition with one more column (`definition`: `name TYPE ...`),
+    /// after the last column and before the table's constraints.
+    pub(crate) fn with_added_column(&self, definition: &str) -> Definition {
+        let mut edited = self.clone();
+        let at = self
+            .items
+            .iter()
+            .rposition(|item| Self::column_of(item).is_some())
+            .map_or(0, |i| i + 1);
+        edited.items.insert(at, format!("\n    {definition}"));
+        edited
+    }
+
     pub(crate) fn without_column(&self, column: &str) -> Definition {
         let items = self
             .items

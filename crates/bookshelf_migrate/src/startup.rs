@@ -4,6 +4,7 @@ use log::{info, warn};
 
 use crate::connection::{DatabaseUrl, DbConn};
 use crate::error::Error;
+use crate::foreign::refuse_unmanaged;
 use crate::harness::{up, UpTo};
 use crate::history::pending_names;
 use crate::scripts::Scripts;
@@ -27,6 +28,8 @@ pub fn at_startup(
     source: &impl Scripts,
     pending: Pending,
 ) -> Result<(), Error> {
+    // Tables no migration recorded: never CREATE over them.
+    refuse_unmanaged(conn)?;
     let verification = verify(conn, url, source)?;
     if !verification.problems.is_empty() {
         let problems: Vec<String> = verification

@@ -197,12 +197,14 @@ pub fn schema_drift(
 }
 
 /// The migration state `/ready` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub applied: usize,
     /// Pending, contract migrations left out (they wait while the binary serves).
     pub pending: usize,
     pub checksums_ok: bool,
+    /// Tables found where no migration is recorded (see [`crate::unmanaged`]).
+    pub unmanaged: Option<crate::foreign::Unmanaged>,
 }
 
 /// How many migrations are applied and pending, and whether the applied
@@ -218,5 +220,6 @@ pub fn summary(
         applied: count(|m| m.applied_at.is_some()),
         pending: count(|m| m.applied_at.is_none() && !m.contract),
         checksums_ok: verify(conn, url, source)?.problems.is_empty(),
+        unmanaged: crate::foreign::unmanaged(conn)?,
     })
 }

@@ -13,7 +13,7 @@ use crate::connection::{Backend, DbConn};
 use crate::diff::Change;
 use crate::error::Error;
 use crate::idents::name;
-use crate::model::Index;
+use crate::model::{DefaultValue, Index};
 use statements::{create_index, parent_key};
 
 /// Which migration of a `migrate diff` a change's SQL goes into: the first
@@ -80,20 +80,7 @@ fn render_with(
             column,
             default,
         } => {
-            let mut definition = format!("{} {}", name(&column.name), column.sql_type.sql(backend));
-            if let Some(value) = default {
-                definition.push_str(&format!(" DEFAULT {}", value.sql(backend)));
-            }
-            if !column.nullable {
-                definition.push_str(" NOT NULL");
-            }
-            for check in checks {
-                definition.push_str(&format!(
-                    " CONSTRAINT {} CHECK ({})",
-                    name(&check.name),
-                    check.rule.sql()
-                ));
-            }
+            let definition = column_definition(backend, column, default.as_ref(), checks);
             simple(
                 format!("ALTER TABLE {} ADD COLUMN {definition};", name(table)),
                 format!(
@@ -114,6 +101,31 @@ fn render_with(
         }
     };
     Ok(step)
+}
+
+/// A column's definition in CREATE TABLE or ADD COLUMN: name, type,
+/// default, NOT NULL and `checks`.
+fn column_definition(
+    backend: Backend,
+    column: &crate::model::Column,
+    default: Option<&DefaultValue>,
+    checks: &[&crate::model::Check],
+) -> String {
+    let mut definition = format!("{} {}", name(&column.name), column.sql_type.sql(backend));
+    if let Some(value) = default {
+        definition.push_str(&format!(" DEFAULT {}", value.sql(backend)));
+    }
+    if !column.nullable {
+        definition.push_str(" NOT NULL");
+    }
+    for check in checks {
+        definition.push_str(&format!(
+            " CONSTRAINT {} CHECK ({})",
+            name(&check.name),
+            check.rule.sql()
+        ));
+    }
+    definition
 }
 
 /// The changes grouped into steps, in order: on SQLite every column change
@@ -151,11 +163,16 @@ pub fn groups(backend: Backend, changes: &[Change]) -> Vec<Vec<&Change>> {
     groups
 }
 
-/// The changes SQLite makes by rebuilding their table.
+/// The changes SQLite makes by rebuilding their table: a new column whose
+/// default is not a constant (ADD COLUMN refuses `DEFAULT CURRENT_TIMESTAMP`)
+/// is one of them.
 fn rebuilds(change: &Change) -> bool {
     matches!(
         change,
-        Change::AlterColumn { .. }
+        Change::AddColumn {
+            default: Some(DefaultValue::Now),
+            ..
+        } | Change::AlterColumn { .. }
             | Change::DropColumn { .. }
             | Change::SetDefault { .. }
             | Change::AddCheck { .. }
@@ -169,6 +186,9 @@ fn rebuilds(change: &Change) -> bool {
 pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Error> {
     let backend = crate::catalog::backend_of(conn);
     if let Change::AddColumn { .. } = group[0] {
+        if backend == Backend::Sqlite && rebuilds(group[0]) {
+            return rebuild_group(conn, group);
+        }
         let checks: Vec<&crate::model::Check> = group[1..]
             .iter()
             .filter_map(|c| match c {
@@ -181,9 +201,22 @@ pub fn render_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Error>
     if backend == Backend::Postgres || !rebuilds(group[0]) {
         return render(conn, group[0]);
     }
+    rebuild_group(conn, group)
+}
+
+/// One SQLite table rebuild for every change of a group.
+fn rebuild_group(conn: &mut DbConn, group: &[&Change]) -> Result<Step, Error> {
     let mut changes = sqlite::ColumnChanges::default();
     for change in group {
         match change {
+            Change::AddColumn {
+                column, default, ..
+            } => changes.adds.push(column_definition(
+                Backend::Sqlite,
+                column,
+                default.as_ref(),
+                &[],
+            )),
             Change::AlterColumn { from, to, fill, .. } => {
                 changes.alters.push((from, to, fill.as_deref()))
             }

@@ -16,7 +16,7 @@ use crate::connection::{Backend, DbConn};
 use crate::diff::Change;
 use crate::idents::literal;
 use crate::idents::name;
-use crate::model::Column;
+use crate::model::{Column, SqlType};
 
 /// Dropped tables and columns, and altered columns (the changes the
 /// dialects write differently).
@@ -309,8 +309,14 @@ fn alter(table: &str, from: &Column, to: &Column) -> Vec<String> {
     let mut out = Vec::new();
     if from.sql_type != to.sql_type {
         let sql_type = to.sql_type.sql(Backend::Postgres);
+        // A timestamptz holds an instant; bookshelf's timestamps are UTC.
+        let using = if from.sql_type == SqlType::Timestamptz && to.sql_type == SqlType::Timestamp {
+            format!("{column} AT TIME ZONE 'UTC'")
+        } else {
+            format!("{column}::{sql_type}")
+        };
         out.push(format!(
-            "ALTER TABLE {} ALTER COLUMN {column} TYPE {sql_type} USING {column}::{sql_type};",
+            "ALTER TABLE {} ALTER COLUMN {column} TYPE {sql_type} USING {using};",
             name(table)
         ));
     }

@@ -112,6 +112,10 @@ pub(super) fn stop_if_rows(count_sql: &str, why: &str) -> String {
 /// and foreign keys added and dropped.
 #[derive(Default)]
 pub(super) struct ColumnChanges<'a> {
+    /// Columns added by the rebuild (SQLite's ADD COLUMN takes no
+    /// non-constant default, such as CURRENT_TIMESTAMP), each as its
+    /// definition: the rows already there get its default as they are copied.
+    pub adds: Vec<String>,
     pub alters: Vec<(&'a Column, &'a Column, Option<&'a str>)>,
     pub drops: Vec<&'a Column>,
     pub defaults: Vec<(&'a str, Option<&'a DefaultValue>)>,
@@ -142,6 +146,9 @@ pub(super) fn rebuild_columns(
     }
     for column in &changes.drops {
         edited = edited.without_column(&column.name);
+    }
+    for added in &changes.adds {
+        edited = edited.with_added_column(added);
     }
     for (column, value) in &changes.defaults {
         edited = edited.with_default(column, value.map(|v| v.sql(Backend::Sqlite)));
