@@ -161,16 +161,8 @@ Examples:
   bookshelf migrate adopt --sql                        show the SQL, change nothing
   bookshelf migrate adopt --rename reviews.timestamp=created_at --default books.rating=3")]
     Adopt {
-        /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
-        #[arg(long, value_name = "OLD=NEW")]
-        rename: Vec<String>,
-        /// The value the NULLs of a column made NOT NULL get: TABLE.COLUMN=VALUE, VALUE an SQL
-        /// literal such as '' or 0.
-        #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
-        default: Vec<String>,
-        /// Allow changes that lose data: dropping a table or column, narrowing a type.
-        #[arg(long)]
-        allow_data_loss: bool,
+        #[command(flatten)]
+        hints: Hints,
         /// Print the bridging SQL and change nothing (it runs and is rolled back).
         #[arg(long)]
         sql: bool,
@@ -203,16 +195,8 @@ on_delete(column, restrict|set_null|no_action).")]
         /// Write nothing; exit 1 if src/schema.rs and the migrations disagree.
         #[arg(long, conflicts_with = "name")]
         check: bool,
-        /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
-        #[arg(long, value_name = "OLD=NEW")]
-        rename: Vec<String>,
-        /// The value the NULLs of a column made NOT NULL get: TABLE.COLUMN=VALUE, VALUE an SQL
-        /// literal such as '' or 0.
-        #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
-        default: Vec<String>,
-        /// Allow changes that lose data: dropping a table or column, narrowing a type.
-        #[arg(long)]
-        allow_data_loss: bool,
+        #[command(flatten)]
+        hints: Hints,
         /// The PostgreSQL server to replay migrations/postgres on [default: TEST_DATABASE_URL, else a postgres:// DATABASE_URL].
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
@@ -258,6 +242,22 @@ Examples:
         #[arg(long, default_value = "migrations")]
         dir: std::path::PathBuf,
     },
+}
+
+/// What `migrate diff` and `migrate adopt` are told: renames, values for
+/// NULLs, and whether data may be lost.
+#[derive(Debug, Args)]
+pub struct Hints {
+    /// A rename, never guessed: TABLE.OLD=NEW for a column, OLD=NEW for a table.
+    #[arg(long, value_name = "OLD=NEW")]
+    pub rename: Vec<String>,
+    /// The value the NULLs of a column made NOT NULL get: TABLE.COLUMN=VALUE, VALUE an SQL
+    /// literal such as '' or 0.
+    #[arg(long, value_name = "TABLE.COLUMN=VALUE")]
+    pub default: Vec<String>,
+    /// Allow changes that lose data: dropping a table or column, narrowing a type.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 /// Which way `migrate sql` goes.

@@ -3,7 +3,7 @@
 
 use bookshelf_migrate::{self as engine, diff, generate, lint, Backend, DatabaseUrl, DownTo, UpTo};
 
-use super::args::MigrateCommand;
+use super::args::{Hints, MigrateCommand};
 use crate::config::Settings;
 use crate::db::{self, StartupError};
 use crate::migrations;
@@ -16,19 +16,15 @@ pub fn settings() -> Result<Settings, StartupError> {
 }
 
 /// The options of `diff` and `adopt`: renames, defaults, data loss.
-fn diff_options(
-    rename: &[String],
-    default: &[String],
-    allow_data_loss: bool,
-) -> Result<diff::Options, StartupError> {
+fn diff_options(hints: &Hints) -> Result<diff::Options, StartupError> {
     let mut options = diff::Options {
-        allow_data_loss,
+        allow_data_loss: hints.allow_data_loss,
         ..diff::Options::default()
     };
-    for hint in rename {
+    for hint in &hints.rename {
         options.rename(hint).map_err(StartupError::Target)?;
     }
-    for value in default {
+    for value in &hints.default {
         options.default_value(value).map_err(StartupError::Target)?;
     }
     Ok(options)
@@ -39,16 +35,14 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
     if let MigrateCommand::Diff {
         name,
         check,
-        rename,
-        default,
-        allow_data_loss,
+        hints,
         postgres,
         dir,
         schema,
         constraints,
     } = command
     {
-        let options = diff_options(&rename, &default, allow_data_loss)?;
+        let options = diff_options(&hints)?;
         let request = generate::Request {
             dir,
             schema,
@@ -269,13 +263,8 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
                 stamped.names.len()
             );
         }
-        MigrateCommand::Adopt {
-            rename,
-            default,
-            allow_data_loss,
-            sql,
-        } => {
-            let options = diff_options(&rename, &default, allow_data_loss)?;
+        MigrateCommand::Adopt { hints, sql } => {
+            let options = diff_options(&hints)?;
             let (mut conn, url) = db::open_connection(&settings)?;
             let source = migrations::of(url.backend());
             let adoption = engine::adopt(&mut conn, &url, source, &options, !sql)?;

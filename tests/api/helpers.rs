@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bookshelf::db::Backend;
-pub use bookshelf_test_db::{postgres_or_skip, postgres_url, TestDb};
+pub use bookshelf_test_db::{postgres_or_skip, postgres_url, ProjectCopy, TestDb};
 
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
@@ -52,7 +52,11 @@ impl TestApp {
 
     /// The application with its configuration changed by `configure`.
     pub fn with_config(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
-        let db = TestDb::new();
+        TestApp::on(TestDb::new(), configure)
+    }
+
+    /// The application on `db`, which a test prepared, configured by `configure`.
+    pub fn on(db: TestDb, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
         let rocket = bookshelf::rocket(configure(figment(&db)));
         let client = Client::tracked(rocket).expect("the application starts");
         TestApp { client, db }
@@ -302,4 +306,19 @@ pub mod migrate {
     pub fn sql(backend: Backend, direction: Direction, to: Option<&str>) -> String {
         bookshelf_migrate::sql(bookshelf::migrations::of(backend), backend, direction, to)
     }
+}
+
+/// Runs the bookshelf binary on `database_url`; returns its exit code and
+/// everything it printed (stdout, then stderr).
+pub fn bookshelf(database_url: &str, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bookshelf"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .env("ROCKET_CLI_COLORS", "false")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
 }

@@ -10,7 +10,7 @@ use bookshelf_migrate::lint::lint_dir;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::helpers::{postgres_or_skip, TestDb};
+use crate::helpers::{bookshelf, postgres_or_skip, TestDb};
 
 #[test]
 fn the_repository_migrations_pass_lint() {
@@ -81,18 +81,6 @@ fn migrate_lint_through_the_binary_exits_1_and_names_file_line_and_rule() {
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no migration under"));
-}
-
-fn bookshelf(database_url: &str, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_bookshelf"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", database_url)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
 }
 
 #[test]

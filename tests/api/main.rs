@@ -1,6 +1,8 @@
 //! The API test suite: one binary, one fresh database per test.
 //! Runs on SQLite; set TEST_DATABASE_URL=postgres://… to run it on PostgreSQL.
 
+mod adopt;
+mod adopting;
 mod auth;
 mod backup;
 mod books;

@@ -16,6 +16,10 @@ use crate::model::{
     Rule, Schema, SqlType, Table,
 };
 
+/// The table Alembic keeps its revision in: a database that has it came
+/// from Alembic. The engine reads it and leaves it alone.
+pub const ALEMBIC_TABLE: &str = "alembic_version";
+
 /// Tables that are migration bookkeeping, not the application's schema.
 pub const BOOKKEEPING: &[&str] = &[
     "__diesel_schema_migrations",
@@ -23,8 +27,23 @@ pub const BOOKKEEPING: &[&str] = &[
     "bookshelf_replicas",
     "bookshelf_stamps",
     // Alembic's, in a database bookshelf adopted: read, never changed.
-    crate::foreign::ALEMBIC_TABLE,
+    ALEMBIC_TABLE,
 ];
+
+/// The query for `table`'s name (`name`), no row when it does not exist.
+pub fn bookkeeping_table_query(backend: Backend, table: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = {}",
+            literal(table)
+        ),
+        Backend::Postgres => format!(
+            "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = {}",
+            literal(table)
+        ),
+    }
+}
 
 /// The query for the application's table names (`name`), bookkeeping left out.
 pub fn tables_query(backend: Backend) -> String {
@@ -437,14 +456,15 @@ pub struct SqliteObject {
 
 /// A SQLite table's own `CREATE TABLE` statement, then the indexes and
 /// triggers on it that were created by statements (not the automatic
-/// indexes of PRIMARY KEY and UNIQUE), in the order they were created.
+/// indexes of PRIMARY KEY and UNIQUE), by kind and name: the SQL written
+/// from them does not depend on the order another tool created them in.
 pub fn sqlite_objects(conn: &mut DbConn, table: &str) -> QueryResult<Vec<SqliteObject>> {
     diesel::sql_query(format!(
         "SELECT m.type AS kind, m.name AS name, m.sql AS sql, \
          COALESCE((SELECT group_concat(i.name, ',') FROM pragma_index_info(m.name) i), '') AS columns \
          FROM sqlite_master m WHERE m.tbl_name = {} AND m.sql IS NOT NULL \
          AND m.type IN ('table', 'index', 'trigger') \
-         ORDER BY m.type <> 'table', m.rowid",
+         ORDER BY m.type <> 'table', m.type, m.name",
         literal(table)
     ))
     .load(conn)

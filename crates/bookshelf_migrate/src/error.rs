@@ -50,7 +50,7 @@ pub enum Error {
     )]
     OutOfOrder { older: Vec<String>, newest: String },
     #[error("{0}")]
-    Unmanaged(crate::foreign::Unmanaged),
+    Unmanaged(Unmanaged),
     #[error(
         "refusing to stamp {target}: the database's schema is not the schema {target} builds \
          (replayed on a scratch database):\n{}\nBring it there with `bookshelf migrate adopt`, \
@@ -79,4 +79,37 @@ pub enum Error {
         url: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// Tables found in a database where no migration is recorded (see
+/// [`crate::unmanaged`]), which [`Error::Unmanaged`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmanaged {
+    pub tables: Vec<String>,
+    /// The revision in `alembic_version`, when the database came from Alembic.
+    pub alembic: Option<String>,
+}
+
+impl std::fmt::Display for Unmanaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = if self.tables.len() == 1 {
+            "exists"
+        } else {
+            "exist"
+        };
+        write!(
+            f,
+            "{} {verb} but no migration is recorded",
+            self.tables.join(", ")
+        )?;
+        if let Some(revision) = &self.alembic {
+            write!(f, " (alembic_version says Alembic revision {revision})")?;
+        }
+        f.write_str(
+            ": the database was not built by these migrations. Bring it to the newest version \
+             with `bookshelf migrate adopt` (`--sql` shows what it would run), or, if it already \
+             has a version's schema, record that with `bookshelf migrate stamp VERSION`. \
+             Nothing was changed",
+        )
+    }
 }

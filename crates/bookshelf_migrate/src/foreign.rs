@@ -3,8 +3,6 @@
 //! once the live schema is that version's), and `adopt` (bring it to the
 //! newest version with the SQL `diff` writes, then stamp).
 
-use std::fmt;
-
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -16,144 +14,11 @@ use crate::error::Error;
 use crate::harness::locked;
 use crate::history::history;
 use crate::model::Schema;
-use crate::records::{
-    __diesel_schema_migrations, bookkeeping, record, record_version, unless_missing,
-};
+use crate::records::{bookkeeping, bookshelf_stamps, record, record_version, CREATE_STAMPS_TABLE};
 use crate::scratch::Scratch;
 use crate::scripts::{version_of, Direction, Scripts};
+use crate::unmanaged::unmanaged;
 use crate::{catalog, sql};
-
-// Which migrations were recorded without running (`stamp`, `adopt`), and
-// whether `--force` recorded them over a schema that differed.
-diesel::table! {
-    bookshelf_stamps (version) {
-        version -> Text,
-        forced -> Bool,
-        stamped_at -> Timestamp,
-    }
-}
-
-const CREATE_STAMPS_TABLE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_stamps (\
-    version TEXT PRIMARY KEY NOT NULL, forced BOOLEAN NOT NULL, stamped_at TIMESTAMP NOT NULL)";
-
-/// The table Alembic keeps its revision in: a database that has it came
-/// from Alembic. The engine reads it and leaves it alone.
-pub const ALEMBIC_TABLE: &str = "alembic_version";
-
-/// Tables found in a database where no migration is recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unmanaged {
-    pub tables: Vec<String>,
-    /// The revision in `alembic_version`, when the database came from Alembic.
-    pub alembic: Option<String>,
-}
-
-impl fmt::Display for Unmanaged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.tables.len() == 1 {
-            "exists"
-        } else {
-            "exist"
-        };
-        write!(
-            f,
-            "{} {verb} but no migration is recorded",
-            self.tables.join(", ")
-        )?;
-        if let Some(revision) = &self.alembic {
-            write!(f, " (alembic_version says Alembic revision {revision})")?;
-        }
-        f.write_str(
-            ": the database was not built by these migrations. Bring it to the newest version \
-             with `bookshelf migrate adopt` (`--sql` shows what it would run), or, if it already \
-             has a version's schema, record that with `bookshelf migrate stamp VERSION`. \
-             Nothing was changed",
-        )
-    }
-}
-
-/// How a migration came to be recorded without running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stamp {
-    /// By `stamp` or `adopt`, after the live schema matched.
-    Stamped,
-    /// By `stamp --force`, over a schema that differed.
-    Forced,
-}
-
-/// The versions recorded without running, and how.
-pub(crate) fn stamps(conn: &mut DbConn) -> QueryResult<Vec<(String, Stamp)>> {
-    let rows: Vec<(String, bool)> = unless_missing(
-        bookshelf_stamps::table
-            .select((bookshelf_stamps::version, bookshelf_stamps::forced))
-            .load(conn),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(v, forced)| {
-            (
-                v,
-                if forced {
-                    Stamp::Forced
-                } else {
-                    Stamp::Stamped
-                },
-            )
-        })
-        .collect())
-}
-
-#[derive(QueryableByName)]
-struct TableName {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
-/// The application's tables and Alembic's revision, when the database has
-/// tables but no migration recorded; `None` for an empty database or one
-/// the migrations manage. Reads only.
-pub fn unmanaged(conn: &mut DbConn) -> Result<Option<Unmanaged>, Error> {
-    let read_error = |source: diesel::result::Error| Error::Catalog {
-        source: Box::new(source),
-    };
-    let recorded: Vec<String> = unless_missing(
-        __diesel_schema_migrations::table
-            .select(__diesel_schema_migrations::version)
-            .load(conn),
-    )
-    .map_err(read_error)?;
-    if !recorded.is_empty() {
-        return Ok(None);
-    }
-    let tables: Vec<TableName> =
-        diesel::sql_query(catalog::tables_query(catalog::backend_of(conn)))
-            .load(conn)
-            .map_err(read_error)?;
-    if tables.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Unmanaged {
-        tables: tables.into_iter().map(|t| t.name).collect(),
-        alembic: alembic_revision(conn).map_err(read_error)?,
-    }))
-}
-
-/// Alembic's revision, if the database has an `alembic_version` table.
-fn alembic_revision(conn: &mut DbConn) -> QueryResult<Option<String>> {
-    let rows: Vec<TableName> = unless_missing(
-        diesel::sql_query(format!("SELECT version_num AS name FROM {ALEMBIC_TABLE}")).load(conn),
-    )?;
-    Ok(rows.into_iter().next().map(|r| r.name))
-}
-
-/// Refuses to migrate a database holding tables no migration recorded:
-/// `up` would fail on the first CREATE TABLE, or worse, build beside them.
-pub(crate) fn refuse_unmanaged(conn: &mut DbConn) -> Result<(), Error> {
-    match unmanaged(conn)? {
-        Some(found) => Err(Error::Unmanaged(found)),
-        None => Ok(()),
-    }
-}
 
 /// The schema `source` builds up to `upto` (the newest when `None`), replayed
 /// on a scratch database beside the live one: SQLite in memory, PostgreSQL
@@ -212,7 +77,11 @@ pub fn stamp(
     }
     let live = catalog::read(conn)?;
     let expected = schema_at(url, source, Some(target))?;
-    let differences = diff::differences(&live, &expected);
+    // diff's words are about src/schema.rs; here the model is `target`'s schema.
+    let differences: Vec<String> = diff::differences(&live, &expected)
+        .into_iter()
+        .map(|d| d.replace("src/schema.rs", &format!("{target}'s schema")))
+        .collect();
     if !differences.is_empty() && !force {
         return Err(Error::StampRefused {
             target: target.to_string(),
@@ -299,8 +168,14 @@ pub fn adopt(
     };
     let live = catalog::read(conn)?;
     let target = schema_at(url, source, None)?;
-    let changes = diff::changes(&live, &target, options)
-        .map_err(|refused| Error::Target(refused.to_string()))?;
+    // diff's words are about src/schema.rs; here the model is the newest version.
+    let changes = diff::changes(&live, &target, options).map_err(|refused| {
+        Error::Target(
+            refused
+                .to_string()
+                .replace("src/schema.rs", "the newest version"),
+        )
+    })?;
     let names: Vec<String> = source.list().iter().map(|m| m.name.to_string()).collect();
     let backend = url.backend();
     let mut adoption = Adoption {

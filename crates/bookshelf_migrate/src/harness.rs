@@ -12,13 +12,13 @@ use log::info;
 
 use crate::connection::{write, DatabaseUrl, DbConn};
 use crate::error::Error;
-use crate::foreign::refuse_unmanaged;
 use crate::history::{history, MigrationState};
 use crate::records::{
     __diesel_schema_migrations, bookkeeping, bookshelf_migrations, checksum_record, record,
     record_version, CREATE_CHECKSUM_TABLE,
 };
 use crate::scripts::{in_transaction, version_of, Borrowed, Direction, Scripts};
+use crate::unmanaged::refuse_unmanaged;
 use crate::{lint, replicas};
 
 /// The PostgreSQL advisory lock that makes migrators take turns (an

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use crate::connection::{DatabaseUrl, DbConn};
 use crate::error::Error;
-use crate::foreign::{stamps, Stamp};
 use crate::records::{__diesel_schema_migrations, unless_missing};
+use crate::records::{stamps, Stamp};
 use crate::scripts::{version_of, Scripts};
 
 /// One migration of a project, and when it was applied, if it was.

@@ -41,18 +41,22 @@ pub mod sql;
 pub mod sql_tokens;
 pub mod sqlite_ddl;
 pub mod startup;
+pub mod unmanaged;
 pub mod verify;
 
 pub use connection::{now, open, Backend, DatabaseUrl, DbBackend, DbConn};
 pub use constraints::parse_model;
 pub use error::Error;
+pub use error::Unmanaged;
 pub use folders::{folder_name, new, version_time};
-pub use foreign::{adopt, stamp, unmanaged, Adoption, Stamp, Stamped, Unmanaged};
+pub use foreign::{adopt, stamp, Adoption, Stamped};
 pub use harness::{down, up, up_contract, up_with_options, DownTo, UpOptions, UpTo};
 pub use history::{history, pending_names, resolve, MigrationState};
 pub use records::checksum;
+pub use records::Stamp;
 pub use scripts::{is_contract, sql, version_of, Compiled, Direction, MigrationSql, Scripts};
 pub use startup::{at_startup, Pending};
+pub use unmanaged::unmanaged;
 pub use verify::{
     accept, invalid_indexes, schema_drift, summary, verify, InvalidIndex, Problem, Summary,
     Verification,

@@ -28,6 +28,64 @@ diesel::table! {
     }
 }
 
+// Which migrations were recorded without running (`stamp`, `adopt`), and
+// whether `--force` recorded them over a schema that differed.
+diesel::table! {
+    bookshelf_stamps (version) {
+        version -> Text,
+        forced -> Bool,
+        stamped_at -> Timestamp,
+    }
+}
+
+pub(crate) const CREATE_STAMPS_TABLE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_stamps (\
+    version TEXT PRIMARY KEY NOT NULL, forced BOOLEAN NOT NULL, stamped_at TIMESTAMP NOT NULL)";
+
+/// A row naming a table (or any other text), for `sql_query`.
+#[derive(QueryableByName)]
+pub(crate) struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+}
+
+/// How a migration came to be recorded without running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// By `stamp` or `adopt`, after the live schema matched.
+    Stamped,
+    /// By `stamp --force`, over a schema that differed.
+    Forced,
+}
+
+/// The versions recorded without running, and how. The table is looked
+/// for first: a failed read would abort the transaction it may be in.
+pub(crate) fn stamps(conn: &mut DbConn) -> QueryResult<Vec<(String, Stamp)>> {
+    let tables: Vec<TableName> = diesel::sql_query(crate::catalog::bookkeeping_table_query(
+        crate::catalog::backend_of(conn),
+        "bookshelf_stamps",
+    ))
+    .load(conn)?;
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, bool)> = bookshelf_stamps::table
+        .select((bookshelf_stamps::version, bookshelf_stamps::forced))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(v, forced)| {
+            (
+                v,
+                if forced {
+                    Stamp::Forced
+                } else {
+                    Stamp::Stamped
+                },
+            )
+        })
+        .collect())
+}
+
 pub(crate) const CREATE_CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS bookshelf_migrations (\
     version TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, \
     applied_at TIMESTAMP NOT NULL)";

@@ -4,10 +4,10 @@ use log::{info, warn};
 
 use crate::connection::{DatabaseUrl, DbConn};
 use crate::error::Error;
-use crate::foreign::refuse_unmanaged;
 use crate::harness::{up, UpTo};
 use crate::history::pending_names;
 use crate::scripts::Scripts;
+use crate::unmanaged::refuse_unmanaged;
 use crate::verify::verify;
 
 /// What start-up does with pending migrations.

@@ -204,7 +204,7 @@ pub struct Summary {
     pub pending: usize,
     pub checksums_ok: bool,
     /// Tables found where no migration is recorded (see [`crate::unmanaged`]).
-    pub unmanaged: Option<crate::foreign::Unmanaged>,
+    pub unmanaged: Option<crate::error::Unmanaged>,
 }
 
 /// How many migrations are applied and pending, and whether the applied
@@ -220,6 +220,6 @@ pub fn summary(
         applied: count(|m| m.applied_at.is_some()),
         pending: count(|m| m.applied_at.is_none() && !m.contract),
         checksums_ok: verify(conn, url, source)?.problems.is_empty(),
-        unmanaged: crate::foreign::unmanaged(conn)?,
+        unmanaged: crate::unmanaged::unmanaged(conn)?,
     })
 }

@@ -483,6 +483,26 @@ fn add_a_not_null_column_with_a_value_for_existing_rows() {
 }
 
 #[test]
+fn add_a_not_null_timestamp_column_defaulting_to_now() {
+    // SQLite's ADD COLUMN refuses DEFAULT CURRENT_TIMESTAMP: the table is
+    // rebuilt, and the rows already there get the time of the migration.
+    case_with(
+        |project| project.constrain("default(version, 1);", "default(version, 1);\n        default(checked_at, now);"),
+        &[(
+            LAST_OF_BOOKS,
+            "        description -> Nullable<Text>,\n        version -> Integer,\n        checked_at -> Timestamp,\n",
+        )],
+        &[],
+        &["add column books.checked_at Timestamp default now"],
+        |conn, _| {
+            let stamped = values(conn, "books", "checked_at");
+            assert_eq!(stamped.len(), 3, "{stamped:?}");
+            assert!(stamped.iter().all(|v| v.starts_with("20")), "{stamped:?}");
+        },
+    );
+}
+
+#[test]
 fn add_a_not_null_bool_column_with_a_value() {
     case_with(
         |project| project.constrain("default(version, 1);", "default(version, 1);\n        default(in_print, true);"),
