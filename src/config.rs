@@ -17,6 +17,7 @@
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `database_statement_timeout` | `5000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
+//! | `database_statement_cache` | `false`   | PostgreSQL: keep prepared statements per connection (diesel's statement cache). Off, each query is one unnamed round trip, which works through PgBouncer in `pool_mode = transaction`; turn it on for a direct connection or session pooling (cost measured in bench/results.md) |
 //! | `database_synchronous` | `full`           | SQLite: `full` (an acknowledged write survives a power loss) or `normal` (faster; in WAL mode the last writes before a power loss may be lost) |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
@@ -54,6 +55,10 @@ pub struct Settings {
     /// cancelled (then 503): a hung server or a slow query cannot pin the
     /// database threads. Migrations are not limited.
     pub database_statement_timeout: u64,
+    /// PostgreSQL: diesel's per-connection statement cache (named prepared
+    /// statements). Off by default, so that a URL through a transaction
+    /// pooler works as it is.
+    pub database_statement_cache: bool,
     /// SQLite's `synchronous` for the connection that commits writes.
     pub database_synchronous: Synchronous,
     /// What start-up does about pending migrations.
@@ -99,6 +104,7 @@ impl Default for Settings {
             database_timeout: 3,
             database_lock_timeout: 5000,
             database_statement_timeout: 5000,
+            database_statement_cache: false,
             database_synchronous: Synchronous::Full,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,

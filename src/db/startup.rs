@@ -24,7 +24,8 @@ pub enum StartupError {
 /// to WAL. The connection waits up to `migration_lock_timeout` for locks, as
 /// another process may be migrating.
 pub fn open_connection(settings: &Settings) -> Result<(DbConn, DatabaseUrl), StartupError> {
-    let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?;
+    let url = DatabaseUrl::parse(&settings.database_url, settings.timeout())?
+        .with_statement_cache(settings.database_statement_cache);
     let conn = connection::open(&url, settings.migration_lock_timeout())?;
     Ok((conn, url))
 }

@@ -25,9 +25,11 @@ use crate::helpers::{figment, postgres_or_skip, TestDb};
 /// The database a section of the document works on, and the URL the
 /// document calls it by.
 struct Section {
+    // Declared first, dropped first: the application stops before its
+    // database is dropped.
+    app: Option<Client>,
     db: TestDb,
     shown_url: String,
-    app: Option<Client>,
 }
 
 impl Section {
@@ -117,9 +119,9 @@ fn run(line: &str, section: &mut Option<Section>, server: Option<&str>) -> Optio
                 TestDb::Postgres { .. } => url.to_string(),
             };
             *section = Some(Section {
+                app: None,
                 db,
                 shown_url,
-                app: None,
             });
             let mut command = Command::new("bash");
             command.args(["scripts/fastapi_tutorial/python.sh", how, &real]);

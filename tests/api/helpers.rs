@@ -13,6 +13,23 @@ use rocket::http::{ContentType, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use serde_json::{json, Value};
 
+/// Whether this run goes through a transaction pooler (TEST_DATABASE_URL is
+/// TEST_PGBOUNCER_URL, as in `.ci/run`'s pooler run). A test of what lives in
+/// a PostgreSQL session (prepared statements, a session's SET) says it was
+/// skipped there: transaction pooling keeps no session, by design.
+pub fn skipped_through_a_pooler(test: &str) -> bool {
+    let pooler = std::env::var("TEST_PGBOUNCER_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let through = pooler.is_some() && pooler == std::env::var("TEST_DATABASE_URL").ok();
+    if through {
+        eprintln!(
+            "SKIPPED {test}: it tests session state, which a transaction pooler does not keep"
+        );
+    }
+    through
+}
+
 /// The backend this run of the suite uses.
 pub fn backend() -> Backend {
     match postgres_url() {
@@ -123,10 +140,13 @@ impl TestApp {
     }
 }
 
-/// Opens a connection of bookshelf's own kind to a test database.
+/// Opens a connection of bookshelf's own kind to a test database, as
+/// bookshelf's own are by default (no statement cache: the suite may run
+/// through a transaction pooler).
 pub fn connect(db: &TestDb) -> bookshelf::db::DbConn {
     let url = bookshelf::db::DatabaseUrl::parse(&db.url(), Duration::from_secs(3))
-        .expect("the test database URL parses");
+        .expect("the test database URL parses")
+        .with_statement_cache(false);
     bookshelf::db::connect(&url, Duration::from_secs(5)).expect("connect to the test database")
 }
 

@@ -19,6 +19,7 @@ mod migrate;
 mod migrations;
 mod openapi;
 mod paging;
+mod pooler;
 mod reviews;
 mod startup;
 mod tutorial;

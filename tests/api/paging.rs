@@ -258,13 +258,22 @@ fn a_books_reviews_page_by_cursor() {
 
 #[test]
 fn statements_are_prepared_once_per_postgres_connection() {
+    if crate::helpers::skipped_through_a_pooler(
+        "statements_are_prepared_once_per_postgres_connection",
+    ) {
+        return;
+    }
     let Some(server) = postgres_or_skip("statements_are_prepared_once_per_postgres_connection")
     else {
         return;
     };
     let app = TestApp::new();
     assert!(server.starts_with("postgres"), "TestApp uses {server}");
-    let mut conn = connect(&app.db);
+    // A connection with diesel's statement cache (database_statement_cache = true).
+    let url = bookshelf::db::DatabaseUrl::parse(&app.db.url(), std::time::Duration::from_secs(3))
+        .unwrap()
+        .with_statement_cache(true);
+    let mut conn = bookshelf::db::connect(&url, std::time::Duration::from_secs(5)).unwrap();
     let prepared = |conn: &mut bookshelf::db::DbConn| -> Vec<String> {
         #[derive(diesel::QueryableByName)]
         struct Statement {
@@ -314,12 +323,70 @@ fn statements_are_prepared_once_per_postgres_connection() {
     );
 }
 
+/// What a pooled connection of `app` has prepared, after a list of books.
+fn prepared_by_the_pool(app: &TestApp) -> Vec<String> {
+    let db = app
+        .client
+        .rocket()
+        .state::<bookshelf::db::Database>()
+        .expect("the application manages its database");
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime
+        .block_on(db.run(|conn| {
+            #[derive(diesel::QueryableByName)]
+            struct Statement {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                statement: String,
+            }
+            let page = PageRequest {
+                offset: 0,
+                limit: 20,
+            };
+            Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
+            diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+                .load::<Statement>(conn)
+                .map(|rows| rows.into_iter().map(|s| s.statement).collect())
+        }))
+        .expect("list books on a pooled connection")
+}
+
+#[test]
+fn by_default_pooled_connections_keep_no_prepared_statement_so_a_transaction_pooler_works() {
+    if crate::helpers::skipped_through_a_pooler(
+        "by_default_pooled_connections_keep_no_prepared_statement",
+    ) {
+        return;
+    }
+    let test =
+        "by_default_pooled_connections_keep_no_prepared_statement_so_a_transaction_pooler_works";
+    let Some(_) = postgres_or_skip(test) else {
+        return;
+    };
+    assert_eq!(prepared_by_the_pool(&TestApp::new()), Vec::<String>::new());
+    let cached = TestApp::with_config(|f| f.merge(("database_statement_cache", true)));
+    assert!(
+        prepared_by_the_pool(&cached)
+            .iter()
+            .any(|s| s.contains("(SELECT count(*) FROM (")),
+        "database_statement_cache = true keeps the list's statement"
+    );
+}
+
 #[test]
 fn pooled_postgres_connections_plan_each_statement_once() {
+    if crate::helpers::skipped_through_a_pooler(
+        "pooled_postgres_connections_plan_each_statement_once",
+    ) {
+        return;
+    }
     let Some(_) = postgres_or_skip("pooled_postgres_connections_plan_each_statement_once") else {
         return;
     };
-    let app = TestApp::new();
+    // With diesel's statement cache, which a direct connection may turn on.
+    let app = TestApp::with_config(|f| f.merge(("database_statement_cache", true)));
     let db = app
         .client
         .rocket()

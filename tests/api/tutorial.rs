@@ -111,6 +111,11 @@ fn diesel_installed() -> bool {
 
 #[test]
 fn the_tutorial_replays_on_sqlite_and_postgres() {
+    if crate::helpers::skipped_through_a_pooler(
+        "the_tutorial_replays_on_sqlite_and_postgres (diesel CLI caches statements)",
+    ) {
+        return;
+    }
     let Some(server) = postgres_or_skip("the_tutorial_replays_on_sqlite_and_postgres") else {
         return;
     };

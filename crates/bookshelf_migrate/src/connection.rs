@@ -46,6 +46,10 @@ pub struct DatabaseUrl {
     target: String,
     /// The URL as written, with any password replaced, for logs and errors.
     masked: String,
+    /// PostgreSQL: keep each connection's prepared statements (diesel's
+    /// statement cache). Off, every query is one unnamed Parse-Bind-Execute
+    /// round trip, which a transaction-pooling PgBouncer can route.
+    statement_cache: bool,
 }
 
 impl DatabaseUrl {
@@ -75,6 +79,7 @@ impl DatabaseUrl {
                 backend: Backend::Postgres,
                 target: parsed.to_string(),
                 masked: mask(url),
+                statement_cache: true,
             });
         }
         let path = url
@@ -93,7 +98,16 @@ impl DatabaseUrl {
             backend: Backend::Sqlite,
             target: path.to_string(),
             masked: url.to_string(),
+            statement_cache: true,
         })
+    }
+
+    /// The same URL, its PostgreSQL connections with diesel's statement cache
+    /// on or off (on by default; see [`DatabaseUrl`]'s field). SQLite keeps its
+    /// cache: no pooler sits between it and its file.
+    pub fn with_statement_cache(mut self, on: bool) -> DatabaseUrl {
+        self.statement_cache = on;
+        self
     }
 
     /// The backend this URL names.
@@ -142,6 +156,9 @@ pub fn connect(url: &DatabaseUrl, lock_timeout: Duration) -> ConnectionResult<Db
     match url.backend {
         Backend::Postgres => {
             let mut conn = PgConnection::establish(&url.target)?;
+            if !url.statement_cache {
+                conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+            }
             conn.batch_execute(&format!("SET lock_timeout = {ms}"))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Postgres(conn))

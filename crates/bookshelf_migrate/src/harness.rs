@@ -27,7 +27,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x626f_6f6b_7368_656c;
 
 /// Runs `f` holding the migration lock (PostgreSQL: an advisory lock,
 /// taken before the transaction and released after it, see
-/// [`lock_migrations`]; SQLite: the write lock of `BEGIN IMMEDIATE`). Everything
+/// [`MigrationLock`]; SQLite: the write lock of `BEGIN IMMEDIATE`). Everything
 /// `f` reads, it reads after the lock is taken; what it does is committed when
 /// it returns `Ok`, so `f` reports a failure after partial progress inside `Ok`.
 pub(crate) fn locked<T>(
@@ -35,9 +35,7 @@ pub(crate) fn locked<T>(
     url: &DatabaseUrl,
     f: impl FnOnce(&mut DbConn) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    if let DbConn::Postgres(pg) = conn {
-        lock_migrations(pg).map_err(|source| Error::MigrationLock { source })?;
-    }
+    let lock = MigrationLock::take(conn, url)?;
     let result = write(conn, |conn| {
         // Both bookkeeping tables, created under the lock (diesel creates its own).
         conn.applied_migrations()
@@ -49,46 +47,87 @@ pub(crate) fn locked<T>(
             .map_err(bookkeeping)?;
         f(conn).map_err(UnderLock)
     });
-    if let DbConn::Postgres(pg) = conn {
-        let unlocked = unlock_migrations(pg);
-        if result.is_ok() {
-            unlocked.map_err(|source| Error::MigrationLock { source })?;
-        }
+    let unlocked = lock.release();
+    if result.is_ok() {
+        unlocked?;
     }
     result.map_err(|UnderLock(error)| error)
 }
 
-/// Takes the (session-level) migration lock on PostgreSQL, trying every
-/// 50 ms for as long as the connection's `lock_timeout` (0: no limit).
-/// Waiting in `pg_advisory_lock` instead would hold a snapshot all the while,
-/// and a `CREATE INDEX CONCURRENTLY` that the lock's holder runs waits for
-/// every older snapshot to go: PostgreSQL would find the two waiting on each
-/// other and cancel one as a deadlock.
-fn lock_migrations(pg: &mut diesel::PgConnection) -> QueryResult<()> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{Bool, Double};
-    let limit: f64 = diesel::select(sql::<Double>(
-        "EXTRACT(EPOCH FROM current_setting('lock_timeout')::interval)::float8",
-    ))
-    .get_result(pg)?;
-    let deadline = (limit > 0.0).then(|| Instant::now() + Duration::from_secs_f64(limit));
-    let try_lock = format!("pg_try_advisory_lock({MIGRATION_LOCK_KEY})");
-    while !diesel::select(sql::<Bool>(&try_lock)).get_result::<bool>(pg)? {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::Unknown,
-                Box::new(format!(
-                    "another migrator held it for the whole lock timeout ({limit} s)"
-                )),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
+/// The migration lock on PostgreSQL: an advisory lock held by a transaction
+/// of its own, on a connection of its own to the same URL, for as long as
+/// the migration work runs on the caller's connection. A transaction-level
+/// lock is what a transaction-pooling PgBouncer keeps (a session-level one
+/// would stay on whichever server connection took it), and a lock outside
+/// the work's own transaction also covers migrations that run outside a
+/// transaction. The lock is tried every 50 ms for as long as the caller's
+/// `lock_timeout` (0: no limit): waiting in `pg_advisory_xact_lock` instead
+/// would hold a snapshot all the while, and a `CREATE INDEX CONCURRENTLY`
+/// the holder runs waits for every older snapshot to go. The holder's
+/// transaction itself keeps no snapshot between its statements (READ
+/// COMMITTED), so it does not hold such an index build up.
+struct MigrationLock(Option<diesel::PgConnection>);
 
-fn unlock_migrations(pg: &mut diesel::PgConnection) -> QueryResult<()> {
-    pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+impl MigrationLock {
+    /// Takes the lock (a no-op on SQLite, whose `BEGIN IMMEDIATE` locks).
+    fn take(conn: &mut DbConn, url: &DatabaseUrl) -> Result<MigrationLock, Error> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Double;
+        let DbConn::Postgres(pg) = conn else {
+            return Ok(MigrationLock(None));
+        };
+        let lock_error = |source| Error::MigrationLock { source };
+        let limit: f64 = diesel::select(sql::<Double>(
+            "EXTRACT(EPOCH FROM current_setting('lock_timeout')::interval)::float8",
+        ))
+        .get_result(pg)
+        .map_err(lock_error)?;
+        let wait = Duration::from_secs_f64(limit.max(0.0));
+        let DbConn::Postgres(mut holder) =
+            crate::connection::connect(url, wait).map_err(|source| Error::Connect {
+                url: url.to_string(),
+                source,
+            })?
+        else {
+            unreachable!("a PostgreSQL URL connects to PostgreSQL");
+        };
+        let deadline = (limit > 0.0).then(|| Instant::now() + wait);
+        // The simple query protocol: a statement of the extended protocol
+        // would leave the idle transaction holding a snapshot (its xmin),
+        // and a CREATE INDEX CONCURRENTLY would wait for it.
+        let try_lock = format!(
+            "BEGIN; DO $$ BEGIN IF NOT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY}) THEN \
+             RAISE EXCEPTION 'bookshelf migration lock busy'; END IF; END $$;"
+        );
+        while let Err(error) = holder.batch_execute(&try_lock) {
+            let busy = error.to_string().contains("bookshelf migration lock busy");
+            holder.batch_execute("ROLLBACK").map_err(lock_error)?;
+            if !busy {
+                return Err(lock_error(error));
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(lock_error(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new(format!(
+                        "another migrator held it for the whole lock timeout ({limit} s)"
+                    )),
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(MigrationLock(Some(holder)))
+    }
+
+    /// Releases the lock: its transaction ends. (Dropped unreleased, the
+    /// connection closes, which ends it too.)
+    fn release(mut self) -> Result<(), Error> {
+        match self.0.take() {
+            Some(mut holder) => holder
+                .batch_execute("COMMIT")
+                .map_err(|source| Error::MigrationLock { source }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An error of [`locked`]: from the lock's own transaction (SQLite's
@@ -385,7 +424,7 @@ fn in_batches<S: Scripts>(
 /// Runs a migration whose metadata says `run_in_transaction = false`: its
 /// script manages its own transaction (a SQLite table rebuild turns foreign
 /// keys off first, which a transaction would make a no-op). On PostgreSQL the
-/// session-level migration lock is held throughout; on SQLite the script's
+/// migration lock ([`MigrationLock`]) is held throughout; on SQLite the script's
 /// own `BEGIN IMMEDIATE` is the lock, and a migrator that ran it first makes
 /// this one a no-op. Returns whether it ran (false: another process had
 /// already done it).
@@ -396,14 +435,11 @@ fn alone<S: Scripts>(
     direction: Direction,
     source: &S,
 ) -> Result<bool, Error> {
-    let lock_error = |source| Error::MigrationLock { source };
     let state_error = |source| Error::MigrationState {
         url: url.to_string(),
         source,
     };
-    if let DbConn::Postgres(pg) = conn {
-        lock_migrations(pg).map_err(lock_error)?;
-    }
+    let lock = MigrationLock::take(conn, url)?;
     let result = (|| {
         let migrations = source.migrations().map_err(state_error)?;
         let migration = migrations
@@ -467,9 +503,7 @@ fn alone<S: Scripts>(
         checksum_record(conn, source, name, direction)?;
         Ok(true)
     })();
-    if let DbConn::Postgres(pg) = conn {
-        unlock_migrations(pg).map_err(lock_error)?;
-    }
+    lock.release()?;
     result
 }
 

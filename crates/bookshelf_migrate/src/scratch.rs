@@ -228,7 +228,12 @@ fn masked(url: &str) -> String {
 }
 
 fn connect(url: &str) -> Result<PgConnection, Error> {
-    PgConnection::establish(url).map_err(|e| {
+    // Unnamed statements: the server may be behind a transaction pooler.
+    let connected = PgConnection::establish(url).map(|mut conn| {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        conn
+    });
+    connected.map_err(|e| {
         let reason: Vec<String> = e
             .to_string()
             .split_whitespace()
