@@ -89,8 +89,20 @@ pub fn stamp(
         });
     }
     locked(conn, url, |conn| {
-        record_stamps(conn, source, &names, force)?;
-        Ok(())
+        // What was compared may have changed while no lock was held.
+        let applied: Vec<String> = history(conn, url, source)?
+            .into_iter()
+            .filter(|m| m.applied_at.is_some() && names.contains(&m.name))
+            .map(|m| m.name)
+            .collect();
+        if !applied.is_empty() {
+            return Err(Error::Target(format!(
+                "{} got applied while stamp compared the schema (another migrator?); \
+                 nothing was recorded, run `bookshelf migrate status`",
+                applied.join(", ")
+            )));
+        }
+        record_stamps(conn, source, &names, force)
     })?;
     Ok(Stamped {
         names,
@@ -191,6 +203,14 @@ pub fn adopt(
     }
     let outcome = if apply {
         locked(conn, url, |conn| {
+            // Another adopt or migrator may have got here first.
+            if unmanaged(conn)?.is_none() {
+                return Err(Error::Target(
+                    "the database got migration records while adopt compared it (another \
+                     migrator?); nothing was changed, run `bookshelf migrate status`"
+                        .to_string(),
+                ));
+            }
             let sql = bridge(conn, backend, &changes, &target)?;
             record_stamps(conn, source, &names, false)?;
             Ok(sql)
