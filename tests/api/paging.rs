@@ -323,8 +323,11 @@ fn statements_are_prepared_once_per_postgres_connection() {
     );
 }
 
-/// What a pooled connection of `app` has prepared, after a list of books.
-fn prepared_by_the_pool(app: &TestApp) -> Vec<String> {
+/// Runs `work` on one of `app`'s pooled connections (its database threads).
+fn on_a_pooled_connection<T: Send + 'static>(
+    app: &TestApp,
+    work: impl FnOnce(&mut bookshelf::db::DbConn) -> diesel::QueryResult<T> + Send + 'static,
+) -> T {
     let db = app
         .client
         .rocket()
@@ -335,22 +338,27 @@ fn prepared_by_the_pool(app: &TestApp) -> Vec<String> {
         .build()
         .expect("a runtime");
     runtime
-        .block_on(db.run(|conn| {
-            #[derive(diesel::QueryableByName)]
-            struct Statement {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                statement: String,
-            }
-            let page = PageRequest {
-                offset: 0,
-                limit: 20,
-            };
-            Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
-            diesel::sql_query("SELECT statement FROM pg_prepared_statements")
-                .load::<Statement>(conn)
-                .map(|rows| rows.into_iter().map(|s| s.statement).collect())
-        }))
-        .expect("list books on a pooled connection")
+        .block_on(db.run(work))
+        .expect("work on a pooled connection")
+}
+
+/// What a pooled connection of `app` has prepared, after a list of books.
+fn prepared_by_the_pool(app: &TestApp) -> Vec<String> {
+    on_a_pooled_connection(app, |conn| {
+        #[derive(diesel::QueryableByName)]
+        struct Statement {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            statement: String,
+        }
+        let page = PageRequest {
+            offset: 0,
+            limit: 20,
+        };
+        Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
+        diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+            .load::<Statement>(conn)
+            .map(|rows| rows.into_iter().map(|s| s.statement).collect())
+    })
 }
 
 #[test]
@@ -387,40 +395,29 @@ fn pooled_postgres_connections_plan_each_statement_once() {
     };
     // With diesel's statement cache, which a direct connection may turn on.
     let app = TestApp::with_config(|f| f.merge(("database_statement_cache", true)));
-    let db = app
-        .client
-        .rocket()
-        .state::<bookshelf::db::Database>()
-        .expect("the application manages its database");
-    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
     // Seven runs: PostgreSQL's default plans the first five for their values
     // and may go on doing so; planned once, all seven use the generic plan.
-    let (generic, custom) = runtime
-        .block_on(db.run(|conn| {
-            #[derive(diesel::QueryableByName)]
-            struct Plans {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                generic_plans: i64,
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                custom_plans: i64,
-            }
-            let page = PageRequest {
-                offset: 0,
-                limit: 20,
-            };
-            for _ in 0..7 {
-                Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
-            }
-            diesel::sql_query(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+    let (generic, custom) = on_a_pooled_connection(&app, |conn| {
+        #[derive(diesel::QueryableByName)]
+        struct Plans {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            generic_plans: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            custom_plans: i64,
+        }
+        let page = PageRequest {
+            offset: 0,
+            limit: 20,
+        };
+        for _ in 0..7 {
+            Book::list(conn, &BookFilter::default(), BookSort::Price, page, None)?;
+        }
+        diesel::sql_query(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
                  WHERE statement LIKE '%(SELECT count(*) FROM (%'",
-            )
-            .get_result::<Plans>(conn)
-            .map(|p| (p.generic_plans, p.custom_plans))
-        }))
-        .expect("list books on a pooled connection");
+        )
+        .get_result::<Plans>(conn)
+        .map(|p| (p.generic_plans, p.custom_plans))
+    });
     assert_eq!((generic, custom), (7, 0), "(generic plans, custom plans)");
 }
