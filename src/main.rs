@@ -40,13 +40,28 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Migrate(command) => match run_migrate(command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+        Command::Migrate(command) => {
+            quiet_on_a_closed_pipe();
+            match run_migrate(command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
+    }
+}
+
+/// Lets a command that prints (`bookshelf migrate status | head -1`) end
+/// quietly when its reader goes away, as other command-line tools do, instead
+/// of panicking in `println!` on EPIPE. Rust ignores SIGPIPE so that a server
+/// sees EPIPE on a closed socket; `serve` keeps that.
+fn quiet_on_a_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default, before any thread
+    // of this command could depend on SIGPIPE being ignored.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

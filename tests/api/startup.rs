@@ -439,3 +439,29 @@ fn log_format_json_writes_one_object_per_line_with_the_request_fields() {
     assert_eq!(request["status"], 404);
     assert!(request["duration_ms"].as_f64().is_some(), "{request}");
 }
+
+#[test]
+fn a_migrate_command_whose_reader_goes_away_ends_without_a_panic() {
+    // `bookshelf migrate history | head -0`: the reader is gone before the
+    // first line is written.
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bookshelf()
+        .env("DATABASE_URL", dir.path().join("pipe.db"))
+        .args(["migrate", "history"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
+}
