@@ -16,6 +16,16 @@ pub fn unmanaged(conn: &mut DbConn) -> Result<Option<Unmanaged>, Error> {
     let read_error = |source: diesel::result::Error| Error::Catalog {
         source: Box::new(source),
     };
+    // The tables first, then the records: a migrator that commits both
+    // between these two reads (they see different snapshots) then shows its
+    // records too, where the other order would see its tables without them.
+    let tables: Vec<TableName> =
+        diesel::sql_query(catalog::tables_query(catalog::backend_of(conn)))
+            .load(conn)
+            .map_err(read_error)?;
+    if tables.is_empty() {
+        return Ok(None);
+    }
     let recorded: Vec<String> = unless_missing(
         __diesel_schema_migrations::table
             .select(__diesel_schema_migrations::version)
@@ -23,13 +33,6 @@ pub fn unmanaged(conn: &mut DbConn) -> Result<Option<Unmanaged>, Error> {
     )
     .map_err(read_error)?;
     if !recorded.is_empty() {
-        return Ok(None);
-    }
-    let tables: Vec<TableName> =
-        diesel::sql_query(catalog::tables_query(catalog::backend_of(conn)))
-            .load(conn)
-            .map_err(read_error)?;
-    if tables.is_empty() {
         return Ok(None);
     }
     Ok(Some(Unmanaged {
