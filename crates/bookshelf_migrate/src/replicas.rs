@@ -72,7 +72,22 @@ pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String
     let now = crate::connection::now();
     let pid = std::process::id();
     let id = format!("{}-{pid}-{}", host(), now.and_utc().timestamp_micros());
-    conn.batch_execute(CREATE)?;
+    if let Err(error) = conn.batch_execute(CREATE) {
+        // Two processes creating the table at once on PostgreSQL: one fails
+        // on pg_type's unique index, and the table is there once the other
+        // commits. Once more finds it.
+        let raced = matches!(
+            error,
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            )
+        );
+        if !raced {
+            return Err(error);
+        }
+        conn.batch_execute(CREATE)?;
+    }
     let forgotten = now - chrono::Duration::hours(1);
     diesel::delete(
         bookshelf_replicas::table.filter(bookshelf_replicas::heartbeat_at.lt(forgotten)),
