@@ -72,20 +72,11 @@ pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String
     let now = crate::connection::now();
     let pid = std::process::id();
     let id = format!("{}-{pid}-{}", host(), now.and_utc().timestamp_micros());
-    if let Err(error) = conn.batch_execute(CREATE) {
-        // Two processes creating the table at once on PostgreSQL: one fails
-        // on pg_type's unique index, and the table is there once the other
-        // commits. Once more finds it.
-        let raced = matches!(
-            error,
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            )
-        );
-        if !raced {
-            return Err(error);
-        }
+    if conn.batch_execute(CREATE).is_err() {
+        // Two processes creating the table at once on PostgreSQL: one fails,
+        // on pg_type's unique index or with "type … already exists", and
+        // the table is there once the other commits. Once more finds it; any
+        // other failure happens again and is returned.
         conn.batch_execute(CREATE)?;
     }
     let forgotten = now - chrono::Duration::hours(1);
