@@ -64,8 +64,10 @@ pub(crate) fn locked<T>(
 /// `lock_timeout` (0: no limit): waiting in `pg_advisory_xact_lock` instead
 /// would hold a snapshot all the while, and a `CREATE INDEX CONCURRENTLY`
 /// the holder runs waits for every older snapshot to go. The holder's
-/// transaction itself keeps no snapshot between its statements (READ
-/// COMMITTED), so it does not hold such an index build up.
+/// transaction itself keeps no snapshot between its statements, because
+/// they go over the simple query protocol (READ COMMITTED); over diesel's
+/// extended protocol the idle transaction kept an xmin, and such an index
+/// build waited on it.
 struct MigrationLock(Option<diesel::PgConnection>);
 
 impl MigrationLock {
