@@ -22,6 +22,8 @@ pub mod request_id;
 pub mod routes;
 pub mod schema;
 
+use std::time::Duration;
+
 use log::error;
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
@@ -94,15 +96,15 @@ pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
 /// its binary knows, and keeps it alive until the returned `Heartbeat` is
 /// dropped (see `bookshelf_migrate::replicas`): `migrate up --contract`
 /// waits for older binaries by it. `None` for an in-memory database, or when
-/// it cannot be recorded (logged: `migrate up --contract` will not see this
-/// process).
-fn heartbeat(database: &Database) -> Option<replicas::Heartbeat> {
+/// it cannot be recorded within `wait` (logged: `migrate up --contract` will
+/// not see this process).
+fn heartbeat(database: &Database, wait: Duration) -> Option<replicas::Heartbeat> {
     let url = database.url();
     if url.is_memory() {
         return None;
     }
     let newest = migrations::scripts(url.backend()).last()?;
-    replicas::Heartbeat::start(url, &newest.name)
+    replicas::Heartbeat::start(url, &newest.name, wait)
         .map_err(|e| error!("cannot record this process in bookshelf_replicas: {e}"))
         .ok()
 }
@@ -137,7 +139,10 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
     }
     let prepared = move || {
         let database = prepare_database(&settings)?;
-        Ok::<_, StartupError>((heartbeat(&database), database))
+        Ok::<_, StartupError>((
+            heartbeat(&database, settings.migration_lock_timeout()),
+            database,
+        ))
     };
     match rocket::tokio::task::spawn_blocking(prepared).await {
         Ok(Ok((Some(heartbeat), database))) => Ok(rocket

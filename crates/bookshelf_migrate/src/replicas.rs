@@ -10,12 +10,12 @@
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use crate::connection::{connect, DatabaseUrl, DbConn};
 
@@ -26,6 +26,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// gives up is harmless: the next comes in [`HEARTBEAT`], and a replica is
 /// stale only after [`STALE_AFTER`]; a row left behind goes stale).
 const HEARTBEAT_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// How soon a registration that failed is tried again.
+const REGISTER_RETRY: Duration = Duration::from_millis(50);
 /// A replica not heard from for this long is not alive.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
@@ -97,6 +99,23 @@ pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String
     Ok(id)
 }
 
+/// [`register`], tried again every [`REGISTER_RETRY`] while it fails, until
+/// `wait` has passed: then its last error. A lock SQLite's busy handler does
+/// not wait for (a read turned write) is waited for here too.
+fn register_within(conn: &mut DbConn, newest: &str, wait: Duration) -> QueryResult<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match register(conn, newest) {
+            Ok(id) => return Ok(id),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(e) => {
+                debug!("recording this replica failed ({e}); trying again");
+                std::thread::sleep(REGISTER_RETRY);
+            }
+        }
+    }
+}
+
 /// Records that replica `id` is alive now.
 pub fn beat(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::update(bookshelf_replicas::table.find(id))
@@ -146,13 +165,17 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Registers this process and starts beating.
+    /// Registers this process and starts beating. The registration is a
+    /// write: while another process holds the write lock (it migrates, or
+    /// registers too, and a slow disk makes that last) it is tried again
+    /// until `wait` has passed, as start-up waits for a migrating process.
     pub fn start(
         url: &DatabaseUrl,
         newest: &str,
+        wait: Duration,
     ) -> Result<Heartbeat, Box<dyn std::error::Error + Send + Sync>> {
         let mut conn = connect(url, HEARTBEAT_LOCK_TIMEOUT)?;
-        let id = register(&mut conn, newest)?;
+        let id = register_within(&mut conn, newest, wait)?;
         info!("registered as replica {id} (knows migrations up to {newest})");
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stopping = Arc::clone(&stop);
@@ -177,8 +200,9 @@ fn beat_loop(
     let (stopped, wake) = stop;
     let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
+        // A stop that came before this thread first waited is seen at once.
         let (next, _) = wake
-            .wait_timeout(guard, HEARTBEAT)
+            .wait_timeout_while(guard, HEARTBEAT, |stopped| !*stopped)
             .unwrap_or_else(PoisonError::into_inner);
         guard = next;
         if *guard {
@@ -216,5 +240,49 @@ impl Drop for Heartbeat {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SQLite file, and a connection holding its write lock.
+    fn locked_file(dir: &tempfile::TempDir) -> (DatabaseUrl, DbConn) {
+        let path = dir.path().join("replicas.db");
+        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+        let mut holder = connect(&url, Duration::ZERO).unwrap();
+        holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+        (url, holder)
+    }
+
+    #[test]
+    fn a_registration_waits_out_a_write_lock_held_longer_than_a_beat_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, mut holder) = locked_file(&dir);
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(HEARTBEAT_LOCK_TIMEOUT * 3);
+            holder.batch_execute("COMMIT").unwrap();
+        });
+        let started = Instant::now();
+        let heartbeat = Heartbeat::start(&url, "2026-01-01-000000_x", Duration::from_secs(10));
+        released.join().unwrap();
+        assert!(heartbeat.is_ok(), "{:?}", heartbeat.err());
+        assert!(started.elapsed() >= HEARTBEAT_LOCK_TIMEOUT * 3);
+        let mut conn = connect(&url, Duration::ZERO).unwrap();
+        assert_eq!(list(&mut conn).unwrap().len(), 1);
+        drop(heartbeat);
+        assert_eq!(list(&mut conn).unwrap().len(), 0, "removed at shutdown");
+    }
+
+    #[test]
+    fn a_registration_gives_up_once_its_wait_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _holder) = locked_file(&dir);
+        let started = Instant::now();
+        let refused = Heartbeat::start(&url, "2026-01-01-000000_x", Duration::from_millis(500));
+        let error = refused.err().expect("the lock is never released");
+        assert!(error.to_string().contains("locked"), "{error}");
+        assert!(started.elapsed() >= Duration::from_millis(500));
     }
 }
