@@ -12,11 +12,15 @@
 #
 #   bench/ab.sh BINARY [BINARY ...] [NAME=VALUE ...]   (NAME=VALUE: servers' environment)
 #   AB_SCEN="health get post" AB_ROUNDS=6 AB_DUR=2 AB_CONNS=64 AB_POSTGRES=postgres://...
+# A BINARY written BINARY+NAME=VALUE[+NAME=VALUE...] is started with those
+# variables too, so one binary can be compared with itself under two settings
+# (e.g. target/release/bookshelf+ROCKET_DATABASE_INLINE=false).
+# wrk runs min(2, AB_CONNS) threads, so AB_CONNS=1 measures one client.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bins=() envs=()
 for arg in "$@"; do
-    if [[ $arg == *=* ]]; then envs+=("$arg"); else bins+=("$arg"); fi
+    if [[ $arg =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then envs+=("$arg"); else bins+=("$arg"); fi
 done
 (( ${#bins[@]} )) || { echo "usage: bench/ab.sh BINARY [BINARY ...] [NAME=VALUE ...]" >&2; exit 2; }
 scen=${AB_SCEN:-health get post}
@@ -49,10 +53,11 @@ for i in "${!bins[@]}"; do
     else
         db=$work/ab$i.db
     fi
-    env "${envs[@]}" ROCKET_PORT=$port ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=critical DATABASE_URL=$db \
-        "${bins[$i]}" serve >"$work/server$i.log" 2>&1 &
+    IFS=+ read -r -a spec <<<"${bins[$i]}"
+    env "${envs[@]}" "${spec[@]:1}" ROCKET_PORT=$port ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=critical DATABASE_URL=$db \
+        "${spec[0]}" serve >"$work/server$i.log" 2>&1 &
     pids+=($!) ports+=("$port") dbs+=("$db")
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
     if [[ -n ${AB_POSTGRES:-} ]]; then
         { seed_sql "n % 2 = 1" "generate_series(1, 10000) AS n"; echo "VACUUM ANALYZE books;"; } \
             | psql "$db" -qv ON_ERROR_STOP=1 >/dev/null
@@ -64,13 +69,13 @@ for i in "${!bins[@]}"; do
 done
 wrk_run() { # port scenario tag seconds
     BENCH_SCENARIO=$2 BENCH_MAX_ID=10000 BENCH_RUN_TAG=ab$3$RANDOM \
-        wrk -t2 -c"${AB_CONNS:-64}" -d"$4"s -s "$repo/bench/bookshelf.lua" "http://127.0.0.1:$1" \
+        wrk -t"$(( ${AB_CONNS:-64} < 2 ? ${AB_CONNS:-64} : 2 ))" -c"${AB_CONNS:-64}" -d"$4"s -s "$repo/bench/bookshelf.lua" "http://127.0.0.1:$1" \
         | grep BENCH_RESULT
 }
 for i in "${!bins[@]}"; do wrk_run "${ports[$i]}" get warmup 2 >/dev/null; done
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 field() { sed -E "s/.* $1=([0-9]+).*/\1/" <<<"$2"; }
-declare -A N D C P
+declare -A N D C P Q
 for round in $(seq "${AB_ROUNDS:-6}"); do
     for s in $scen; do
         for i in "${!bins[@]}"; do
@@ -82,6 +87,7 @@ for round in $(seq "${AB_ROUNDS:-6}"); do
             D[$k]=$(( ${D[$k]:-0} + $(field duration_us "$line") ))
             C[$k]=$(( ${C[$k]:-0} + c1 - c0 ))
             P[$k]="${P[$k]:-} $(awk -v us="$(field p99_us "$line")" 'BEGIN { printf "%.1f", us / 1000 }')"
+            Q[$k]="${Q[$k]:-} $(awk -v us="$(field p50_us "$line")" 'BEGIN { printf "%.2f", us / 1000 }')"
         done
     done
 done
@@ -94,7 +100,7 @@ for i in "${!bins[@]}"; do
         k=$i.$s
         R[$k]=$(( N[$k] * 1000000 / D[$k] ))
         U[$k]=$(( C[$k] * 1000000 / ticks / N[$k] ))
-        out="$out $s ${R[$k]} req/s, ${U[$k]} us CPU/req, p99 ms:${P[$k]};"
+        out="$out $s ${R[$k]} req/s, ${U[$k]} us CPU/req, p50 ms:${Q[$k]}, p99 ms:${P[$k]};"
     done
     if [[ -n ${R[$i.health]:-} ]]; then
         for s in $scen; do [[ $s == health ]] || out="$out $s/health $(( 100 * R[$i.$s] / R[$i.health] ))%"; done

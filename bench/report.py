@@ -63,6 +63,14 @@ PG_LIST_HEALTH_SHARE = 0.15
 SQLITE_GET_PEER_RATIO = 1.0
 SQLITE_POST_PEER_RATIO = 1.0
 
+# The targets of issue 24: ahead of the peer at every connection count,
+# starting with one client.
+ISSUE24_CONNS = (1, 16, 64)
+ISSUE24_SCENARIOS = ("get", "list", "post")
+ISSUE24_PEER_RATIO = 1.0
+ISSUE24_GET_P99_MS = 10.0
+ISSUE24_RSS_MIB = 40.0
+
 
 @dataclass
 class Run:
@@ -193,6 +201,17 @@ def verdict(ok: bool | None) -> str:
     return "**met**" if ok else "**MISSED**"
 
 
+def peak_rss(runs: list[Run], meta: dict[str, str], backends: list[str]) -> dict[str, float]:
+    """The server's peak RSS in MiB per backend: its VmHWM at the end of the
+    pass, or the highest VmRSS sampled in a run, whichever is higher."""
+    peaks = {}
+    for backend in backends:
+        hwm = meta.get(f"hwm_kb_{backend}")
+        sampled = max((r.peak_rss_mib for r in runs if r.backend == backend), default=0.0)
+        peaks[backend] = max(int(hwm) / 1024 if hwm else 0.0, sampled)
+    return peaks
+
+
 def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool | None]]:
     """The four targets of issue 5: (description, measured, met?), on
     bookshelf's runs."""
@@ -239,11 +258,7 @@ def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool
     targets.append((
         "Zero non-2xx responses (and no timeouts) in every run", measured, ok))
 
-    hwms = {b: meta.get(f"hwm_kb_{b}") for b in backends_of(runs)}
-    peaks = {}
-    for backend, hwm in hwms.items():
-        sampled = max((r.peak_rss_mib for r in runs if r.backend == backend), default=0.0)
-        peaks[backend] = max(int(hwm) / 1024 if hwm else 0.0, sampled)
+    peaks = peak_rss(runs, meta, backends_of(runs))
     if peaks:
         ok = all(v < RSS_LIMIT_MIB for v in peaks.values())
         measured = ", ".join(f"{b}: {v:.1f} MiB" for b, v in peaks.items())
@@ -254,6 +269,29 @@ def evaluate(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool
     return targets
 
 
+def peer_ratio(runs: list[Run], backend: str, scenario: str, conns: int,
+               need: float) -> tuple[str, bool | None]:
+    """bookshelf's req/s against the peer's in one scenario: (measured, met?)."""
+    mine = find(runs, backend, scenario, conns)
+    peer = find(runs, backend, scenario, conns, "peer")
+    if not (mine and peer and peer.rps > 0):
+        return "-", None
+    ratio = mine.rps / peer.rps
+    measured = f"{mine.rps:,.0f} / {peer.rps:,.0f} req/s = {ratio:.2f}×"
+    if peer.status or peer.timeout:
+        measured += f" (⚠ the peer had {peer.status} non-2xx, {peer.timeout} timeouts)"
+    return measured, ratio >= need
+
+
+def get_p99(runs: list[Run], backend: str, conns: int,
+            limit_ms: float) -> tuple[str, bool | None]:
+    """bookshelf's `GET /books/{id}` p99 against a limit: (measured, met?)."""
+    get = find(runs, backend, "get", conns)
+    if not get:
+        return "-", None
+    return f"p99 {get.p99_ms:.2f} ms", get.p99_ms < limit_ms
+
+
 def evaluate_issue12(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
     """The targets of issue 12, bookshelf against the peer and pgbench at
     TARGET_CONNS connections: (description, measured, met?)."""
@@ -261,16 +299,7 @@ def evaluate_issue12(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
     n = TARGET_CONNS
 
     def vs_peer(backend: str, scenario: str, need: float, name: str) -> None:
-        mine = find(runs, backend, scenario, n)
-        peer = find(runs, backend, scenario, n, "peer")
-        if mine and peer and peer.rps > 0:
-            ratio = mine.rps / peer.rps
-            ok: bool | None = ratio >= need
-            measured = f"{mine.rps:,.0f} / {peer.rps:,.0f} req/s = {ratio:.2f}×"
-            if peer.status or peer.timeout:
-                measured += f" (⚠ the peer had {peer.status} non-2xx, {peer.timeout} timeouts)"
-        else:
-            ok, measured = None, "-"
+        measured, ok = peer_ratio(runs, backend, scenario, n, need)
         targets.append((
             f"Issue 12: {name} `{SCENARIO_LABELS[scenario]}` ≥ {need:g}× the peer's req/s "
             f"at {n} connections", measured, ok))
@@ -291,10 +320,7 @@ def evaluate_issue12(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
         f"Issue 12: PostgreSQL `GET /books/{{id}}` ≥ {pct(PG_GET_PGBENCH_SHARE)} of pgbench's "
         f"tps for the same SELECT, at {n} connections", measured, ok))
 
-    if get:
-        ok, measured = get.p99_ms < PG_GET_P99_MS, f"p99 {get.p99_ms:.2f} ms"
-    else:
-        ok, measured = None, "-"
+    measured, ok = get_p99(runs, "postgres", n, PG_GET_P99_MS)
     targets.append((
         f"Issue 12: PostgreSQL `GET /books/{{id}}` p99 < {PG_GET_P99_MS:g} ms at {n} connections",
         measured, ok))
@@ -328,6 +354,60 @@ def evaluate_issue12(runs: list[Run]) -> list[tuple[str, str, bool | None]]:
 
     vs_peer("sqlite", "get", SQLITE_GET_PEER_RATIO, "SQLite")
     vs_peer("sqlite", "post", SQLITE_POST_PEER_RATIO, "SQLite")
+    return targets
+
+
+def evaluate_issue24(runs: list[Run], meta: dict[str, str]) -> list[tuple[str, str, bool | None]]:
+    """The targets of issue 24, bookshelf against the peer at 1, 16 and 64
+    connections on both backends: (description, measured, met?)."""
+    targets: list[tuple[str, str, bool | None]] = []
+    backends = [b for b in ("sqlite", "postgres") if b in backends_of(runs)]
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    for backend in backends:
+        for scenario in ISSUE24_SCENARIOS:
+            for n in ISSUE24_CONNS:
+                measured, ok = peer_ratio(runs, backend, scenario, n, ISSUE24_PEER_RATIO)
+                targets.append((
+                    f"Issue 24: {names[backend]} `{SCENARIO_LABELS[scenario]}` ≥ "
+                    f"{ISSUE24_PEER_RATIO:g}× the peer's req/s at {n} connection{'s' if n > 1 else ''}",
+                    measured, ok))
+    for backend in backends:
+        for scenario in ISSUE24_SCENARIOS:
+            mine = find(runs, backend, scenario, 1)
+            peer = find(runs, backend, scenario, 1, "peer")
+            if mine and peer:
+                ok, measured = mine.p50_ms <= peer.p50_ms, (
+                    f"{mine.p50_ms:.2f} ms / peer {peer.p50_ms:.2f} ms")
+            else:
+                ok, measured = None, "-"
+            targets.append((
+                f"Issue 24: {names[backend]} `{SCENARIO_LABELS[scenario]}` p50 at 1 connection "
+                f"no higher than the peer's", measured, ok))
+    for backend in backends:
+        measured, ok = get_p99(runs, backend, 64, ISSUE24_GET_P99_MS)
+        targets.append((
+            f"Issue 24: {names[backend]} `GET /books/{{id}}` p99 < {ISSUE24_GET_P99_MS:g} ms "
+            f"at 64 connections", measured, ok))
+    mine = of_server(runs, "bookshelf")
+    peaks = peak_rss(mine, meta, backends)
+    if peaks:
+        ok = all(v < ISSUE24_RSS_MIB for v in peaks.values())
+        measured = ", ".join(f"{b}: {v:.1f} MiB" for b, v in peaks.items())
+    else:
+        ok, measured = None, "-"
+    targets.append((f"Issue 24: server peak RSS (VmHWM) < {ISSUE24_RSS_MIB:g} MiB", measured, ok))
+    writes = [r for r in mine if r.scenario == "post" and r.conns == 64]
+    lost = [r for r in writes if r.books_added is None or r.books_added < r.requests - r.status]
+    if writes:
+        ok = not lost and not any(r.status or r.timeout for r in writes)
+        measured = "; ".join(
+            f"{r.backend}: {r.requests - r.status:,} answered 201, {r.books_added or 0:,} rows added, "
+            f"{r.status} non-2xx, {r.timeout} timeouts" for r in writes)
+    else:
+        ok, measured = None, "-"
+    targets.append((
+        "Issue 24: nothing lost at 64 connections (`POST /books`: rows added ≥ 201s answered, "
+        "no non-2xx, no timeouts)", measured, ok))
     return targets
 
 
@@ -393,11 +473,12 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
         w(f"- Note: {meta['note']}")
     w("")
 
-    w("## Targets (issues 5 and 12)")
+    w("## Targets (issues 5, 12 and 24)")
     w("")
     w("| target | measured | verdict |")
     w("|---|---|---|")
-    for desc, measured, ok in evaluate(runs, meta) + evaluate_issue12(runs):
+    for desc, measured, ok in (evaluate(runs, meta) + evaluate_issue12(runs)
+                               + evaluate_issue24(runs, meta)):
         w(f"| {desc} | {measured} | {verdict(ok)} |")
     w("")
     disturbed = disturbed_runs(runs, meta)
@@ -596,6 +677,10 @@ def main(argv: list[str]) -> int:
     for desc, measured, ok in evaluate_issue12(runs):
         mark = {True: "met   ", False: "MISSED", None: "n/a   "}[ok]
         print(f"  [{mark}] {desc.removeprefix('Issue 12: ').replace('`', '')}: {measured}")
+    print("Targets (issue 24):")
+    for desc, measured, ok in evaluate_issue24(runs, meta):
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[ok]
+        print(f"  [{mark}] {desc.removeprefix('Issue 24: ').replace('`', '')}: {measured}")
     disturbed = disturbed_runs(runs, meta)
     if disturbed:
         print(f"  {len(disturbed)} run(s) disturbed by other CPU load: {', '.join(disturbed)}")

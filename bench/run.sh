@@ -133,7 +133,9 @@ if [[ $peer_binary != none && -n $peer_scenarios ]]; then
     if [[ -z ${BENCH_PEER:-} ]]; then
         command -v cargo >/dev/null || die "cargo is needed to build the peer (or set BENCH_PEER=none)"
         log "building the peer: cargo build --release --manifest-path bench/peer/Cargo.toml"
-        cargo build --release --quiet --manifest-path "$script_dir/peer/Cargo.toml" >&2 \
+        # LIBSQLITE3_FLAGS set (empty) keeps .cargo/config.toml's SQLite
+        # options, which are bookshelf's, out of the peer's build.
+        LIBSQLITE3_FLAGS= cargo build --release --quiet --manifest-path "$script_dir/peer/Cargo.toml" >&2 \
             || die "could not build the peer (BENCH_PEER=none skips it)"
     fi
     case $peer_binary in /*) ;; *) peer_binary=$PWD/$peer_binary ;; esac

@@ -6,7 +6,8 @@
 //! 2. `Rocket.toml` (or the file named by `ROCKET_CONFIG`), in its `[default]`
 //!    section or the section of the active profile (`ROCKET_PROFILE`);
 //! 3. `DATABASE_URL` from the environment (or `.env`, loaded by the binary with
-//!    dotenvy), the variable diesel CLI reads too, and `BOOKSHELF_API_KEYS`;
+//!    dotenvy), the variable diesel CLI reads too, `DATABASE_REPLICA_URLS` and
+//!    `BOOKSHELF_API_KEYS`;
 //! 4. `ROCKET_<KEY>` environment variables, e.g. `ROCKET_DATABASE_URL`,
 //!    `ROCKET_PORT`, `ROCKET_DATABASE_POOL_SIZE`.
 //!
@@ -17,7 +18,10 @@
 //! | `database_timeout`     | `3`              | seconds to wait for a pooled connection before a 503, and for PostgreSQL to accept a connection |
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `database_statement_timeout` | `5000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
-//! | `database_statement_cache` | `false`   | PostgreSQL: keep prepared statements per connection (diesel's statement cache). Off, each query is one unnamed round trip, which works through PgBouncer in `pool_mode = transaction`; turn it on for a direct connection or session pooling (cost measured in bench/results.md) |
+//! | `database_statement_cache` | `auto`    | PostgreSQL: keep prepared statements per connection (diesel's statement cache). `auto` keeps them on a direct connection and not through a connection pooler, told apart once at start-up (crates/bookshelf_migrate/src/pooler.rs): off, each query is one unnamed round trip, which PgBouncer in `pool_mode = transaction` can route. `true` or `false` decides without asking (cost measured in bench/results.md) |
+//! | `database_inline`      | `true`           | a query that finds the database threads idle runs on the request's own worker (tokio's `block_in_place`) instead of being handed to a thread and back: two thread wake-ups less per lone request (issue 24, bench/results.md); under load the threads and their batches serve as before. `false` always hands over |
+//! | `database_replica_urls` | none           | PostgreSQL hot standbys for reads (`GET` by id and the lists), a list or one comma-separated string; also `DATABASE_REPLICA_URLS`. See src/db/standbys.rs and docs/scaling.md |
+//! | `replica_max_lag`      | `5`              | seconds a standby may lag (measured every 250 ms) before its reads go to the primary |
 //! | `database_synchronous` | `full`           | SQLite: `full` (an acknowledged write survives a power loss) or `normal` (faster; in WAL mode the last writes before a power loss may be lost) |
 //! | `migrate`              | `auto`           | at start-up: `auto` applies pending migrations, `check` refuses to start while any are pending, `off` does neither |
 //! | `migration_lock_timeout` | `60`           | seconds start-up waits for another process's migrations   |
@@ -56,9 +60,17 @@ pub struct Settings {
     /// database threads. Migrations are not limited.
     pub database_statement_timeout: u64,
     /// PostgreSQL: diesel's per-connection statement cache (named prepared
-    /// statements). Off by default, so that a URL through a transaction
-    /// pooler works as it is.
-    pub database_statement_cache: bool,
+    /// statements): on a direct connection, off through a pooler by
+    /// default, so that a URL through a transaction pooler works as it is.
+    pub database_statement_cache: StatementCache,
+    /// A query that finds the database threads idle runs on its request's
+    /// worker (src/db/readers.rs, `Readers::here`).
+    pub database_inline: bool,
+    /// PostgreSQL hot standbys that serve reads (src/db/standbys.rs).
+    #[serde(deserialize_with = "urls")]
+    pub database_replica_urls: Vec<String>,
+    /// Seconds a standby may lag before its reads go to the primary.
+    pub replica_max_lag: f64,
     /// SQLite's `synchronous` for the connection that commits writes.
     pub database_synchronous: Synchronous,
     /// What start-up does about pending migrations.
@@ -76,24 +88,55 @@ pub struct Settings {
     pub require_if_match: bool,
 }
 
-/// API keys as a list, or as one comma-separated string (what an
-/// environment variable holds); blanks are dropped.
-fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A list, or one comma-separated string (what an environment variable
+/// holds) cut into items by `split`; items are trimmed, blanks dropped.
+fn list_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    split: fn(&str) -> Vec<String>,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Keys {
+    enum ListOrText {
         List(Vec<String>),
         Text(String),
     }
-    let keys = match Keys::deserialize(d)? {
-        Keys::List(list) => list,
-        Keys::Text(text) => text.split(',').map(str::to_string).collect(),
+    let items = match ListOrText::deserialize(d)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => split(&text),
     };
-    Ok(keys
+    Ok(items
         .into_iter()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
         .collect())
+}
+
+/// API keys as a list, or as one comma-separated string.
+fn keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list_or_text(d, |text| text.split(',').map(str::to_string).collect())
+}
+
+/// Database URLs as a list, or as one comma-separated string. A comma
+/// inside a URL (libpq's multi-host `postgres://a:5432,b:5432/db`) stays:
+/// a new URL starts only where a scheme does.
+fn urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list_or_text(d, split_urls)
+}
+
+fn split_urls(text: &str) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for piece in text.split(',') {
+        let piece = piece.trim();
+        match urls.last_mut() {
+            Some(last) if !piece.contains("://") => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => urls.push(piece.to_string()),
+        }
+    }
+    urls.retain(|u| !u.is_empty());
+    urls
 }
 
 impl Default for Settings {
@@ -104,7 +147,10 @@ impl Default for Settings {
             database_timeout: 3,
             database_lock_timeout: 5000,
             database_statement_timeout: 5000,
-            database_statement_cache: false,
+            database_statement_cache: StatementCache::Auto,
+            database_inline: true,
+            database_replica_urls: Vec::new(),
+            replica_max_lag: 5.0,
             database_synchronous: Synchronous::Full,
             migrate: MigrateMode::Auto,
             migration_lock_timeout: 60,
@@ -112,6 +158,51 @@ impl Default for Settings {
             protect_reads: false,
             log_format: LogFormat::Text,
             require_if_match: false,
+        }
+    }
+}
+
+/// `database_statement_cache`: whether PostgreSQL connections keep their
+/// prepared statements. Written `"auto"`, `true` or `false`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatementCache {
+    /// On, unless the URL reaches its server through a connection pooler
+    /// (src/db/startup.rs asks once).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Serialize for StatementCache {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StatementCache::Auto => s.serialize_str("auto"),
+            StatementCache::On => s.serialize_bool(true),
+            StatementCache::Off => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatementCache {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Flag(bool),
+            Word(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Flag(true) => Ok(StatementCache::On),
+            Written::Flag(false) => Ok(StatementCache::Off),
+            Written::Word(word) => match word.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(StatementCache::Auto),
+                "true" | "on" => Ok(StatementCache::On),
+                "false" | "off" => Ok(StatementCache::Off),
+                _ => Err(serde::de::Error::custom(format!(
+                    "database_statement_cache is \"auto\", true or false, not {word:?}"
+                ))),
+            },
         }
     }
 }
@@ -182,6 +273,10 @@ impl Settings {
 
     /// How long a request's statement may run on PostgreSQL (at least 1 ms:
     /// 0 would turn PostgreSQL's limit off).
+    pub fn replica_max_lag(&self) -> Duration {
+        Duration::try_from_secs_f64(self.replica_max_lag).unwrap_or(Duration::ZERO)
+    }
+
     pub fn statement_timeout(&self) -> Duration {
         Duration::from_millis(self.database_statement_timeout.max(1))
     }
@@ -213,6 +308,12 @@ pub fn figment() -> Figment {
         )
         .merge(
             Env::raw()
+                .only(&["DATABASE_REPLICA_URLS"])
+                .map(|_| "database_replica_urls".into())
+                .global(),
+        )
+        .merge(
+            Env::raw()
                 .only(&["BOOKSHELF_API_KEYS"])
                 .map(|_| "api_keys".into())
                 .global(),
@@ -222,4 +323,68 @@ pub fn figment() -> Figment {
             "ROCKET_PROFILE",
             rocket::Config::DEFAULT_PROFILE,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_urls;
+
+    #[test]
+    fn replica_urls_split_at_commas_that_start_a_url() {
+        assert_eq!(
+            split_urls("postgres://a:5433/db, postgresql://b/db"),
+            ["postgres://a:5433/db", "postgresql://b/db"]
+        );
+        assert_eq!(
+            split_urls("postgres://a:5433,b:5434/db?target_session_attrs=standby,postgres://c/db"),
+            [
+                "postgres://a:5433,b:5434/db?target_session_attrs=standby",
+                "postgres://c/db"
+            ]
+        );
+        assert!(split_urls(" ").is_empty());
+    }
+
+    #[test]
+    fn the_statement_cache_is_auto_by_default_and_reads_a_flag_or_a_word() {
+        use super::{Settings, StatementCache};
+        use rocket::figment::Figment;
+        let read = |value: &str| {
+            Figment::from(rocket::figment::providers::Serialized::defaults(
+                Settings::default(),
+            ))
+            .merge(("database_statement_cache", value))
+            .extract::<Settings>()
+            .map(|s| s.database_statement_cache)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            Settings::default().database_statement_cache,
+            StatementCache::Auto
+        );
+        let defaults = Figment::from(rocket::figment::providers::Serialized::defaults(
+            Settings::default(),
+        ));
+        assert_eq!(
+            defaults
+                .extract::<Settings>()
+                .unwrap()
+                .database_statement_cache,
+            StatementCache::Auto
+        );
+        for (written, meant) in [
+            ("auto", StatementCache::Auto),
+            ("true", StatementCache::On),
+            ("off", StatementCache::Off),
+        ] {
+            assert_eq!(read(written).unwrap(), meant, "{written}");
+        }
+        let flag = defaults
+            .clone()
+            .merge(("database_statement_cache", false))
+            .extract::<Settings>()
+            .unwrap();
+        assert_eq!(flag.database_statement_cache, StatementCache::Off);
+        assert!(read("sometimes").unwrap_err().contains("auto"));
+    }
 }

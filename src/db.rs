@@ -7,19 +7,25 @@ mod batch;
 mod checkpoints;
 mod database;
 mod error;
+mod in_flight;
 pub mod metrics;
 mod pool;
 mod queue;
 mod readers;
+mod standbys;
 mod startup;
 mod write;
 mod writer;
 
 pub use batch::{Batches, Work};
 pub use bookshelf_migrate::connection::{connect, mask, Backend, DatabaseUrl, DbBackend, DbConn};
-pub use database::Database;
+pub use database::{standby_urls, Database};
 pub use error::DbError;
+pub use in_flight::{CountRequests, InFlight};
 pub use pool::{Manager, Pool};
+pub use standbys::{
+    probe_once, wal_position, wal_positions, Health, Lsn, ReadAfter, Standby, Standbys, LSN_PATTERN,
+};
 pub use startup::{open_connection, StartupError};
 pub use write::{write, write_one};
 pub use writer::WriteTrouble;

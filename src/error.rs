@@ -273,6 +273,15 @@ pub mod responses {
         }
     }
 
+    /// The error of a read whose `Bookshelf-Lsn` header is not a WAL position: 400.
+    pub struct BadHeader;
+
+    impl IntoResponses for BadHeader {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            refs(&[("400", "BadRequest")])
+        }
+    }
+
     /// The error of an operation on one resource named by its id: 404.
     pub struct Missing;
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod consistency;
 pub mod constraints;
 pub mod db;
 pub mod error;
@@ -39,13 +40,19 @@ use crate::db::{Database, StartupError};
 /// database (applying pending migrations) before the server listens.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
     let metrics = metrics::Metrics::new();
+    // Counted by the fairing, read by the database (src/db/in_flight.rs).
+    let in_flight = db::InFlight::default();
     rocket::custom(with_shutdown_grace(figment))
+        .manage(in_flight.clone())
         .attach(AdHoc::try_on_ignite("Database", open_database))
+        .attach(db::CountRequests(in_flight))
         .attach(request_id::RequestIds)
+        .attach(consistency::WritePositions)
         .attach(metrics.clone())
         .manage(metrics)
         .manage(db::Batches::new(models::Book::find_each))
         .manage(db::Batches::new(models::Book::create_each))
+        .manage(db::Batches::new(db::wal_positions))
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
@@ -87,9 +94,12 @@ fn with_shutdown_grace(figment: Figment) -> Figment {
 
 /// What start-up does to the database: its migrations as `settings.migrate`
 /// says, then the pool and the database threads.
-pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
+pub fn prepare_database(
+    settings: &Settings,
+    in_flight: db::InFlight,
+) -> Result<Database, StartupError> {
     migrations::at_startup(settings)?;
-    Database::open(settings)
+    Database::open(settings, in_flight)
 }
 
 /// Records this serving process in the database, with the newest migration
@@ -137,8 +147,9 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
             }
         );
     }
+    let in_flight = rocket.state::<db::InFlight>().cloned().unwrap_or_default();
     let prepared = move || {
-        let database = prepare_database(&settings)?;
+        let database = prepare_database(&settings, in_flight)?;
         Ok::<_, StartupError>((
             heartbeat(&database, settings.migration_lock_timeout()),
             database,

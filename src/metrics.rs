@@ -10,6 +10,9 @@
 //!   the depth of each queue and how long jobs waited in it, the SQLite
 //!   writer's batch sizes and committed and failed batches, and, read at
 //!   each scrape, the pool's connections in use and idle.
+//! - With standbys (`database_replica_urls`), from src/db/standbys.rs: reads
+//!   by the target that served them, standbys passed over by reason, and
+//!   each standby's measured lag.
 //! - At each scrape: migrations applied and pending and the newest applied
 //!   version (one short read, as `/ready` does; when the database does not
 //!   answer they are left out and `bookshelf_database_up` is 0), and build
@@ -164,6 +167,7 @@ impl Metrics {
             families.retain(|f| f.name() != "bookshelf_migration_version");
         }
         families.extend(db.metrics().gather(db.pool_state()));
+        families.extend(db.standbys().gather());
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&families, &mut text)

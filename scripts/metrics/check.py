@@ -33,6 +33,7 @@ EXPECTED = {
     "bookshelf_db_queue_wait_seconds": "histogram",
     "bookshelf_db_writer_batch_size": "histogram",
     "bookshelf_db_writer_batches": "counter",
+    "bookshelf_db_inline": "counter",
 }
 
 problems = []
@@ -106,7 +107,16 @@ def main(base, migrations):
     check(in_use is not None and in_use >= 0, f"connections in use: {in_use}")
     check(idle is not None and idle >= 0 and in_use + idle >= 1, f"connections: {in_use} in use, {idle} idle")
     waits = families["bookshelf_db_queue_wait_seconds"]
-    check(value(waits, "bookshelf_db_queue_wait_seconds_count", queue="readers") >= 1, "no reader waits")
+    # A query waits in the readers' queue, or, its request alone, runs on
+    # the request's own worker (database_inline): at least one did either.
+    inline = families["bookshelf_db_inline"]
+    for queue in ["readers", "writer"]:
+        ran = value(inline, "bookshelf_db_inline_total", queue=queue)
+        check(ran is not None and ran >= 0, f"inline jobs of {queue}: {ran}")
+    reads = (value(waits, "bookshelf_db_queue_wait_seconds_count", queue="readers") or 0) + (
+        value(inline, "bookshelf_db_inline_total", queue="readers") or 0
+    )
+    check(reads >= 1, "no reader job: none waited in the readers' queue, none ran inline")
     for queue in ["readers", "writer"]:
         depth = value(families["bookshelf_db_queue_depth"], queue=queue)
         check(depth is not None and depth >= 0, f"queue depth of {queue}: {depth}")

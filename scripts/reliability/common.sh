@@ -9,7 +9,9 @@
 #                            seconds since the server was started
 #   py_checks CMD...         run a helper printing PASS/FAIL lines, count them
 #   stop_server              SIGKILL the current server (and reap it)
+#   check_survived PID LOG   the server still runs, launched once, no panic
 #   pg_create_db             a fresh PostgreSQL database; sets PG_URL, PG_DB
+#   pg_own_clusters MODE     a primary and a streaming standby of their own
 #   finish                   exit; the EXIT trap cleans up and prints the
 #                            closing line "CHECK: N passed, N failed"
 # Every server started and every database created is killed / dropped by an
@@ -66,6 +68,7 @@ FAILED=0
 SERVER_PID=
 ALL_PIDS=()
 PG_DBS=()
+PG_CLUSTERS=()
 
 pass() { PASSED=$((PASSED + 1)); echo "  PASS  $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "  FAIL  $*"; }
@@ -96,6 +99,12 @@ cleanup() {
       kill -9 "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+  done
+  local cluster
+  for cluster in "${PG_CLUSTERS[@]}"; do
+    pg_lsclusters -h | awk -v c="$cluster" '$2 == c' | grep -q . &&
+      { pg_dropcluster --stop "$PG_VERSION" "$cluster" >/dev/null 2>&1 ||
+        echo "warning: could not drop cluster $PG_VERSION/$cluster" >&2; }
   done
   local db
   for db in "${PG_DBS[@]}"; do
@@ -184,8 +193,54 @@ pg_create_db() {
   PG_URL=postgres://postgres@127.0.0.1/$PG_DB
 }
 
+# pg_own_clusters MODE: a primary and a streaming hot standby of their own
+# (two new clusters on free ports: pg_createcluster, then
+# scripts/postgres/standby.sh; the main cluster is never touched), dropped by
+# the EXIT trap. MODE sync sets `synchronous_standby_names = '*'` on the
+# primary; async leaves replication asynchronous. Sets PG_VERSION,
+# PRIMARY_CLUSTER, STANDBY_CLUSTER, PRIMARY_PORT, STANDBY_PORT; pg_ctl
+# CLUSTER ACTION... runs pg_ctlcluster on one of them. Needs root and
+# Debian's postgresql-common. Not to be called in $(...).
+pg_ctl() { pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$@"; }
+pg_own_clusters() {
+  local mode=$1
+  command -v pg_createcluster >/dev/null ||
+    { fail "pg_createcluster is missing (Debian's postgresql-common)"; finish; }
+  PG_VERSION=$(ls /etc/postgresql | sort -n | tail -1)
+  PRIMARY_CLUSTER=bookshelf_${CHECK//-/_}_a_$$
+  STANDBY_CLUSTER=bookshelf_${CHECK//-/_}_b_$$
+  PG_CLUSTERS+=("$PRIMARY_CLUSTER" "$STANDBY_CLUSTER")
+  PRIMARY_PORT=$(free_port)
+  STANDBY_PORT=$(free_port)
+  pg_createcluster "$PG_VERSION" "$PRIMARY_CLUSTER" -p "$PRIMARY_PORT" >/dev/null
+  cp "/etc/postgresql/$PG_VERSION/main/pg_hba.conf" "/etc/postgresql/$PG_VERSION/$PRIMARY_CLUSTER/pg_hba.conf"
+  if [[ $mode == sync ]]; then
+    pg_conftool -s "$PG_VERSION" "$PRIMARY_CLUSTER" set synchronous_standby_names '*'
+  fi
+  pg_ctl "$PRIMARY_CLUSTER" start
+  bash "$ROOT/scripts/postgres/standby.sh" "$PRIMARY_CLUSTER" "$STANDBY_CLUSTER" "$STANDBY_PORT" >/dev/null
+  info "primary $PRIMARY_CLUSTER on port $PRIMARY_PORT, standby $STANDBY_CLUSTER on port $STANDBY_PORT, replication $mode:" \
+    "$("${PSQL[@]}" -At -p "$PRIMARY_PORT" -d postgres -c "SELECT string_agg(state || '/' || sync_state, ',') FROM pg_stat_replication")"
+}
+
 # log_has_panic LOG: true when the log shows a panic.
 log_has_panic() { grep -qi "panicked" "$1"; }
+
+# check_survived PID LOG: passes if server PID still runs, launched once (no
+# restart), and LOG shows no panic; two results.
+check_survived() {
+  local pid=$1 log=$2
+  if kill -0 "$pid" 2>/dev/null && [[ $(grep -c "Rocket has launched" "$log") -eq 1 ]]; then
+    pass "bookshelf was not restarted: process $pid, launched once, still running"
+  else
+    fail "bookshelf did not survive: process $pid alive? $(kill -0 "$pid" 2>/dev/null && echo yes || echo no)"
+  fi
+  if log_has_panic "$log"; then
+    fail "the server log shows a panic:"; grep -m5 -i panicked "$log"
+  else
+    pass "no \"panicked\" in the server log"
+  fi
+}
 
 # finish: ends the check; the EXIT trap prints the closing line.
 finish() {

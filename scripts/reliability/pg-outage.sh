@@ -76,16 +76,7 @@ info "load: $(cat "$WORK/summary.json")"
 py_checks python3 "$REL_PY" analyze --events "$WORK/events.json" --summary "$WORK/summary.json" \
   --marks "$(IFS=,; echo "${periods[*]}")" --allowed 503 --before 0.5 --after "$RECOVER" \
   --max-latency 5
-if kill -0 "$pid" 2>/dev/null && [[ $(grep -c "Rocket has launched" "$log") -eq 1 ]]; then
-  pass "bookshelf was not restarted: process $pid, launched once, still running"
-else
-  fail "bookshelf did not survive (process $pid)"
-fi
-if log_has_panic "$log"; then
-  fail "the server log shows a panic:"; grep -m5 -i panicked "$log"
-else
-  pass "no \"panicked\" in the server log"
-fi
+check_survived "$pid" "$log"
 info "the server log shows $(grep -c "503 Service Unavailable" "$log" || true) answers 503," \
   "$(grep -c "500 Internal Server Error" "$log" || true) answers 500"
 stop_server

@@ -158,6 +158,9 @@ class Load:
                 body = body.encode()
             elif kind == "list":
                 body, method, path, headers = None, "GET", "/books?limit=5", {}
+            elif kind == "get":
+                book = 1 + n % self.a.get_ids
+                body, method, path, headers = None, "GET", f"/books/{book}", {}
             else:
                 raise SystemExit(f"unknown kind {kind}")
             t_start = time.time()
@@ -998,7 +1001,10 @@ def main():
     s.add_argument("--duration", type=float, default=0, help="seconds at most (0: no limit)")
     s.add_argument("--kinds", default="post",
                    help="comma-separated, taken in turn: post (a book), review (of the "
-                        "thread's last book), list (GET /books?limit=5)")
+                        "thread's last book), list (GET /books?limit=5), get (GET /books/ID, "
+                        "ID from 1 to --get-ids in turn)")
+    s.add_argument("--get-ids", type=int, default=1,
+                   help="the books 1..N exist: what the get kind reads")
     s.add_argument("--prefix", default=f"load-{os.getpid()}")
     s.add_argument("--acked", help="append the id of every 201 to this file")
     s.add_argument("--acked-reviews", help="append the id of every review 201 to this file")

@@ -7,8 +7,11 @@
 #   bash scripts/reliability/run-all.sh BINARY [CHECK...]
 # CHECK names a subset (e.g. `crash pool`). By default the six checks of
 # issue 5 run, with shutdown-locked.sh (a SIGTERM while writers wait on a
-# lock); `all` adds pg-outage.sh (a PostgreSQL outage through a proxy; its 2 s
-# recovery target has a thin margin on a loaded machine). Needs
+# lock) and migrators.sh (six migrators racing, directly and through
+# PgBouncer in transaction mode); `all` adds pg-outage.sh (a PostgreSQL outage through a proxy; its 2 s
+# recovery target has a thin margin on a loaded machine), failover.sh (a
+# primary crashed and its standby promoted) and standby-down.sh (a standby
+# stopped under reads); the last two need root and Debian's pg_createcluster. Needs
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust) for the PostgreSQL
 # parts; each check creates and drops its own database. A release binary is
 # best for the load-heavy checks. ROCKET_CONFIG (default: the repository's
@@ -20,9 +23,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 binary=$1
 shift
 checks=("$@")
-[[ ${#checks[@]} -gt 0 ]] || checks=(hostile pool pg-backends shutdown shutdown-locked crash no-lost-writes)
+[[ ${#checks[@]} -gt 0 ]] || checks=(hostile pool pg-backends shutdown shutdown-locked crash no-lost-writes migrators)
 [[ ${checks[*]} != all ]] ||
-  checks=(hostile pool pg-backends pg-outage shutdown shutdown-locked crash no-lost-writes)
+  checks=(hostile pool pg-backends pg-outage shutdown shutdown-locked crash no-lost-writes migrators failover standby-down)
 
 passed=0
 failed=0

@@ -168,6 +168,26 @@ pub fn run(command: MigrateCommand) -> Result<(), StartupError> {
                     r.newest_migration
                 );
             }
+            let standbys = db::standby_urls(&settings, &url)?;
+            if !standbys.is_empty() {
+                println!("standbys: {} (database_replica_urls)", standbys.len());
+                let max_lag = settings.replica_max_lag();
+                for (standby, health) in db::probe_once(&mut conn, &standbys, settings.timeout()) {
+                    let state = health.state(max_lag);
+                    match health {
+                        db::Health::Replaying { replayed, lag } => println!(
+                            "  [{state}] {standby}: replayed {replayed}, lag {:.2} s (reads skip it past {:.1} s)",
+                            lag.as_secs_f64(),
+                            max_lag.as_secs_f64()
+                        ),
+                        db::Health::Down(why) => println!("  [{state}] {standby}: {why}"),
+                        db::Health::NotStandby => println!(
+                            "  [{state}] {standby}: answers but replays nothing (promoted, or not a standby)"
+                        ),
+                        db::Health::Unknown => println!("  [{state}] {standby}"),
+                    }
+                }
+            }
         }
         MigrateCommand::Up {
             to,

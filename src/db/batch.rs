@@ -24,18 +24,26 @@ use bookshelf_migrate::connection::DbConn;
 use super::database::Database;
 use super::error::DbError;
 use super::pool::{Pool, JOB_UNAVAILABLE};
+use super::standbys::{ReadAfter, Standbys};
 
 /// The most requests one statement serves; a longer queue is served in several.
 const MAX_BATCH: usize = 256;
 
 /// What a batch does: serves every input on one connection, one answer per
 /// input in the same order, or one error for all.
-pub type Work<I, O> = fn(&mut DbConn, &[I]) -> Result<Vec<Result<O, DbError>>, DbError>;
+pub type Work<I, O> = fn(&mut DbConn, &[I]) -> Answers<O>;
+
+/// A batch's answers: one per input, or one error for all.
+pub type Answers<O> = Result<Vec<Result<O, DbError>>, DbError>;
 
 type Answer<O> = oneshot::Sender<Result<O, DbError>>;
 
+/// Where a waiting request may be served: `None`, only the primary (a
+/// write); `Some(after)`, a standby that has replayed `after` (a read).
+type Route = Option<ReadAfter>;
+
 struct Queue<I, O> {
-    waiting: Vec<(I, Answer<O>, Claim)>,
+    waiting: Vec<(I, Answer<O>, Claim, Route)>,
     /// A batch job is queued and has not taken the queue yet.
     scheduled: bool,
 }
@@ -72,45 +80,55 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
     }
 
     /// Takes up to [`MAX_BATCH`] waiting requests (skipping those withdrawn
-    /// by their request); `true` with them when the queue is now empty (the
-    /// next request schedules a new batch).
-    fn take(&self) -> (Vec<(I, Answer<O>)>, bool) {
+    /// by their request), and where they may all be served; `true` with
+    /// them when the queue is now empty (the next request schedules a new
+    /// batch).
+    fn take(&self) -> (Vec<(I, Answer<O>)>, Route, bool) {
         let mut queue = self.lock();
         let n = queue.waiting.len().min(MAX_BATCH);
+        // Reads go to a standby that has replayed what each of them needs.
+        let mut route: Route = Some(None);
         let taken: Vec<_> = queue
             .waiting
             .drain(..n)
-            .filter(|(_, _, claim)| claim.take())
-            .map(|(input, reply, _)| (input, reply))
+            .filter(|(_, _, claim, _)| claim.take())
+            .map(|(input, reply, _, needs)| {
+                route = match (route, needs) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                (input, reply)
+            })
             .collect();
         let last = queue.waiting.is_empty();
         if last {
             queue.scheduled = false;
         }
-        (taken, last)
+        (taken, route, last)
     }
 
     /// A batch job: serves the queue it took on one pooled connection.
-    fn run(&self, pool: &Pool) {
-        loop {
-            let (taken, last) = self.take();
-            if !taken.is_empty() {
-                // A panic drops its requests' answers (they get a 500); the
-                // queue goes on.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.serve(pool, taken)
-                }));
-            }
-            if last {
-                return;
-            }
-        }
+    fn run(&self, pool: &Pool, standbys: &Standbys) {
+        while !self.run_once(pool, standbys) {}
     }
 
-    fn serve(&self, pool: &Pool, taken: Vec<(I, Answer<O>)>) {
+    /// Serves what is queued now, once; `true` when nothing was left behind.
+    fn run_once(&self, pool: &Pool, standbys: &Standbys) -> bool {
+        let (taken, route, last) = self.take();
+        if !taken.is_empty() {
+            // A panic drops its requests' answers (they get a 500); the
+            // queue goes on.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.serve(pool, standbys, route, taken)
+            }));
+        }
+        last
+    }
+
+    fn serve(&self, pool: &Pool, standbys: &Standbys, route: Route, taken: Vec<(I, Answer<O>)>) {
         let (inputs, replies): (Vec<I>, Vec<Answer<O>>) = taken.into_iter().unzip();
-        let answers = pool.get().map_err(DbError::from).and_then(|mut conn| {
-            let answers = (self.work)(&mut conn, &inputs);
+        let work = |conn: &mut DbConn| {
+            let answers = (self.work)(conn, &inputs);
             let unavailable = match &answers {
                 Err(e) => matches!(e, DbError::Unavailable(_)),
                 Ok(each) => each
@@ -120,8 +138,21 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
             if unavailable {
                 JOB_UNAVAILABLE.set(true);
             }
-            answers
-        });
+            match route {
+                // A read that may run on a standby: the batch's own error,
+                // so that a standby that failed it hands the whole batch to
+                // the primary.
+                Some(_) if !standbys.list().is_empty() => whole_if_unavailable(answers),
+                _ => answers,
+            }
+        };
+        let answers = match route {
+            Some(after) => standbys.read(after, pool, work),
+            None => pool
+                .get()
+                .map_err(DbError::from)
+                .and_then(|mut conn| work(&mut conn)),
+        };
         match answers {
             Ok(answers) if answers.len() == replies.len() => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
@@ -152,24 +183,75 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
     }
 }
 
+/// A batch's answers with an unavailable database among them, as that
+/// batch's own error. [`Standbys::read`] serves a read again on the primary
+/// only when the standby fails it as a whole, and a batch's work answers each
+/// request on its own (one id is `find` alone): a standby that crashed under
+/// a batch of one GET answered it 503 instead of handing it on. Reads are
+/// served again safely; an unavailable connection fails the rest of its
+/// batch anyway. Without standbys each request keeps its own answer.
+fn whole_if_unavailable<O>(answers: Answers<O>) -> Answers<O> {
+    let mut each = answers?;
+    if let Some(i) = each
+        .iter()
+        .position(|a| matches!(a, Err(DbError::Unavailable(_))))
+    {
+        each.swap_remove(i)?;
+    }
+    Ok(each)
+}
+
 impl Database {
-    /// Serves `input` in a batch with the other requests of its kind waiting
-    /// at the same time, on one of the database threads.
-    pub async fn batched<I: Send + 'static, O: Send + 'static>(
+    /// Serves `input`, which only reads, in a batch with the other requests
+    /// of its kind waiting at the same time, on one of the database threads:
+    /// on a standby that has replayed what each of them needs, when one can
+    /// (see src/db/standbys.rs), else on the primary.
+    pub async fn batched_read<I: Send + 'static, O: Send + 'static>(
         &self,
         batches: &Batches<I, O>,
         input: I,
+        after: ReadAfter,
+    ) -> Result<O, DbError> {
+        self.batched(batches, input, Some(after)).await
+    }
+
+    /// Serves `input` in a batch with the other requests of its kind waiting
+    /// at the same time, on the primary, on either backend.
+    pub async fn batched_on_primary<I: Send + 'static, O: Send + 'static>(
+        &self,
+        batches: &Batches<I, O>,
+        input: I,
+    ) -> Result<O, DbError> {
+        self.batched(batches, input, None).await
+    }
+
+    /// Serves `input` in a batch with the other requests of its kind waiting
+    /// at the same time, on one of the database threads.
+    async fn batched<I: Send + 'static, O: Send + 'static>(
+        &self,
+        batches: &Batches<I, O>,
+        input: I,
+        route: Route,
     ) -> Result<O, DbError> {
         let (reply, answered) = oneshot::channel();
         let claim = Claim::default();
         let schedule = {
             let mut queue = batches.lock();
-            queue.waiting.push((input, reply, claim.clone()));
+            queue.waiting.push((input, reply, claim.clone(), route));
             !std::mem::replace(&mut queue.scheduled, true)
         };
         if schedule {
             let (job, pool) = (batches.clone(), self.pool.clone());
-            if !self.readers.spawn(move || job.run(&pool)) {
+            let standbys = std::sync::Arc::clone(&self.standbys);
+            // An uncontended request's batch (itself, and any that joined
+            // it meanwhile) is served here; what arrives later goes to the
+            // threads, so that this request is answered now.
+            let free = self.uncontended();
+            let done = matches!(
+                self.readers.here(|| job.run_once(&pool, &standbys), free),
+                Ok(true)
+            );
+            if !done && !self.readers.spawn(move || job.run(&pool, &standbys)) {
                 batches.lock().scheduled = false;
                 return Err(DbError::Failed("the database threads have stopped".into()));
             }
@@ -193,9 +275,47 @@ impl Database {
                         .pop()
                         .unwrap_or_else(|| Err(DbError::Failed("a write gave no answer".into())))
                 };
-                writer.run(job, self.timeout).await
+                writer.run(job, self.timeout, self.in_flight.alone()).await
             }
-            None => self.batched(batches, input).await,
+            None => self.batched(batches, input, None).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone() -> DbError {
+        DbError::Unavailable("server closed the connection unexpectedly".into())
+    }
+
+    #[test]
+    fn a_read_batch_with_an_unavailable_answer_fails_as_a_whole() {
+        let lone: Answers<Option<i32>> = Ok(vec![Err(gone())]);
+        assert!(matches!(
+            whole_if_unavailable(lone),
+            Err(DbError::Unavailable(_))
+        ));
+        let mixed: Answers<Option<i32>> = Ok(vec![Ok(Some(1)), Err(gone()), Ok(None)]);
+        assert!(matches!(
+            whole_if_unavailable(mixed),
+            Err(DbError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn a_read_batch_without_one_keeps_each_answer() {
+        let answers: Answers<Option<i32>> = Ok(vec![Ok(Some(1)), Err(DbError::NotFound), Ok(None)]);
+        let kept = whole_if_unavailable(answers).unwrap();
+        assert!(matches!(
+            kept[..],
+            [Ok(Some(1)), Err(DbError::NotFound), Ok(None)]
+        ));
+        let whole: Answers<Option<i32>> = Err(DbError::Failed("bug".into()));
+        assert!(matches!(
+            whole_if_unavailable(whole),
+            Err(DbError::Failed(_))
+        ));
     }
 }

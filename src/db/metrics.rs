@@ -39,6 +39,8 @@ pub fn opts(name: &str, help: &str) -> Opts {
 pub struct QueueMetrics {
     depth: IntGauge,
     wait: Histogram,
+    /// Jobs that skipped the queue: run where their request was.
+    inline: prometheus::IntCounter,
 }
 
 impl QueueMetrics {
@@ -46,6 +48,16 @@ impl QueueMetrics {
     pub fn queued(&self) -> Instant {
         self.depth.inc();
         Instant::now()
+    }
+
+    /// A job found the threads idle and ran where its request was.
+    pub fn ran_inline(&self) {
+        self.inline.inc();
+    }
+
+    /// How many jobs wait in the queue now.
+    pub fn waiting(&self) -> i64 {
+        self.depth.get()
     }
 
     /// A job queued at `since` leaves the queue.
@@ -112,6 +124,17 @@ impl DbMetrics {
             )
             .expect("valid metric"),
         );
+        let inline = registered(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "db_inline_total",
+                    "Jobs whose request was alone (no other in flight) and that ran on the request's own worker instead of a database thread (database_inline), by queue.",
+                ),
+                &["queue"],
+            )
+            .expect("valid metric"),
+        );
         let batch_size = registered(
             &registry,
             Histogram::with_opts(
@@ -137,6 +160,7 @@ impl DbMetrics {
         let queue = |name: &str| QueueMetrics {
             depth: depth.with_label_values(&[name]),
             wait: wait.with_label_values(&[name]),
+            inline: inline.with_label_values(&[name]),
         };
         // Every series exists from the start, at 0.
         for outcome in ["committed", "failed"] {
@@ -184,6 +208,7 @@ mod tests {
         db.writer.taken(first);
         db.batch(3, true);
         db.batch(1, false);
+        db.readers.ran_inline();
         let text = TextEncoder::new()
             .encode_to_string(&db.registry.gather())
             .unwrap();
@@ -194,6 +219,8 @@ mod tests {
             r#"bookshelf_db_writer_batches_total{outcome="committed"} 1"#,
             r#"bookshelf_db_writer_batches_total{outcome="failed"} 1"#,
             r#"bookshelf_db_writer_batch_size_sum 4"#,
+            r#"bookshelf_db_inline_total{queue="readers"} 1"#,
+            r#"bookshelf_db_inline_total{queue="writer"} 0"#,
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }

@@ -16,6 +16,9 @@ pub type Pool = r2d2::Pool<Manager>;
 #[derive(Clone)]
 pub struct Manager {
     pub(super) url: DatabaseUrl,
+    /// A standby's connections: `default_transaction_read_only`, so that a
+    /// write can never go through one, even to a promoted standby.
+    pub(super) read_only: bool,
     pub(super) lock_timeout: Duration,
     /// PostgreSQL's `statement_timeout` for request queries (not for
     /// migrations, which open their own connections).
@@ -39,8 +42,13 @@ impl r2d2::ManageConnection for Manager {
             // list walks an index in its sort order (bench/scale.py checks
             // them at a million rows).
             let ms = self.statement_timeout.as_millis();
+            let read_only = if self.read_only {
+                "; SET default_transaction_read_only = on"
+            } else {
+                ""
+            };
             pg.batch_execute(&format!(
-                "SET statement_timeout = {ms}; SET plan_cache_mode = force_generic_plan"
+                "SET statement_timeout = {ms}; SET plan_cache_mode = force_generic_plan{read_only}"
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }

@@ -1,5 +1,6 @@
-//! What the database threads' queues share: a job is claimed once, and a
-//! request waits for its answer as long as the database timeout.
+//! What the database threads' queues share: a job is claimed once, a
+//! request waits for its answer as long as the database timeout, and a job
+//! may skip the queue only where another worker is left ([`other_workers`]).
 //!
 //! Both queues are bounded in time, not length: a job still queued after the
 //! database timeout is dropped unrun and its request gets a 503. A job is
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use rocket::tokio::runtime::{Handle, RuntimeFlavor};
 use rocket::tokio::sync::oneshot;
 
 use super::error::DbError;
@@ -58,4 +60,26 @@ pub(super) async fn answer<T>(
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the caller runs on a multi-threaded tokio runtime with another
+/// worker to serve the rest while it is busy: where a job may run on its
+/// request's worker (src/db/readers.rs, src/db/writer.rs).
+pub(super) fn other_workers() -> bool {
+    Handle::try_current().is_ok_and(|runtime| {
+        runtime.runtime_flavor() == RuntimeFlavor::MultiThread
+            && runtime.metrics().num_workers() >= 2
+    })
+}
+
+/// A runtime of two workers named `worker`, as Rocket's on two cores: a
+/// job may run on its caller only when another worker is left.
+#[cfg(test)]
+pub(super) fn workers() -> rocket::tokio::runtime::Runtime {
+    rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("worker")
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -14,7 +14,7 @@
 //! otherwise is stored.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ use bookshelf_migrate::connection::{connect, DatabaseUrl, DbConn};
 use super::checkpoints::{checkpoint_loop, Checkpoints};
 use super::error::DbError;
 use super::metrics::DbMetrics;
-use super::queue::{answer, lock, Claim, Queued};
+use super::queue::{answer, lock, other_workers, Claim, Queued};
 use crate::config::Synchronous;
 
 /// The most writes the writer commits in one transaction; a longer queue is
@@ -65,18 +65,37 @@ type Finish = Box<dyn for<'a> FnOnce(Outcome<'a>) + Send>;
 type WriteJob = Box<dyn FnOnce(Result<&mut DbConn, DbError>) -> Finish + Send>;
 
 /// The one thread that writes to a SQLite file, with group commit.
+///
+/// With an empty queue, a write runs on its request's own worker instead
+/// (`database_inline`, bounded as src/db/readers.rs says), as a batch of
+/// one, when it can take the file's write lock at once: the
+/// batch code and the connection are the writer's, held under one mutex,
+/// so writes still commit one batch at a time, on one connection, in the
+/// order they took it. This saves the hand-off to the writer thread and
+/// back that a lone write otherwise waits for (issue 24).
 pub struct Writer {
     /// `None` once the `Writer` is dropped: the thread drains the queue and stops.
     sender: Option<mpsc::UnboundedSender<Queued<WriteJob>>>,
     jobs: Jobs,
-    health: Arc<Health>,
+    batches: Arc<Batches>,
+    /// Whether a write that finds the queue empty may run on its caller.
+    inline: bool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Option<JoinHandle<()>>,
+}
+
+/// What runs a batch: the connection (held by whoever runs one), and what a
+/// batch reports to.
+struct Batches {
+    /// The write connection, opened by the first batch; its mutex is the
+    /// right to run a batch.
+    connection: Mutex<Option<DbConn>>,
+    health: Health,
     url: DatabaseUrl,
     lock_timeout: Duration,
     synchronous: Synchronous,
     checkpoints: Arc<Checkpoints>,
     metrics: DbMetrics,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl Writer {
@@ -88,6 +107,7 @@ impl Writer {
         lock_timeout: Duration,
         synchronous: Synchronous,
         metrics: DbMetrics,
+        inline: bool,
     ) -> std::io::Result<Writer> {
         let checkpoints = Arc::new(Checkpoints::default());
         let due = Arc::clone(&checkpoints);
@@ -99,12 +119,16 @@ impl Writer {
         let writer = Writer {
             sender: Some(sender),
             jobs: Arc::new(Mutex::new(receiver)),
-            health: Arc::default(),
-            url,
-            lock_timeout,
-            synchronous,
-            checkpoints,
-            metrics,
+            batches: Arc::new(Batches {
+                connection: Mutex::new(None),
+                health: Health::default(),
+                url,
+                lock_timeout,
+                synchronous,
+                checkpoints,
+                metrics,
+            }),
+            inline,
             thread: Mutex::new(None),
             checkpointer: Some(checkpointer),
         };
@@ -114,25 +138,12 @@ impl Writer {
 
     fn spawn(&self) -> std::io::Result<JoinHandle<()>> {
         let jobs = Arc::clone(&self.jobs);
-        let url = self.url.clone();
-        let lock_timeout = self.lock_timeout;
-        let synchronous = self.synchronous;
-        let checkpoints = Arc::clone(&self.checkpoints);
-        let health = Arc::clone(&self.health);
-        let metrics = self.metrics.clone();
+        let batches = Arc::clone(&self.batches);
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
-                write_loop(
-                    &mut lock(&jobs),
-                    &url,
-                    lock_timeout,
-                    synchronous,
-                    &checkpoints,
-                    &health,
-                    &metrics,
-                );
-                checkpoints.close();
+                write_loop(&mut lock(&jobs), &batches);
+                batches.checkpoints.close();
             })
     }
 
@@ -154,7 +165,7 @@ impl Writer {
     /// [`TROUBLE_LASTS`] has passed (so that a service that gets no more
     /// writes, because `/ready` turned traffic away, is tried again).
     pub fn trouble(&self) -> Option<WriteTrouble> {
-        lock(&self.health.trouble)
+        lock(&self.batches.health.trouble)
             .filter(|(_, at)| at.elapsed() < TROUBLE_LASTS)
             .map(|(trouble, _)| trouble)
     }
@@ -171,15 +182,16 @@ impl Writer {
     }
 
     /// Runs `f` in the writer's next transaction, in a savepoint of its own,
-    /// and answers once that transaction has committed.
-    pub async fn run<T, E, F>(&self, f: F, wait: Duration) -> Result<T, DbError>
+    /// and answers once that transaction has committed. When its request is
+    /// `alone` (src/db/in_flight.rs), it may run here instead ([`Writer::here`]).
+    pub async fn run<T, E, F>(&self, f: F, wait: Duration, alone: bool) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Into<DbError>,
     {
         self.revive();
-        let health = Arc::clone(&self.health);
+        let batches = Arc::clone(&self.batches);
         let (reply, answered) = oneshot::channel();
         let claim = Claim::default();
         let job: WriteJob = Box::new(move |conn| {
@@ -190,7 +202,7 @@ impl Writer {
                     // can hide it: why writes fail, for /ready.
                     if let Err(error) = &result {
                         if !error.is_refusal() {
-                            health.saw(error);
+                            batches.health.saw(error);
                         }
                     }
                     result
@@ -211,10 +223,56 @@ impl Writer {
                 });
             })
         });
+        let job = match self.here(claim.clone(), job, alone) {
+            // Run here, it has answered (or panicked: its answer is gone).
+            None => return answered.await.unwrap_or_else(|_| Err(panicked())),
+            Some(job) => job,
+        };
         if !self.queue(claim.clone(), job) {
             return Err(DbError::Failed("the database writer has stopped".into()));
         }
         answer(claim, answered, wait).await
+    }
+
+    /// Runs `job` here, as a batch of its own, when its request is `alone`,
+    /// nothing is queued for the writer, no batch runs, the caller is on a
+    /// runtime with another worker to serve the rest meanwhile (as
+    /// `Readers::here`), and the file's write lock is free
+    /// now; gives it back otherwise, for the writer thread (which waits for
+    /// the lock as long as the lock timeout).
+    fn here(&self, claim: Claim, job: WriteJob, alone: bool) -> Option<WriteJob> {
+        if !self.inline || !alone || !other_workers() || self.batches.metrics.writer.waiting() > 0 {
+            return Some(job);
+        }
+        let mut connection = match self.batches.connection.try_lock() {
+            Ok(connection) => connection,
+            // A writer thread that died holding it (it is replaced): the
+            // connection is as sound as the next batch finds it.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Some(job),
+        };
+        let begun = match self.batches.begin(&mut connection, false) {
+            Ok(Some(conn)) => Ok(conn),
+            // Another process writes: the writer thread waits for it.
+            Ok(None) => return Some(job),
+            Err(e) => Err(e),
+        };
+        // Claimed here: no one else knows of it.
+        claim.take();
+        self.batches.metrics.writer.ran_inline();
+        match begun {
+            Ok(conn) => {
+                let first = Queued {
+                    claim,
+                    job,
+                    since: Instant::now(),
+                };
+                self.batches
+                    .run_begun(&mut connection, conn, first, || None);
+            }
+            Err(e) => job(Err(e))(Outcome::Committed),
+        }
+        None
     }
 
     /// Queues a write for the writer thread; false once the `Writer` is dropped.
@@ -222,7 +280,7 @@ impl Writer {
         let queued = Queued {
             claim,
             job,
-            since: self.metrics.writer.queued(),
+            since: self.batches.metrics.writer.queued(),
         };
         self.sender.as_ref().is_some_and(|s| s.send(queued).is_ok())
     }
@@ -239,11 +297,16 @@ impl Drop for Writer {
             let _ = thread.join();
         }
         // A writer that died did not close the checkpoints.
-        self.checkpoints.close();
+        self.batches.checkpoints.close();
         if let Some(thread) = self.checkpointer.take() {
             let _ = thread.join();
         }
     }
+}
+
+/// What a write's request gets when the write panicked.
+fn panicked() -> DbError {
+    DbError::Failed("a write panicked".into())
 }
 
 /// The error each write of a batch gets when its commit failed: never the
@@ -260,6 +323,25 @@ fn begin(conn: &mut DbConn) -> QueryResult<()> {
         DbConn::Sqlite(sqlite) => Sqlite::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE"),
         DbConn::Postgres(_) => unreachable!("the writer is for SQLite only"),
     }
+}
+
+/// `BEGIN IMMEDIATE` that does not wait when another process holds the
+/// file's write lock: SQLite's busy timeout is 0 for it, then `lock_timeout`
+/// again.
+fn begin_now(conn: &mut DbConn, lock_timeout: Duration) -> QueryResult<()> {
+    conn.batch_execute("PRAGMA busy_timeout = 0")?;
+    let begun = begin(conn);
+    let restored = conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {}",
+        lock_timeout.as_millis()
+    ));
+    begun.and(restored)
+}
+
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(error: &diesel::result::Error) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("database is busy")
 }
 
 fn commit(conn: &mut DbConn) -> QueryResult<()> {
@@ -350,44 +432,87 @@ fn survive(conn: &mut DbConn) -> Option<Ended> {
     }
 }
 
-/// The writer thread: waits for a write, takes the write lock, runs it and
-/// every write queued behind it (up to [`MAX_BATCH`]), commits, answers.
-fn write_loop(
-    jobs: &mut mpsc::UnboundedReceiver<Queued<WriteJob>>,
-    url: &DatabaseUrl,
-    lock_timeout: Duration,
-    synchronous: Synchronous,
-    checkpoints: &Checkpoints,
-    health: &Health,
-    metrics: &DbMetrics,
-) {
-    let mut connection: Option<DbConn> = None;
+/// The writer thread: waits for a write, then runs it and every write queued
+/// behind it as one batch ([`Batches::run`]).
+fn write_loop(jobs: &mut mpsc::UnboundedReceiver<Queued<WriteJob>>, batches: &Batches) {
     let taken = |queued: Queued<WriteJob>| {
-        metrics.writer.taken(queued.since);
+        batches.metrics.writer.taken(queued.since);
         queued
     };
-    while let Some(first) = jobs.blocking_recv().map(taken) {
+    while let Some(first) = jobs.blocking_recv() {
+        // A write running where its request is holds the connection: the
+        // job stays queued (its request may still withdraw it) until then.
+        let mut connection = lock(&batches.connection);
+        let first = taken(first);
         if !first.claim.take() {
             continue;
         }
+        // The next write already queued, if any (one withdrawn by its
+        // request is skipped). After a batch ends early, the writes still
+        // queued run in the next one.
+        batches.run(&mut connection, first, || {
+            std::iter::from_fn(|| jobs.try_recv().ok().map(taken)).find(|q| q.claim.take())
+        });
+    }
+}
+
+impl Batches {
+    /// One batch: takes the write lock, runs `first` and every write `next`
+    /// gives (up to [`MAX_BATCH`]), commits, answers. `connection` is the
+    /// writer's, opened here when there is none.
+    fn run(
+        &self,
+        connection: &mut Option<DbConn>,
+        first: Queued<WriteJob>,
+        next_queued: impl FnMut() -> Option<Queued<WriteJob>>,
+    ) {
+        match self.begin(connection, true) {
+            Ok(Some(conn)) => self.run_begun(connection, conn, first, next_queued),
+            Ok(None) => unreachable!("a batch that waits for the lock gets it or an error"),
+            Err(e) => (first.job)(Err(e))(Outcome::Committed),
+        }
+    }
+
+    /// Takes the writer's connection (opened here when there is none) and
+    /// the file's write lock (`BEGIN IMMEDIATE`), waiting up to the lock
+    /// timeout while another process writes or, unless `wait`, not at all:
+    /// `Ok(None)` then, the connection left as it was.
+    fn begin(
+        &self,
+        connection: &mut Option<DbConn>,
+        wait: bool,
+    ) -> Result<Option<DbConn>, DbError> {
         let mut conn = match connection.take() {
             Some(conn) => conn,
-            None => match connect_writer(url, lock_timeout, synchronous) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    (first.job)(Err(DbError::Unavailable(Box::new(e))))(Outcome::Committed);
-                    continue;
-                }
-            },
+            None => connect_writer(&self.url, self.lock_timeout, self.synchronous)
+                .map_err(|e| DbError::Unavailable(Box::new(e)))?,
         };
-        // Waits up to the lock timeout while another process writes.
-        if let Err(e) = begin(&mut conn) {
-            (first.job)(Err(e.into()))(Outcome::Committed);
-            if !conn.is_broken() {
-                connection = Some(conn);
+        let begun = match wait {
+            true => begin(&mut conn),
+            false => begin_now(&mut conn, self.lock_timeout),
+        };
+        match begun {
+            Ok(()) => Ok(Some(conn)),
+            Err(e) => {
+                if !conn.is_broken() {
+                    *connection = Some(conn);
+                }
+                match !wait && is_busy(&e) {
+                    true => Ok(None),
+                    false => Err(e.into()),
+                }
             }
-            continue;
         }
+    }
+
+    /// The batch, once [`Batches::begin`] has taken the lock.
+    fn run_begun(
+        &self,
+        connection: &mut Option<DbConn>,
+        mut conn: DbConn,
+        first: Queued<WriteJob>,
+        mut next_queued: impl FnMut() -> Option<Queued<WriteJob>>,
+    ) {
         let mut batch: Vec<Finish> = Vec::new();
         let mut next = Some(first);
         // Why the batch cannot be committed, if it cannot.
@@ -405,10 +530,7 @@ fn write_loop(
             if ended.is_some() || batch.len() >= MAX_BATCH {
                 break;
             }
-            // The next write already queued, if any (one withdrawn by its
-            // request is skipped). After a batch ends early, the writes still
-            // queued run in the next one.
-            next = std::iter::from_fn(|| jobs.try_recv().ok().map(taken)).find(|q| q.claim.take());
+            next = next_queued();
         }
         let committed = match ended {
             Some(why) => {
@@ -426,9 +548,10 @@ fn write_loop(
                 batch.len()
             );
         }
-        metrics.batch(batch.len(), matches!(committed, Some(Ok(()))));
-        let last_error = lock(&health.last_error).take();
-        *lock(&health.trouble) = match (&committed, ended) {
+        self.metrics
+            .batch(batch.len(), matches!(committed, Some(Ok(()))));
+        let last_error = lock(&self.health.last_error).take();
+        *lock(&self.health.trouble) = match (&committed, ended) {
             (Some(Ok(())), _) => None,
             (Some(Err(e)), _) => Some((WriteTrouble::of(&e.to_string()), Instant::now())),
             (None, _) => Some((
@@ -438,11 +561,11 @@ fn write_loop(
         };
         match (&committed, ended) {
             (Some(Ok(())), _) => {
-                connection = Some(conn);
-                checkpoints.request();
+                *connection = Some(conn);
+                self.checkpoints.request();
             }
             // SQLite ended the transaction itself; the connection is usable.
-            (None, Some(Ended::Lost)) => connection = Some(conn),
+            (None, Some(Ended::Lost)) => *connection = Some(conn),
             // Closing the connection rolls back whatever is left of the
             // transaction; the next batch opens a new one.
             _ => drop(conn),
@@ -512,7 +635,13 @@ mod tests {
     }
 
     /// A writer on a fresh file with table `t`, and a connection to read it.
+    /// Every write goes through the writer thread's queue: its batches are
+    /// what these tests are about (the inline path has tests of its own).
     fn writer_on_table(dir: &tempfile::TempDir) -> (Writer, DbConn) {
+        writer_on_table_inline(dir, false)
+    }
+
+    fn writer_on_table_inline(dir: &tempfile::TempDir, inline: bool) -> (Writer, DbConn) {
         let path = dir.path().join("faults.db");
         let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
         let lock_timeout = Duration::from_secs(5);
@@ -520,7 +649,14 @@ mod tests {
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
         (
-            Writer::start(url, lock_timeout, Synchronous::Full, DbMetrics::new()).unwrap(),
+            Writer::start(
+                url,
+                lock_timeout,
+                Synchronous::Full,
+                DbMetrics::new(),
+                inline,
+            )
+            .unwrap(),
             conn,
         )
     }
@@ -542,6 +678,7 @@ mod tests {
                     Ok::<u32, DbError>(n)
                 },
                 Duration::from_secs(5),
+                true,
             )
         });
         join_all(writes).await
@@ -609,6 +746,7 @@ mod tests {
             .run(
                 |conn: &mut DbConn| conn.batch_execute("INSERT INTO t (n) VALUES (99)"),
                 Duration::from_secs(5),
+                true,
             )
             .await
             .unwrap();
@@ -632,6 +770,7 @@ mod tests {
                     Ok::<u32, DbError>(n)
                 },
                 Duration::from_secs(5),
+                true,
             )
         };
         // The writer's connection may not grow the file past 300 pages (1.2 MB).
@@ -720,6 +859,7 @@ mod tests {
             .run(
                 |conn: &mut DbConn| conn.batch_execute("INSERT INTO t (n) VALUES (1)"),
                 Duration::from_millis(500),
+                true,
             )
             .await
             .unwrap();
@@ -737,7 +877,7 @@ mod tests {
             let path = dir.path().join("sync.db");
             let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
             let writer =
-                Writer::start(url, Duration::from_secs(5), mode, DbMetrics::new()).unwrap();
+                Writer::start(url, Duration::from_secs(5), mode, DbMetrics::new(), true).unwrap();
             let found = writer
                 .run(
                     |conn: &mut DbConn| {
@@ -747,6 +887,7 @@ mod tests {
                         .get_result::<i32>(conn)
                     },
                     Duration::from_secs(5),
+                    true,
                 )
                 .await
                 .unwrap();
@@ -771,6 +912,7 @@ mod tests {
                     conn.batch_execute(sql)
                 },
                 Duration::from_secs(5),
+                true,
             )
         };
         let (first, second) = rocket::tokio::join!(
@@ -795,7 +937,15 @@ mod tests {
         let mut conn = connect(&url, lock_timeout).unwrap();
         conn.batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER NOT NULL)")
             .unwrap();
-        let writer = Writer::start(url, lock_timeout, Synchronous::Full, DbMetrics::new()).unwrap();
+        // The queue is what is tested: nothing runs inline.
+        let writer = Writer::start(
+            url,
+            lock_timeout,
+            Synchronous::Full,
+            DbMetrics::new(),
+            false,
+        )
+        .unwrap();
 
         let insert = |n: u32, pause: Duration| {
             writer.run(
@@ -804,6 +954,7 @@ mod tests {
                     conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))
                 },
                 Duration::from_millis(200),
+                true,
             )
         };
         // The first write keeps the writer busy for 600 ms; the second may
@@ -817,5 +968,124 @@ mod tests {
         // A later write goes through: the writer has gone on.
         insert(3, Duration::ZERO).await.unwrap();
         assert_eq!(rows(&mut conn), "1,3");
+    }
+
+    /// Inserts `n` and says which thread ran it.
+    fn insert_on(n: u32) -> impl FnOnce(&mut DbConn) -> Result<String, DbError> + Send + 'static {
+        move |conn: &mut DbConn| {
+            conn.batch_execute(&format!("INSERT INTO t (n) VALUES ({n})"))?;
+            Ok(std::thread::current().name().unwrap_or("").to_string())
+        }
+    }
+
+    use crate::db::queue::workers;
+
+    /// `write` run by a task on one of `workers`, waiting `wait` at most.
+    fn on_a_worker<T: Send + 'static>(
+        workers: &rocket::tokio::runtime::Runtime,
+        writer: &Arc<Writer>,
+        write: impl FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        wait: Duration,
+    ) -> rocket::tokio::task::JoinHandle<Result<T, DbError>> {
+        let writer = Arc::clone(writer);
+        workers.spawn(async move { writer.run(write, wait, true).await })
+    }
+
+    #[test]
+    fn a_lone_write_commits_where_its_request_is_and_one_behind_a_batch_goes_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table_inline(&dir, true);
+        let writer = Arc::new(writer);
+        let workers = workers();
+        let run = |write, wait| workers.block_on(on_a_worker(&workers, &writer, write, wait));
+        let ran_on = run(insert_on(1), Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(ran_on, "worker", "a lone write runs on its caller");
+        assert_eq!(rows(&mut conn), "1", "and it is committed when answered");
+        // A write queued for the writer thread: the next one queues behind it.
+        let slow = enqueue(&writer, 2, Duration::from_millis(300));
+        let ran_on = run(insert_on(3), Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(
+            ran_on, "db-writer",
+            "a write behind a queue goes to the writer"
+        );
+        assert_eq!(workers.block_on(slow), Ok(true));
+        assert_eq!(rows(&mut conn), "1,2,3");
+        // A write queued while one runs where its request is waits for it
+        // in the queue, where its request may still withdraw it: 503 at its
+        // timeout, and never written.
+        let slow = |conn: &mut DbConn| {
+            std::thread::sleep(Duration::from_millis(600));
+            insert_on(4)(conn)
+        };
+        let inline = on_a_worker(&workers, &writer, slow, Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(100));
+        let queued = run(insert_on(5), Duration::from_millis(200)).unwrap();
+        assert!(matches!(queued, Err(DbError::Unavailable(_))), "{queued:?}");
+        assert_eq!(workers.block_on(inline).unwrap().unwrap(), "worker");
+        let ran_on = run(insert_on(6), Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(ran_on, "worker");
+        assert_eq!(rows(&mut conn), "1,2,3,4,6");
+        // While another connection holds the file's write lock, a write does
+        // not wait for it on its worker: the writer thread waits instead.
+        conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+        let locked = on_a_worker(&workers, &writer, insert_on(7), Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        conn.batch_execute("COMMIT").unwrap();
+        assert_eq!(workers.block_on(locked).unwrap().unwrap(), "db-writer");
+        assert_eq!(rows(&mut conn), "1,2,3,4,6,7");
+        // Turned off, a lone write goes to the writer thread too.
+        let dir = tempfile::tempdir().unwrap();
+        let (off, _) = writer_on_table_inline(&dir, false);
+        let ran_on = run_on(&workers, off, insert_on(8));
+        assert_eq!(ran_on, "db-writer");
+        // On a runtime of one worker, none would be left for the rest.
+        let dir = tempfile::tempdir().unwrap();
+        let (alone, _) = writer_on_table_inline(&dir, true);
+        let one = rocket::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(run_on(&one, alone, insert_on(9)), "db-writer");
+        one.shutdown_background();
+        workers.shutdown_background();
+    }
+
+    /// The thread that ran `write`, sent from a task on one of `workers`.
+    fn run_on(
+        workers: &rocket::tokio::runtime::Runtime,
+        writer: Writer,
+        write: impl FnOnce(&mut DbConn) -> Result<String, DbError> + Send + 'static,
+    ) -> String {
+        let writer = Arc::new(writer);
+        let task = on_a_worker(workers, &writer, write, Duration::from_secs(5));
+        workers.block_on(task).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_lone_write_that_fails_or_panics_where_its_request_is_stores_nothing_and_the_next_commits()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut conn) = writer_on_table_inline(&dir, true);
+        let writer = Arc::new(writer);
+        let workers = workers();
+        let refuse = |conn: &mut DbConn| {
+            conn.batch_execute("INSERT INTO t (n) VALUES (1)")?;
+            Err::<String, _>(DbError::Refused("refused".into()))
+        };
+        let task = on_a_worker(&workers, &writer, refuse, Duration::from_secs(5));
+        let refused = workers.block_on(task).unwrap();
+        assert!(matches!(refused, Err(DbError::Refused(_))), "{refused:?}");
+        let panic = |conn: &mut DbConn| -> Result<String, DbError> {
+            conn.batch_execute("INSERT INTO t (n) VALUES (2)")?;
+            panic!("a bug in an inline write")
+        };
+        let task = on_a_worker(&workers, &writer, panic, Duration::from_secs(5));
+        let panicked = workers.block_on(task).unwrap();
+        assert!(matches!(panicked, Err(DbError::Failed(_))), "{panicked:?}");
+        let task = on_a_worker(&workers, &writer, insert_on(3), Duration::from_secs(5));
+        assert_eq!(workers.block_on(task).unwrap().unwrap(), "worker");
+        assert_eq!(rows(&mut conn), "3", "only the write answered Ok is stored");
+        workers.shutdown_background();
     }
 }

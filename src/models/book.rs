@@ -365,13 +365,25 @@ impl Book {
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 
-    /// The book with this id, if there is one.
+    /// The book with this id, if there is one. GET by id's query, run on
+    /// the backend's own connection: through the multi-backend connection
+    /// each execution would write the statement's SQL again (to look it up)
+    /// and wrap each field of the row.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Book>> {
-        books::table
-            .find(id)
-            .select(Book::as_select())
-            .get_result(conn)
-            .optional()
+        // One expression, typed for each backend in turn.
+        macro_rules! on {
+            ($conn:expr) => {
+                books::table
+                    .find(id)
+                    .select(Book::as_select())
+                    .get_result($conn)
+                    .optional()
+            };
+        }
+        match conn {
+            DbConn::Postgres(pg) => on!(pg),
+            DbConn::Sqlite(sqlite) => on!(sqlite),
+        }
     }
 
     /// Stores a new book.

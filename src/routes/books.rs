@@ -6,8 +6,9 @@ use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader};
+use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader, ReadAfterHeader};
 use crate::auth::{CanRead, CanWrite};
+use crate::consistency::ReadAfter;
 use crate::db::{Batches, Database};
 use crate::error::Error;
 use crate::etag::{IfMatch, IfNoneMatch, Tagged};
@@ -48,9 +49,10 @@ pub struct ListBooks {
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(ListBooks),
+    params(ListBooks, ReadAfterHeader),
     responses(
         (status = 200, description = "A page of books", body = Page<Book>),
+        crate::error::responses::BadHeader,
         crate::error::responses::Common,
     )
 )]
@@ -58,6 +60,7 @@ pub struct ListBooks {
 pub async fn list_books(
     db: &State<Database>,
     _key: CanRead,
+    seen: ReadAfter,
     query: ValidQuery<ListBooks>,
 ) -> Result<Json<Page<Book>>, Error> {
     let ValidQuery(query) = query;
@@ -74,7 +77,9 @@ pub async fn list_books(
         published: query.published,
     };
     let page = db
-        .run(move |conn| Book::list(conn, &filter, query.sort, page, after))
+        .read(seen.0, move |conn| {
+            Book::list(conn, &filter, query.sort, page, after.clone())
+        })
         .await?;
     Ok(Json(page))
 }
@@ -112,13 +117,14 @@ pub async fn create_book(
 #[utoipa::path(
     tag = "books",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id"), IfNoneMatchHeader),
+    params(("id" = i32, Path, description = "The book's id"), IfNoneMatchHeader, ReadAfterHeader),
     responses(
         (status = 200, description = "The book", body = Book,
             headers(("ETag" = String, description = "The book's version, for `If-Match` and `If-None-Match`"))),
         (status = 304, description = "Not modified: `If-None-Match` names the book's current version",
             headers(("ETag" = String, description = "The book's version"))),
         crate::error::responses::Missing,
+        crate::error::responses::BadHeader,
         crate::error::responses::Common,
     )
 )]
@@ -129,9 +135,10 @@ pub async fn get_book(
     _key: CanRead,
     id: i32,
     held: IfNoneMatch,
+    seen: ReadAfter,
 ) -> Result<Tagged<Json<Book>>, Error> {
     let book = db
-        .batched(batches, id)
+        .batched_read(batches, id, seen.0)
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
     let version = book.version;

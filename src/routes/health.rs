@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::CanRead;
-use crate::db::{Database, DbError, WriteTrouble};
+use crate::db::{Database, DbError, Health, WriteTrouble};
 use crate::error::Error;
 
 /// The answer of `/health` and `/ready`.
@@ -45,6 +45,54 @@ pub struct Readiness {
     #[schema(example = "sqlite")]
     pub database: String,
     pub migrations: Migrations,
+    /// Each hot standby (`database_replica_urls`), as last probed. A standby
+    /// that is down or lags does not make the service unready: its reads go
+    /// to the primary. Absent without standbys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
+}
+
+/// A hot standby, as `/ready` reports it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Replica {
+    /// Its URL, any password masked.
+    #[schema(example = "postgres://bookshelf@10.0.0.2:5432/bookshelf")]
+    pub url: String,
+    /// `streaming` (serves reads), `lagging` (more than `replica_max_lag`
+    /// behind), `down`, `not_standby` (answers but replays nothing:
+    /// promoted?) or `unknown` (not probed yet, or not lately).
+    #[schema(example = "streaming")]
+    pub state: String,
+    /// Its replay lag in seconds, as measured (see src/db/standbys.rs), while it replays.
+    #[schema(example = 0.0)]
+    pub lag_seconds: Option<f64>,
+    /// The WAL position it has replayed, while it replays.
+    #[schema(example = "0/3000148")]
+    pub replayed: Option<String>,
+}
+
+/// The standbys' states now.
+fn replicas(db: &Database) -> Vec<Replica> {
+    let standbys = db.standbys();
+    standbys
+        .list()
+        .iter()
+        .map(|standby| {
+            let health = standby.health();
+            let (lag, replayed) = match &health {
+                Health::Replaying { lag, replayed } => {
+                    (Some(lag.as_secs_f64()), Some(replayed.to_string()))
+                }
+                _ => (None, None),
+            };
+            Replica {
+                url: standby.url.to_string(),
+                state: health.state(standbys.max_lag()).into(),
+                lag_seconds: lag,
+                replayed,
+            }
+        })
+        .collect()
 }
 
 /// The database's migrations, as `/ready` sees them.
@@ -123,6 +171,7 @@ pub async fn ready(db: &State<Database>) -> Result<Json<Readiness>, Error> {
             pending: summary.pending,
             checksums_ok: summary.checksums_ok,
         },
+        replicas: replicas(db),
     }))
 }
 

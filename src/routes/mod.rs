@@ -72,6 +72,21 @@ pub struct IfNoneMatchHeader(
     Option<String>,
 );
 
+/// `Bookshelf-Lsn`, as the OpenAPI document describes it (read by [`crate::consistency::ReadAfter`]).
+#[derive(IntoParams)]
+#[into_params(names("Bookshelf-Lsn"), parameter_in = Header)]
+#[allow(dead_code)]
+pub struct ReadAfterHeader(
+    /// Read-your-writes when reads may go to standbys: the `Bookshelf-Lsn`
+    /// a write answered with (`0/3000148`). The read is served by a standby
+    /// that has replayed at least that far, or by the primary, so it sees
+    /// that write. Without it a standby up to `replica_max_lag` behind may
+    /// answer. Malformed: 400.
+    // The pattern is crate::db::LSN_PATTERN (utoipa takes a literal; tests/api/openapi.rs checks).
+    #[param(nullable = false, pattern = "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")]
+    Option<String>,
+);
+
 /// The 422 for a cursor that is not one of the list asked for.
 pub fn invalid_cursor(message: impl Into<String>) -> Error {
     Error::Validation(vec![FieldError::new("after", message)])

@@ -5,8 +5,11 @@ use rocket::response::status::{Created, NoContent};
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, State};
 
-use super::{invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader, PageQuery};
+use super::{
+    invalid_cursor, written, IfMatchHeader, IfNoneMatchHeader, PageQuery, ReadAfterHeader,
+};
 use crate::auth::{CanRead, CanWrite};
+use crate::consistency::ReadAfter;
 use crate::db::Database;
 use crate::error::Error;
 use crate::etag::{IfMatch, IfNoneMatch, Tagged};
@@ -17,10 +20,11 @@ use crate::models::{NewReview, Page, Review, ReviewChanges};
 #[utoipa::path(
     tag = "reviews",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The book's id"), PageQuery),
+    params(("id" = i32, Path, description = "The book's id"), PageQuery, ReadAfterHeader),
     responses(
         (status = 200, description = "A page of the book's reviews", body = Page<Review>),
         crate::error::responses::Missing,
+        crate::error::responses::BadHeader,
         crate::error::responses::Common,
     )
 )]
@@ -29,6 +33,7 @@ pub async fn list_reviews(
     db: &State<Database>,
     _key: CanRead,
     id: i32,
+    seen: ReadAfter,
     query: ValidQuery<PageQuery>,
 ) -> Result<Json<Page<Review>>, Error> {
     let page = query.0.page();
@@ -43,7 +48,9 @@ pub async fn list_reviews(
         None => None,
     };
     let page = db
-        .run(move |conn| Review::list_for_book(conn, id, page, after))
+        .read(seen.0, move |conn| {
+            Review::list_for_book(conn, id, page, after)
+        })
         .await?
         .ok_or_else(|| Error::not_found("book", id))?;
     Ok(Json(page))
@@ -87,13 +94,14 @@ pub async fn create_review(
 #[utoipa::path(
     tag = "reviews",
     security((), ("api_key" = [])),
-    params(("id" = i32, Path, description = "The review's id"), IfNoneMatchHeader),
+    params(("id" = i32, Path, description = "The review's id"), IfNoneMatchHeader, ReadAfterHeader),
     responses(
         (status = 200, description = "The review", body = Review,
             headers(("ETag" = String, description = "The review's version, for `If-Match` and `If-None-Match`"))),
         (status = 304, description = "Not modified: `If-None-Match` names the review's current version",
             headers(("ETag" = String, description = "The review's version"))),
         crate::error::responses::Missing,
+        crate::error::responses::BadHeader,
         crate::error::responses::Common,
     )
 )]
@@ -103,9 +111,10 @@ pub async fn get_review(
     _key: CanRead,
     id: i32,
     held: IfNoneMatch,
+    seen: ReadAfter,
 ) -> Result<Tagged<Json<Review>>, Error> {
     let review = db
-        .run(move |conn| Review::find(conn, id))
+        .read(seen.0, move |conn| Review::find(conn, id))
         .await?
         .ok_or_else(|| Error::not_found("review", id))?;
     let version = review.version;

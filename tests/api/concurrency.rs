@@ -1,6 +1,9 @@
 //! Many requests at once: writers wait for each other (SQLite takes its write
 //! lock up front), so none fails and none is lost.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use rocket::futures::future::join_all;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -12,7 +15,7 @@ use crate::metrics::sample;
 #[rocket::async_test]
 async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() {
     let db = TestDb::new();
-    let client = async_client(&db).await;
+    let client = Arc::new(async_client(&db).await);
     let book: Value = post_book(&client, "Reviewed", 1)
         .await
         .into_json()
@@ -20,10 +23,10 @@ async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() 
         .unwrap();
     let reviews_uri = format!("/books/{}/reviews", book["id"]);
     let writes = 200;
-    let requests = (0..writes).map(|i| {
-        let client = &client;
-        let reviews_uri = &reviews_uri;
+    let statuses = each_in_a_task(&client, writes, |client, i| {
+        let reviews_uri = reviews_uri.clone();
         async move {
+            let i = i as i32;
             // Creating a review reads (does the book exist?) and then writes:
             // the case where a deferred SQLite transaction fails with "locked".
             let review = client
@@ -32,12 +35,12 @@ async fn concurrent_writers_and_readers_all_succeed_and_every_write_is_stored() 
                 .body(json!({"author": "Ada", "content": format!("Review {i}")}).to_string())
                 .dispatch()
                 .await;
-            let write = post_book(client, &format!("Book {i}"), i).await;
+            let write = post_book(&client, &format!("Book {i}"), i).await;
             let read = client.get("/books?limit=5&sort=-id").dispatch().await;
             (review.status(), write.status(), read.status())
         }
-    });
-    let statuses = join_all(requests).await;
+    })
+    .await;
     for (review, write, read) in &statuses {
         assert_eq!(*review, Status::Created);
         assert_eq!(*write, Status::Created);
@@ -73,9 +76,40 @@ async fn metric(client: &Client, series: &str) -> f64 {
     sample(&text, series).unwrap_or_else(|| panic!("no {series} in {text}"))
 }
 
-/// The jobs the query threads have taken so far (a batch of merged GETs or
-/// POSTs is one).
-const READER_JOBS: &str = r#"bookshelf_db_queue_wait_seconds_count{queue="readers"}"#;
+/// The jobs of the query threads so far (a batch of merged GETs or POSTs is
+/// one): those they took from their queue, and those that found them idle
+/// and ran on their request's worker.
+async fn reader_jobs(client: &Client) -> f64 {
+    metric(
+        client,
+        r#"bookshelf_db_queue_wait_seconds_count{queue="readers"}"#,
+    )
+    .await
+        + metric(client, r#"bookshelf_db_inline_total{queue="readers"}"#).await
+}
+
+/// Runs `request(client, i)` for each `i` below `n`, each in a task of its
+/// own, as the server runs each connection: a request whose query runs on
+/// its own worker (`database_inline`) holds up only itself, and the others
+/// queue for the database threads meanwhile, as under load.
+async fn each_in_a_task<T, F>(
+    client: &Arc<Client>,
+    n: usize,
+    request: impl Fn(Arc<Client>, usize) -> F,
+) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n)
+        .map(|i| rocket::tokio::spawn(request(Arc::clone(client), i)))
+        .collect();
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|task| task.expect("a request's task panicked"))
+        .collect()
+}
 
 /// `POST /books` of a valid book with this title and price.
 async fn post_book<'c>(client: &'c Client, title: &str, price: i32) -> LocalResponse<'c> {
@@ -90,7 +124,7 @@ async fn post_book<'c>(client: &'c Client, title: &str, price: i32) -> LocalResp
 #[rocket::async_test]
 async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
     let db = TestDb::new();
-    let client = async_client(&db).await;
+    let client = Arc::new(async_client(&db).await);
     let mut ids = Vec::new();
     for i in 0..20 {
         let book: Value = post_book(&client, &format!("Book {i}"), i)
@@ -100,7 +134,7 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
             .unwrap();
         ids.push(book["id"].as_i64().unwrap());
     }
-    let before = metric(&client, READER_JOBS).await;
+    let before = reader_jobs(&client).await;
     // Each known id several times, and ids that do not exist.
     let asked: Vec<i64> = (0..200)
         .map(|n| {
@@ -111,15 +145,15 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
             }
         })
         .collect();
-    let replies = join_all(asked.iter().map(|&id| {
-        let client = &client;
+    let replies = each_in_a_task(&client, asked.len(), |client, i| {
+        let id = asked[i];
         async move {
             let reply = client.get(format!("/books/{id}")).dispatch().await;
             let status = reply.status();
             let etag = reply.headers().get_one("ETag").map(str::to_string);
             (status, etag, reply.into_json::<Value>().await.unwrap())
         }
-    }))
+    })
     .await;
     for (&id, (status, etag, body)) in asked.iter().zip(&replies) {
         if id >= 1_000_000 {
@@ -133,7 +167,7 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
             assert_eq!(etag.as_deref(), Some("\"1\""));
         }
     }
-    let jobs = metric(&client, READER_JOBS).await - before;
+    let jobs = reader_jobs(&client).await - before;
     assert!(
         jobs < asked.len() as f64,
         "{} GETs by id ran as {jobs} queries: none were merged",
@@ -144,21 +178,28 @@ async fn concurrent_gets_by_id_are_read_in_batches_and_each_gets_its_own_row() {
 #[rocket::async_test]
 async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
     let db = TestDb::new();
-    let client = async_client(&db).await;
-    // On PostgreSQL the POSTs go to the readers' queue as batches of
-    // inserts; on a SQLite file to the writer's group commit.
-    let jobs = match crate::helpers::backend() {
-        bookshelf::db::Backend::Postgres => READER_JOBS,
-        bookshelf::db::Backend::Sqlite => {
-            r#"bookshelf_db_writer_batches_total{outcome="committed"}"#
+    let client = Arc::new(async_client(&db).await);
+    // On PostgreSQL the POSTs go to the readers (their queue, or the
+    // request's worker when they are idle) as batches of inserts; on a
+    // SQLite file to the writer's group commit.
+    let jobs = |client: Arc<Client>| async move {
+        match crate::helpers::backend() {
+            bookshelf::db::Backend::Postgres => reader_jobs(&client).await,
+            bookshelf::db::Backend::Sqlite => {
+                metric(
+                    &client,
+                    r#"bookshelf_db_writer_batches_total{outcome="committed"}"#,
+                )
+                .await
+            }
         }
     };
-    let before = metric(&client, jobs).await;
+    let before = jobs(Arc::clone(&client)).await;
     let posts = 100;
-    let replies = join_all((0..posts).map(|i| {
-        let client = &client;
+    let replies = each_in_a_task(&client, posts, |client, i| {
+        let i = i as i32;
         async move {
-            let reply = post_book(client, &format!("Post {i}"), i).await;
+            let reply = post_book(&client, &format!("Post {i}"), i).await;
             let status = reply.status();
             let location = reply.headers().get_one("Location").map(str::to_string);
             (
@@ -168,9 +209,9 @@ async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
                 reply.into_json::<Value>().await.unwrap(),
             )
         }
-    }))
+    })
     .await;
-    let statements = metric(&client, jobs).await - before;
+    let statements = jobs(Arc::clone(&client)).await - before;
     let mut ids = Vec::new();
     for (i, status, location, body) in &replies {
         assert_eq!(*status, Status::Created, "{body}");
@@ -196,9 +237,9 @@ async fn concurrent_posts_are_stored_together_and_each_gets_its_own_book() {
     }
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), posts as usize, "one row per request");
+    assert_eq!(ids.len(), posts, "one row per request");
     assert!(
-        statements < f64::from(posts),
+        statements < posts as f64,
         "{posts} POSTs took {statements} jobs: none were stored together"
     );
 }

@@ -215,14 +215,15 @@ async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
         .merge(("database_pool_size", 1))
         .merge(("database_timeout", 1))
         .merge(("database_lock_timeout", 8000));
-    let client = Client::tracked(bookshelf::rocket(config)).await.unwrap();
+    let client = std::sync::Arc::new(Client::tracked(bookshelf::rocket(config)).await.unwrap());
     let lock = lock_books(&db);
 
     // The first request takes the only connection (on SQLite, the writer's)
     // and waits for the lock; the second waits its turn and gives up after
-    // the database timeout.
+    // the database timeout. Each is a task of its own, as the server runs
+    // them: the first may wait on its own worker (database_inline).
     let post = |title: &'static str| {
-        let client = &client;
+        let client = std::sync::Arc::clone(&client);
         async move {
             let response = client
                 .post("/books")
@@ -236,19 +237,20 @@ async fn an_exhausted_pool_returns_503_after_the_pool_timeout() {
             )
         }
     };
-    let first = post("first");
-    let second = async {
-        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
-        let started = Instant::now();
-        let result = post("second").await;
-        (result, started.elapsed())
-    };
-    let release = async {
-        rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
-        drop(lock);
-    };
-    let ((first_status, _), ((second_status, second_body), waited), ()) =
-        rocket::tokio::join!(first, second, release);
+    let first = rocket::tokio::spawn(post("first"));
+    let second = rocket::tokio::spawn({
+        let post = post("second");
+        async move {
+            rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+            let started = Instant::now();
+            let result = post.await;
+            (result, started.elapsed())
+        }
+    });
+    rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(lock);
+    let (first_status, _) = first.await.unwrap();
+    let ((second_status, second_body), waited) = second.await.unwrap();
     assert_eq!(second_status, Status::ServiceUnavailable, "{second_body}");
     // It was the pool's timeout (1 s), not the lock's (8 s), that answered.
     assert!(waited < Duration::from_secs(4), "waited {waited:?}");

@@ -21,5 +21,6 @@ mod openapi;
 mod paging;
 mod pooler;
 mod reviews;
+mod standbys;
 mod startup;
 mod tutorial;

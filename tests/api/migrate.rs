@@ -219,16 +219,16 @@ fn startup_modes_auto_check_and_off() {
         migrate,
         ..Settings::default()
     };
-    assert!(bookshelf::prepare_database(&with(MigrateMode::Off)).is_ok());
-    let error = match bookshelf::prepare_database(&with(MigrateMode::Check)) {
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Off), Default::default()).is_ok());
+    let error = match bookshelf::prepare_database(&with(MigrateMode::Check), Default::default()) {
         Ok(_) => panic!("check started with pending migrations"),
         Err(error) => error.to_string(),
     };
     for name in then_later(&[BOOKS, DESCRIPTION, REVIEWS]) {
         assert!(error.contains(name), "{error}");
     }
-    assert!(bookshelf::prepare_database(&with(MigrateMode::Auto)).is_ok());
-    assert!(bookshelf::prepare_database(&with(MigrateMode::Check)).is_ok());
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Auto), Default::default()).is_ok());
+    assert!(bookshelf::prepare_database(&with(MigrateMode::Check), Default::default()).is_ok());
     let (mut conn, url) = open(&db);
     assert_eq!(applied(&mut conn, &url).len(), 3 + LATER.len());
 }
@@ -286,7 +286,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
         database_url: db.url(),
         ..Settings::default()
     };
-    let error = match bookshelf::prepare_database(&settings) {
+    let error = match bookshelf::prepare_database(&settings, Default::default()) {
         Ok(_) => panic!("started with a changed migration"),
         Err(error) => error.to_string(),
     };
@@ -300,7 +300,7 @@ fn a_migration_changed_after_it_was_applied_stops_startup_until_accepted() {
         .unwrap()
         .problems
         .is_empty());
-    assert!(bookshelf::prepare_database(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings, Default::default()).is_ok());
     assert!(migrate::accept(&mut conn, &url, BOOKS).is_ok());
     migrate::down(&mut conn, &url, DownTo::All).unwrap();
     assert!(
@@ -325,7 +325,7 @@ fn migrations_applied_by_diesel_cli_have_no_checksum_and_are_allowed() {
         database_url: db.url(),
         ..Settings::default()
     };
-    assert!(bookshelf::prepare_database(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings, Default::default()).is_ok());
 }
 
 #[test]
@@ -549,7 +549,7 @@ fn start_up_and_migrate_up_refuse_a_migration_older_than_the_newest_applied() {
         migrate: MigrateMode::Auto,
         ..Settings::default()
     };
-    let error = match bookshelf::prepare_database(&settings) {
+    let error = match bookshelf::prepare_database(&settings, Default::default()) {
         Ok(_) => panic!("start-up applied a migration out of order"),
         Err(e) => e.to_string(),
     };

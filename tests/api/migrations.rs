@@ -160,7 +160,7 @@ fn a_failed_migration_stops_startup_naming_it_and_keeps_the_previous_version() {
         database_url: db.url(),
         ..Settings::default()
     };
-    let error = match bookshelf::prepare_database(&settings) {
+    let error = match bookshelf::prepare_database(&settings, Default::default()) {
         Ok(_) => panic!("start-up succeeded over a failing migration"),
         Err(error) => error.to_string(),
     };
@@ -199,7 +199,7 @@ fn startup_applies_only_pending_migrations() {
         database_url: db.url(),
         ..Settings::default()
     };
-    assert!(bookshelf::prepare_database(&settings).is_ok());
+    assert!(bookshelf::prepare_database(&settings, Default::default()).is_ok());
     let mut conn = connect(&db);
     assert_eq!(conn.applied_migrations().unwrap().len(), MIGRATIONS);
     let titles: Vec<String> = books::table.select(books::title).load(&mut conn).unwrap();
@@ -220,7 +220,7 @@ fn concurrent_startups_on_an_empty_database_all_succeed() {
                 .map(|_| {
                     scope.spawn(|| {
                         barrier.wait();
-                        bookshelf::prepare_database(&settings)
+                        bookshelf::prepare_database(&settings, Default::default())
                             .map(|_| ())
                             .map_err(|e| e.to_string())
                     })

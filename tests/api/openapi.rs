@@ -90,18 +90,19 @@ fn every_reference_in_the_openapi_document_resolves() {
     }
 }
 
-/// Every text schema (five body fields, the author filter and the page
-/// cursor) carries a pattern, and it is one of the three that the server's
-/// checks implement.
+/// Every text schema (five body fields, the author filter, the page cursor
+/// and `Bookshelf-Lsn`) carries a pattern, and it is one of the four that
+/// the server's checks implement.
 #[test]
 fn every_pattern_in_the_openapi_document_is_one_of_the_documented_ones() {
+    use bookshelf::db::LSN_PATTERN;
     use bookshelf::models::{CURSOR_PATTERN, NO_NUL_PATTERN, TEXT_PATTERN};
     let mut patterns = Vec::new();
     strings_under(&spec(), "pattern", &mut patterns);
     assert!(patterns.len() >= 6, "{patterns:?}");
     for pattern in patterns {
         assert!(
-            [TEXT_PATTERN, NO_NUL_PATTERN, CURSOR_PATTERN].contains(&pattern.as_str()),
+            [TEXT_PATTERN, NO_NUL_PATTERN, CURSOR_PATTERN, LSN_PATTERN].contains(&pattern.as_str()),
             "undocumented pattern {pattern}"
         );
     }

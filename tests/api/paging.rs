@@ -362,25 +362,25 @@ fn prepared_by_the_pool(app: &TestApp) -> Vec<String> {
 }
 
 #[test]
-fn by_default_pooled_connections_keep_no_prepared_statement_so_a_transaction_pooler_works() {
+fn by_default_a_direct_connection_keeps_its_prepared_statements_and_false_keeps_none() {
     if crate::helpers::skipped_through_a_pooler(
-        "by_default_pooled_connections_keep_no_prepared_statement",
+        "by_default_a_direct_connection_keeps_its_prepared_statements",
     ) {
         return;
     }
-    let test =
-        "by_default_pooled_connections_keep_no_prepared_statement_so_a_transaction_pooler_works";
+    let test = "by_default_a_direct_connection_keeps_its_prepared_statements_and_false_keeps_none";
     let Some(_) = postgres_or_skip(test) else {
         return;
     };
-    assert_eq!(prepared_by_the_pool(&TestApp::new()), Vec::<String>::new());
-    let cached = TestApp::with_config(|f| f.merge(("database_statement_cache", true)));
+    // `auto`, on a direct connection (tests/api/pooler.rs: through one).
     assert!(
-        prepared_by_the_pool(&cached)
+        prepared_by_the_pool(&TestApp::new())
             .iter()
             .any(|s| s.contains("(SELECT count(*) FROM (")),
-        "database_statement_cache = true keeps the list's statement"
+        "database_statement_cache = auto keeps the list's statement on a direct connection"
     );
+    let uncached = TestApp::with_config(|f| f.merge(("database_statement_cache", false)));
+    assert_eq!(prepared_by_the_pool(&uncached), Vec::<String>::new());
 }
 
 #[test]

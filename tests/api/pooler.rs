@@ -1,6 +1,7 @@
 //! Through PgBouncer in `pool_mode = transaction`, as an operator puts it in
 //! front of PostgreSQL: migrators racing, and the API under concurrent
-//! requests, with the shipped settings (no statement cache). They need
+//! requests, with the shipped settings (`database_statement_cache = auto`,
+//! which tells the pooler apart and keeps no statement). They need
 //! `TEST_PGBOUNCER_URL` (a server URL through the pooler, such as
 //! postgres://postgres@127.0.0.1:6432/postgres; scripts/pgbouncer/start.sh
 //! starts one) and say they were skipped without it. `.ci/run` sets it.
@@ -136,4 +137,30 @@ async fn the_api_serves_concurrent_requests_through_a_transaction_pooler() {
         "{} of 400 failed: {failed:?}",
         failed.len()
     );
+}
+
+#[test]
+fn auto_tells_the_pooler_from_a_direct_connection_and_keeps_no_statement_through_it() {
+    let test = "auto_tells_the_pooler_from_a_direct_connection_and_keeps_no_statement_through_it";
+    let Some(pooler) = pooler_or_skip(test) else {
+        return;
+    };
+    use bookshelf_migrate::pooler::{probe, Path};
+    let timeout = std::time::Duration::from_secs(5);
+    let through = bookshelf::db::DatabaseUrl::parse(&pooler, timeout).unwrap();
+    assert!(
+        matches!(probe(&through), Ok(Path::Pooler { .. })),
+        "{:?}",
+        probe(&through)
+    );
+    // The server itself, when the suite has its URL (not the pooler's).
+    if let Some(direct) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty() && *u != pooler)
+    {
+        let direct = bookshelf::db::DatabaseUrl::parse(&direct, timeout).unwrap();
+        assert_eq!(probe(&direct), Ok(Path::Direct));
+    }
+    // Served through the pooler with the default (`auto`), the API works:
+    // the_api_serves_concurrent_requests_through_a_transaction_pooler.
 }

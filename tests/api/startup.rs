@@ -290,11 +290,22 @@ impl Server {
         false
     }
 
-    /// Stops the server and returns its log.
+    /// Stops the server and returns its whole log: every line its reader
+    /// thread passes on until it reads the pipe's end (10 s at most). Lines
+    /// the process wrote just before it was killed may still be in the pipe
+    /// when `wait` returns, so what had arrived by then is not enough.
     fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.log.try_iter().collect::<Vec<_>>().join("\n")
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        lines.join("\n")
     }
 }
 
@@ -469,4 +480,84 @@ fn a_migrate_command_whose_reader_goes_away_ends_without_a_panic() {
     let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
+}
+
+/// A lone request's query and write run on its own worker
+/// (`database_inline`): the served binary, with two workers as on a
+/// two-core machine, counts them in `db_inline_total`; turned off, every
+/// job goes to the database threads' queues.
+#[test]
+fn a_lone_request_runs_its_database_work_on_its_own_worker_unless_turned_off() {
+    for inline in [true, false] {
+        let db = crate::helpers::TestDb::new();
+        let mut command = bookshelf();
+        command
+            .env("DATABASE_URL", db.url())
+            .env("ROCKET_WORKERS", "2")
+            .env("ROCKET_DATABASE_INLINE", inline.to_string());
+        let server = Server::spawn(command);
+        assert!(server.wait_ready(Instant::now() + Duration::from_secs(20)));
+        for i in 0..5 {
+            let created = http_post_json(
+                server.port,
+                "/books",
+                &format!(r#"{{"title":"Lone {i}","author":"A","price":1,"rating":1}}"#),
+            );
+            assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+            let id = created.rsplit("\"id\":").next().unwrap();
+            let id: String = id.chars().take_while(char::is_ascii_digit).collect();
+            let read = http_get(server.port, &format!("/books/{id}")).unwrap();
+            assert!(read.starts_with("HTTP/1.1 200"), "{read}");
+        }
+        let metrics = http_get(server.port, "/metrics").unwrap();
+        // While another request is in flight (its body still on the way:
+        // Rocket starts it once 14 bytes of body have come), reads are not
+        // alone: they go to the database threads.
+        let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        write!(
+            slow,
+            "POST /books HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{\"title\": \"still coming"
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..5 {
+            let read = http_get(server.port, "/books/1").unwrap();
+            assert!(read.starts_with("HTTP/1.1 200"), "{read}");
+        }
+        let contended = http_get(server.port, "/metrics").unwrap();
+        drop(slow);
+        let log = server.stop();
+        let inline_reads = |text: &str| {
+            crate::metrics::sample(text, r#"bookshelf_db_inline_total{queue="readers"}"#).unwrap()
+        };
+        if inline {
+            assert_eq!(
+                inline_reads(&contended),
+                inline_reads(&metrics),
+                "a request that is not alone runs no query on its worker: {contended}"
+            );
+        }
+        let counted = |queue: &str| {
+            crate::metrics::sample(
+                &metrics,
+                &format!(r#"bookshelf_db_inline_total{{queue="{queue}"}}"#),
+            )
+            .unwrap_or_else(|| panic!("no db_inline_total for {queue}: {metrics}\n{log}"))
+        };
+        let (readers, writer) = (counted("readers"), counted("writer"));
+        match (inline, crate::helpers::backend()) {
+            (false, _) => assert_eq!((readers, writer), (0.0, 0.0), "{metrics}"),
+            // The GETs on the readers, the POSTs on the writer.
+            (true, bookshelf::db::Backend::Sqlite) => {
+                assert!(readers >= 5.0, "{metrics}");
+                assert_eq!(writer, 5.0, "{metrics}");
+            }
+            // Both on the readers: there is no writer thread.
+            (true, bookshelf::db::Backend::Postgres) => {
+                assert!(readers >= 10.0, "{metrics}");
+                assert_eq!(writer, 0.0, "{metrics}");
+            }
+        }
+    }
 }

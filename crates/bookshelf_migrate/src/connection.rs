@@ -66,18 +66,25 @@ impl DatabaseUrl {
             return Err(invalid("it is empty"));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut parsed =
-                url::Url::parse(url).map_err(|e| invalid(&format!("not a valid URL ({e})")))?;
+            // libpq's multi-host URLs (`postgres://a:5432,b:5432/db`, for
+            // failover with `target_session_attrs`) are not URLs to the url
+            // crate: it checks the rest with one host standing in for all.
+            let hosts = Hosts::of(url);
+            let checked = hosts.as_ref().map_or(url.to_string(), |h| h.stand_in(url));
+            let mut parsed = url::Url::parse(&checked)
+                .map_err(|e| invalid(&format!("not a valid URL ({e})")))?;
             // libpq waits for the OS's TCP timeout (minutes) by default; bound it.
+            // With several hosts the timeout is per host.
             if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") {
                 parsed.query_pairs_mut().append_pair(
                     "connect_timeout",
                     &connect_timeout.as_secs().max(1).to_string(),
                 );
             }
+            let target = parsed.to_string();
             return Ok(DatabaseUrl {
                 backend: Backend::Postgres,
-                target: parsed.to_string(),
+                target: hosts.map_or(target.clone(), |h| h.restore(&target)),
                 masked: mask(url),
                 statement_cache: true,
             });
@@ -135,12 +142,45 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// The host list of a libpq multi-host URL (`postgres://u@a:1,b:2/db`).
+struct Hosts {
+    list: String,
+}
+
+impl Hosts {
+    /// A stand-in host, which no URL holds.
+    const STAND_IN: &'static str = "bookshelf-hosts.invalid";
+
+    /// The host list of `url`, when it names more than one host.
+    fn of(url: &str) -> Option<Hosts> {
+        let (_, rest) = url.split_once("://")?;
+        let authority = rest.split(['/', '?']).next()?;
+        let list = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        list.contains(',').then(|| Hosts {
+            list: list.to_string(),
+        })
+    }
+
+    /// `url` with the stand-in for its host list.
+    fn stand_in(&self, url: &str) -> String {
+        url.replacen(&self.list, Hosts::STAND_IN, 1)
+    }
+
+    /// `url` (a stand-in's) with the host list back.
+    fn restore(&self, url: &str) -> String {
+        url.replacen(Hosts::STAND_IN, &self.list, 1)
+    }
+}
+
 /// Replaces the password of a URL with `***`, for logs and error messages.
 pub fn mask(url: &str) -> String {
-    match url::Url::parse(url) {
+    let hosts = Hosts::of(url);
+    let checked = hosts.as_ref().map_or(url.to_string(), |h| h.stand_in(url));
+    match url::Url::parse(&checked) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
+            let masked = parsed.to_string();
+            hosts.map_or(masked.clone(), |h| h.restore(&masked))
         }
         _ => url.to_string(),
     }
@@ -294,6 +334,25 @@ mod tests {
         }
         assert!(parse(":memory:").unwrap().is_memory());
         assert!(!parse("books.db").unwrap().is_memory());
+    }
+
+    #[test]
+    fn multi_host_postgres_urls_keep_their_hosts_and_hide_their_password() {
+        let url = parse(
+            "postgres://bookshelf:secret@10.0.0.1:5432,10.0.0.2:5433/books?target_session_attrs=read-write",
+        )
+        .unwrap();
+        assert_eq!(url.backend(), Backend::Postgres);
+        assert_eq!(
+            url.target,
+            "postgres://bookshelf:secret@10.0.0.1:5432,10.0.0.2:5433/books?target_session_attrs=read-write&connect_timeout=3"
+        );
+        assert_eq!(
+            url.to_string(),
+            "postgres://bookshelf:***@10.0.0.1:5432,10.0.0.2:5433/books?target_session_attrs=read-write"
+        );
+        let bare = parse("postgresql://a,b/db").unwrap();
+        assert_eq!(bare.target, "postgresql://a,b/db?connect_timeout=3");
     }
 
     #[test]

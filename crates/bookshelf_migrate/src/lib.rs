@@ -33,6 +33,7 @@ pub mod history;
 pub mod idents;
 pub mod lint;
 pub mod model;
+pub mod pooler;
 pub mod records;
 pub mod replicas;
 pub(crate) mod scratch;
