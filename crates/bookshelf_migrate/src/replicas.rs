@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use log::{debug, info, warn};
+use log::{info, warn};
 
 use crate::connection::{connect, DatabaseUrl, DbConn};
 
@@ -99,21 +99,35 @@ pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String
     Ok(id)
 }
 
-/// [`register`], tried again every [`REGISTER_RETRY`] while it fails, until
-/// `wait` has passed: then its last error. A lock SQLite's busy handler does
-/// not wait for (a read turned write) is waited for here too.
+/// [`register`], tried again every [`REGISTER_RETRY`] while another
+/// connection holds the lock it needs, until `wait` has passed: then its last
+/// error. A lock SQLite's busy handler does not wait for (a read turned
+/// write) is waited for here too. Any other error is returned at once.
 fn register_within(conn: &mut DbConn, newest: &str, wait: Duration) -> QueryResult<String> {
     let deadline = Instant::now() + wait;
+    let mut said = false;
     loop {
         match register(conn, newest) {
             Ok(id) => return Ok(id),
-            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(e) if !is_lock_wait(&e) || Instant::now() >= deadline => return Err(e),
             Err(e) => {
-                debug!("recording this replica failed ({e}); trying again");
+                if !said {
+                    info!("recording this replica waits for a lock another process holds ({e}), for {wait:?} at most");
+                    said = true;
+                }
                 std::thread::sleep(REGISTER_RETRY);
             }
         }
     }
+}
+
+/// Whether `error` is a lock held elsewhere that outlasted the connection's
+/// wait: SQLite's busy, PostgreSQL's `lock_timeout`.
+fn is_lock_wait(error: &diesel::result::Error) -> bool {
+    let text = error.to_string();
+    ["database is locked", "database is busy", "lock timeout"]
+        .iter()
+        .any(|lock| text.contains(lock))
 }
 
 /// Records that replica `id` is alive now.
@@ -273,6 +287,22 @@ mod tests {
         assert_eq!(list(&mut conn).unwrap().len(), 1);
         drop(heartbeat);
         assert_eq!(list(&mut conn).unwrap().len(), 0, "removed at shutdown");
+    }
+
+    #[test]
+    fn a_registration_that_fails_for_another_reason_than_a_lock_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replicas.db");
+        let url = DatabaseUrl::parse(path.to_str().unwrap(), Duration::from_secs(3)).unwrap();
+        let mut conn = connect(&url, Duration::ZERO).unwrap();
+        // A table of that name the registration cannot insert into.
+        conn.batch_execute("CREATE TABLE bookshelf_replicas (id TEXT PRIMARY KEY)")
+            .unwrap();
+        let started = Instant::now();
+        let refused = Heartbeat::start(&url, "2026-01-01-000000_x", Duration::from_secs(10));
+        let error = refused.err().expect("the table has no such columns");
+        assert!(!error.to_string().contains("locked"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
