@@ -4,6 +4,7 @@
 //! migrations to learn the schema a version has.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -33,10 +34,16 @@ impl Scratch {
             });
         }
         let server = postgres_server(postgres)?;
+        // Unique on the server: the process, and a count within it (two
+        // threads of one process once got the same microsecond, and one
+        // CREATE DATABASE failed on the other's name); the time keeps a
+        // name left by a killed process from coming back.
+        static OPENED: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "bookshelf_diff_{}_{}",
+            "bookshelf_diff_{}_{}_{}",
             std::process::id(),
-            chrono::Utc::now().timestamp_micros()
+            chrono::Utc::now().timestamp_micros(),
+            OPENED.fetch_add(1, Ordering::Relaxed)
         );
         let mut admin = connect(&server)?;
         admin
