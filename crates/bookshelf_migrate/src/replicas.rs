@@ -8,6 +8,7 @@
 //! Times are the serving host's clock (UTC), so hosts' clocks must agree to
 //! within a few seconds, as NTP keeps them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -73,7 +74,15 @@ impl Replica {
 pub fn register(conn: &mut DbConn, newest_migration: &str) -> QueryResult<String> {
     let now = crate::connection::now();
     let pid = std::process::id();
-    let id = format!("{}-{pid}-{}", host(), now.and_utc().timestamp_micros());
+    // A count within the process too: two registrations of one process (its
+    // tests start several servers) may fall in the same microsecond.
+    static REGISTERED: AtomicU64 = AtomicU64::new(0);
+    let id = format!(
+        "{}-{pid}-{}-{}",
+        host(),
+        now.and_utc().timestamp_micros(),
+        REGISTERED.fetch_add(1, Ordering::Relaxed)
+    );
     if conn.batch_execute(CREATE).is_err() {
         // Two processes creating the table at once on PostgreSQL: one fails,
         // on pg_type's unique index or with "type … already exists", and
