@@ -19,7 +19,7 @@
 //! | `database_lock_timeout`| `5000`           | milliseconds a statement waits for a lock (SQLite `busy_timeout`, PostgreSQL `lock_timeout`), then a 503 |
 //! | `database_statement_timeout` | `5000`     | milliseconds a request's statement may run on PostgreSQL (`statement_timeout`; not migrations), then a 503 |
 //! | `database_statement_cache` | `auto`    | PostgreSQL: keep prepared statements per connection (diesel's statement cache). `auto` keeps them on a direct connection and not through a connection pooler, told apart once at start-up (crates/bookshelf_migrate/src/pooler.rs): off, each query is one unnamed round trip, which PgBouncer in `pool_mode = transaction` can route. `true` or `false` decides without asking (cost measured in bench/results.md) |
-//! | `database_inline`      | `true`           | a query that finds the database threads idle runs on the request's own worker (tokio's `block_in_place`) instead of being handed to a thread and back: two thread wake-ups less per lone request (issue 24, bench/results.md); under load the threads and their batches serve as before. `false` always hands over |
+//! | `database_inline`      | `true`           | a query or write whose request is alone (no other in flight, none overlapping for 100 ms: src/db/in_flight.rs) runs on the request's own worker instead of being handed to a thread and back: two thread wake-ups less per lone request (issue 24, bench/results.md); under load the threads and their batches serve as before. `false` always hands over |
 //! | `database_replica_urls` | none           | PostgreSQL hot standbys for reads (`GET` by id and the lists), a list or one comma-separated string; also `DATABASE_REPLICA_URLS`. See src/db/standbys.rs and docs/scaling.md |
 //! | `replica_max_lag`      | `5`              | seconds a standby may lag (measured every 250 ms) before its reads go to the primary |
 //! | `database_synchronous` | `full`           | SQLite: `full` (an acknowledged write survives a power loss) or `normal` (faster; in WAL mode the last writes before a power loss may be lost) |
@@ -63,8 +63,8 @@ pub struct Settings {
     /// statements): on a direct connection, off through a pooler by
     /// default, so that a URL through a transaction pooler works as it is.
     pub database_statement_cache: StatementCache,
-    /// A query that finds the database threads idle runs on its request's
-    /// worker (src/db/readers.rs, `Readers::here`).
+    /// A query or write whose request is alone runs on its request's worker
+    /// (src/db/readers.rs, `Readers::here`; src/db/writer.rs).
     pub database_inline: bool,
     /// PostgreSQL hot standbys that serve reads (src/db/standbys.rs).
     #[serde(deserialize_with = "urls")]

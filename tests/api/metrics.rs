@@ -178,7 +178,6 @@ fn the_database_queues_pool_migrations_and_build_are_reported() {
     // The test client's runtime has one worker, so nothing runs inline
     // (tests/api/startup.rs checks that a served binary does).
     assert_eq!(inline("readers") + inline("writer"), 0.0, "{text}");
-    {}
     assert_eq!(
         sample(
             &text,
