@@ -43,8 +43,10 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
     // Counted by the fairing, read by the database (src/db/in_flight.rs).
     let in_flight = db::InFlight::default();
     rocket::custom(with_shutdown_grace(figment))
-        .manage(in_flight.clone())
-        .attach(AdHoc::try_on_ignite("Database", open_database))
+        .attach(AdHoc::try_on_ignite("Database", {
+            let in_flight = in_flight.clone();
+            move |rocket| open_database(rocket, in_flight)
+        }))
         .attach(db::CountRequests(in_flight))
         .attach(request_id::RequestIds)
         .attach(consistency::WritePositions)
@@ -121,7 +123,10 @@ fn heartbeat(database: &Database, wait: Duration) -> Option<replicas::Heartbeat>
 
 /// Reads the settings and opens the database; on failure logs one line that
 /// says why and stops the launch.
-async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
+async fn open_database(
+    rocket: Rocket<Build>,
+    in_flight: db::InFlight,
+) -> Result<Rocket<Build>, Rocket<Build>> {
     let settings: Settings = match rocket.figment().extract() {
         Ok(settings) => settings,
         Err(e) => {
@@ -147,7 +152,6 @@ async fn open_database(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Bu
             }
         );
     }
-    let in_flight = rocket.state::<db::InFlight>().cloned().unwrap_or_default();
     let prepared = move || {
         let database = prepare_database(&settings, in_flight)?;
         Ok::<_, StartupError>((
