@@ -14,21 +14,21 @@ use serde_json::{json, Value};
 
 use crate::helpers::{figment, TestApp, TestDb};
 
-/// Held by each test: two of them pause the standby's replay, which the
-/// others must not see.
+/// Held by each test that uses the standby: two of them pause its replay,
+/// which the others must not see.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The primary's server and the standby's, or `None` (said) without them.
-fn servers_or_skip(test: &str) -> Option<(String, String)> {
+/// The primary's server, the standby's, and the right to use them until the
+/// guard is dropped; or `None` (said) without them.
+fn servers_or_skip(test: &str) -> Option<(String, String, std::sync::MutexGuard<'static, ()>)> {
     let get = |name| std::env::var(name).ok().filter(|u| !u.is_empty());
     match (get("TEST_DATABASE_URL"), get("TEST_REPLICA_URL")) {
-        (Some(primary), Some(standby)) => Some((primary, standby)),
+        (Some(primary), Some(standby)) => {
+            let alone = ONE_AT_A_TIME
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Some((primary, standby, alone))
+        }
         _ => {
             eprintln!(
                 "SKIPPED {test}: TEST_REPLICA_URL and TEST_DATABASE_URL are not both set (see README: Tests)"
@@ -111,10 +111,9 @@ fn book(title: &str) -> Value {
 #[test]
 fn reads_go_to_the_standby_and_writes_to_the_primary() {
     let test = "reads_go_to_the_standby_and_writes_to_the_primary";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     let app = app_with_standbys(&primary, |db| vec![on_standby(db, &standby)], 5.0);
     let replicas = wait_for_state(&app, "streaming");
     assert_eq!(replicas[0]["state"], "streaming", "{replicas:?}");
@@ -161,10 +160,9 @@ fn reads_go_to_the_standby_and_writes_to_the_primary() {
 #[test]
 fn a_read_sent_with_the_writes_position_sees_the_write() {
     let test = "a_read_sent_with_the_writes_position_sees_the_write";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     let app = app_with_standbys(&primary, |db| vec![on_standby(db, &standby)], 5.0);
     wait_for_state(&app, "streaming");
     for i in 0..30 {
@@ -219,10 +217,9 @@ fn a_read_sent_with_the_writes_position_sees_the_write() {
 #[test]
 fn two_hundred_posts_each_read_back_with_its_position_find_their_book() {
     let test = "two_hundred_posts_each_read_back_with_its_position_find_their_book";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     let app = app_with_standbys(&primary, |db| vec![on_standby(db, &standby)], 5.0);
     let replicas = wait_for_state(&app, "streaming");
     let standby_url = replicas[0]["url"].as_str().unwrap().to_string();
@@ -258,10 +255,9 @@ fn two_hundred_posts_each_read_back_with_its_position_find_their_book() {
 #[test]
 fn a_standby_that_is_down_is_skipped_and_reads_go_on() {
     let test = "a_standby_that_is_down_is_skipped_and_reads_go_on";
-    let Some((primary, _)) = servers_or_skip(test) else {
+    let Some((primary, _, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     // Nothing listens on port 1.
     let app = app_with_standbys(
         &primary,
@@ -316,10 +312,9 @@ impl Drop for Paused {
 #[test]
 fn a_lagging_standby_is_skipped_until_it_catches_up() {
     let test = "a_lagging_standby_is_skipped_until_it_catches_up";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     let app = app_with_standbys(&primary, |db| vec![on_standby(db, &standby)], 0.3);
     wait_for_state(&app, "streaming");
     let paused = Paused::replay_of(&standby);
@@ -352,10 +347,9 @@ fn a_lagging_standby_is_skipped_until_it_catches_up() {
 #[test]
 fn migrate_status_reports_each_standby() {
     let test = "migrate_status_reports_each_standby";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     let db = TestDb::postgres(&primary);
     // The new database reaches the standby a moment later.
     let since = Instant::now();
@@ -393,10 +387,9 @@ fn migrate_status_reports_each_standby() {
 #[test]
 fn a_read_with_the_writes_position_sees_what_a_paused_standby_lacks() {
     let test = "a_read_with_the_writes_position_sees_what_a_paused_standby_lacks";
-    let Some((primary, standby)) = servers_or_skip(test) else {
+    let Some((primary, standby, _one)) = servers_or_skip(test) else {
         return;
     };
-    let _one = one_at_a_time();
     // A minute of lag allowed: the paused standby stays in use.
     let app = app_with_standbys(&primary, |db| vec![on_standby(db, &standby)], 60.0);
     wait_for_state(&app, "streaming");
