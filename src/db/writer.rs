@@ -24,7 +24,7 @@ use diesel::r2d2::R2D2Connection;
 use log::{error, warn};
 use rocket::tokio::sync::{mpsc, oneshot};
 
-use bookshelf_migrate::connection::{connect, DatabaseUrl, DbConn};
+use bookshelf_migrate::connection::{connect, is_lock_wait, DatabaseUrl, DbConn};
 
 use super::checkpoints::{checkpoint_loop, Checkpoints};
 use super::error::DbError;
@@ -338,12 +338,6 @@ fn begin_now(conn: &mut DbConn, lock_timeout: Duration) -> QueryResult<()> {
     begun.and(restored)
 }
 
-/// Whether SQLite refused for a lock another connection holds.
-fn is_busy(error: &diesel::result::Error) -> bool {
-    let text = error.to_string();
-    text.contains("database is locked") || text.contains("database is busy")
-}
-
 fn commit(conn: &mut DbConn) -> QueryResult<()> {
     match conn {
         DbConn::Sqlite(sqlite) => {
@@ -497,7 +491,7 @@ impl Batches {
                 if !conn.is_broken() {
                     *connection = Some(conn);
                 }
-                match !wait && is_busy(&e) {
+                match !wait && is_lock_wait(&e) {
                     true => Ok(None),
                     false => Err(e.into()),
                 }

@@ -263,6 +263,16 @@ fn set_wal(conn: &mut SqliteConnection, wait: Duration) -> QueryResult<()> {
     }
 }
 
+/// Whether `error` is a lock another connection holds, which outlasted this
+/// connection's wait: SQLite's busy (after `busy_timeout`), PostgreSQL's
+/// `lock_timeout`. diesel passes these on only as text.
+pub fn is_lock_wait(error: &diesel::result::Error) -> bool {
+    let text = error.to_string();
+    ["database is locked", "database is busy", "lock timeout"]
+        .iter()
+        .any(|lock| text.contains(lock))
+}
+
 /// Now, in UTC without a zone, to the microsecond (what PostgreSQL keeps),
 /// so that both backends hold the same value: the time stamped on the
 /// engine's records, and on the app's rows.

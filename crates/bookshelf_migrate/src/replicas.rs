@@ -18,7 +18,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use log::{info, warn};
 
-use crate::connection::{connect, DatabaseUrl, DbConn};
+use crate::connection::{connect, is_lock_wait, DatabaseUrl, DbConn};
 
 /// How often a serving process records that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -128,15 +128,6 @@ fn register_within(conn: &mut DbConn, newest: &str, wait: Duration) -> QueryResu
             }
         }
     }
-}
-
-/// Whether `error` is a lock held elsewhere that outlasted the connection's
-/// wait: SQLite's busy, PostgreSQL's `lock_timeout`.
-fn is_lock_wait(error: &diesel::result::Error) -> bool {
-    let text = error.to_string();
-    ["database is locked", "database is busy", "lock timeout"]
-        .iter()
-        .any(|lock| text.contains(lock))
 }
 
 /// Records that replica `id` is alive now.
