@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -146,12 +147,20 @@ impl Review {
             if !Book::exists(conn, book_id)? {
                 return Ok(None);
             }
+            // `INSERT … SELECT` of binds, prepared once (see `Book::create`).
+            let row = diesel::select((
+                book_id.into_sql::<Integer>(),
+                (&new.author).into_sql::<Text>(),
+                (&new.content).into_sql::<Text>(),
+                now().into_sql::<Timestamp>(),
+            ));
             diesel::insert_into(reviews::table)
-                .values((
-                    reviews::book_id.eq(book_id),
-                    reviews::author.eq(&new.author),
-                    reviews::content.eq(&new.content),
-                    reviews::created_at.eq(now()),
+                .values(row)
+                .into_columns((
+                    reviews::book_id,
+                    reviews::author,
+                    reviews::content,
+                    reviews::created_at,
                 ))
                 .returning(REVIEW_COLUMNS)
                 .get_result(conn)

@@ -8,7 +8,9 @@ use rocket::http::Status;
 use serde_json::{json, Value};
 
 use crate::helpers::{connect, ids, postgres_or_skip, TestApp, TestDb};
-use bookshelf::models::{Book, BookFilter, BookSort, PageRequest, TOTAL_CAP};
+use bookshelf::models::{
+    Book, BookFilter, BookSort, NewBook, NewReview, PageRequest, Review, TOTAL_CAP,
+};
 
 const SORTS: [&str; 12] = [
     "id",
@@ -296,9 +298,27 @@ fn statements_are_prepared_once_per_postgres_connection() {
             limit: 20,
         };
         Book::list(conn, &BookFilter::default(), BookSort::Title, page, None).expect("list");
+        let new: NewBook = serde_json::from_value(
+            json!({"title": "Prepared", "author": "A", "price": 1, "rating": 2, "description": null}),
+        )
+        .unwrap();
+        let book = Book::create(conn, &new).expect("create a book");
+        let review: NewReview =
+            serde_json::from_value(json!({"author": "R", "content": "Fine."})).unwrap();
+        Review::create(conn, book.id, &review)
+            .expect("create a review")
+            .expect("its book exists");
     };
     requests(&mut conn);
     let first = prepared(&mut conn);
+    for table in ["books", "reviews"] {
+        assert!(
+            first
+                .iter()
+                .any(|s| s.starts_with(&format!("INSERT INTO \"{table}\""))),
+            "POST's INSERT into {table} is a prepared statement: {first:#?}"
+        );
+    }
     assert!(
         first
             .iter()
