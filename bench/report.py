@@ -446,7 +446,8 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
     w("")
     w(f"- Date: {meta.get('date', '?')}")
     w(f"- Machine: {meta.get('nproc', '?')} cores (`nproc`), {meta.get('cpu', '?')}, "
-      f"{meta.get('mem', '?')} RAM, kernel {meta.get('kernel', '?')}")
+      f"{meta.get('mem', '?')} RAM, kernel {meta.get('kernel', '?')}, "
+      f"cpuidle {meta.get('idle', '?')}")
     built = f"; the binary was built from {meta['binary_commit']}" if meta.get("binary_commit") else ""
     w(f"- Commit: `{meta.get('commit', '?')}` (the repository's HEAD when the run started{built})")
     w(f"- Binary: `{meta.get('binary', '?')}` ({meta.get('binary_info', '?')})")

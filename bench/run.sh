@@ -501,6 +501,14 @@ printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "kernel=$(uname -r)"
+    # How an idle core waits: at one connection each request wakes a core
+    # four times, and a halted virtual CPU is slow to wake (bench/results.md,
+    # "Where a lone request's time goes").
+    idle_driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+    if [[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ]]; then
+        idle_driver+=", guest_halt_poll_ns=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns)"
+    fi
+    echo "idle=$idle_driver"
     echo "commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     bin_dir=$(dirname "$binary")
     if bin_commit=$(git -C "$bin_dir" rev-parse --short HEAD 2>/dev/null) \
