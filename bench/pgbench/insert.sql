@@ -1,6 +1,7 @@
--- pgbench script of bench/run.sh: the statement bookshelf issues for
--- POST /books (one INSERT ... RETURNING every column, eight parameters in
--- prepared mode; the title is unique per client and transaction).
+-- pgbench script of bench/run.sh: the row bookshelf inserts for POST /books
+-- (one INSERT ... RETURNING every column, eight parameters in prepared mode;
+-- the title is unique per client and transaction). bookshelf writes it as
+-- INSERT ... SELECT $1, ... so that diesel caches it (src/models/book.rs).
 -- Run: pgbench -n -M prepared -c 8 -j 2 -T 10 -D tag=run1 -D ts='2026-01-01 00:00:00.000001' -f insert.sql URL
 \set n random(1, 1000000000)
 \set price random(0, 99) + 0.5
