@@ -503,7 +503,7 @@ printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\
     echo "kernel=$(uname -r)"
     # How an idle core waits: at one connection each request wakes a core
     # four times, and a halted virtual CPU is slow to wake (bench/results.md,
-    # "Where a lone request's time goes").
+    # "Where a lone PostgreSQL GET's time goes").
     idle_driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
     if [[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ]]; then
         idle_driver+=", guest_halt_poll_ns=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns)"

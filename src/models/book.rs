@@ -392,7 +392,7 @@ impl Book {
     /// on PostgreSQL diesel renders each value of `.values()` as "a bind or
     /// DEFAULT" and so never caches that statement, and PostgreSQL parsed
     /// and planned every POST anew (bench/results.md). A `SELECT` of binds
-    /// is prepared once per connection, as every other request statement is.
+    /// is prepared once per connection, as the reads are.
     pub fn create(conn: &mut DbConn, new: &NewBook) -> QueryResult<Book> {
         let stamp = now();
         db::write_one(conn, |conn| {
