@@ -3,6 +3,7 @@
 
 pub mod book;
 pub mod fields;
+mod order;
 pub mod page;
 pub mod review;
 pub mod time;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{connect, ids, postgres_or_skip, TestApp, TestDb};
 use bookshelf::models::{
-    Book, BookFilter, BookSort, NewBook, NewReview, PageRequest, Review, TOTAL_CAP,
+    Book, BookFilter, BookSort, Cursor, NewBook, NewReview, PageRequest, Review, TOTAL_CAP,
 };
 
 const SORTS: [&str; 12] = [
@@ -303,6 +303,28 @@ fn statements_are_prepared_once_per_postgres_connection() {
         )
         .unwrap();
         let book = Book::create(conn, &new).expect("create a book");
+        for _ in 0..2 {
+            Book::create(conn, &new).expect("create a book");
+        }
+        // The page after a cursor, and an author's books in another order.
+        let cursor = |sort: BookSort, page: &bookshelf::models::Page<Book>| {
+            let next = page.next.as_deref().expect("a next page");
+            sort.after(&Cursor::decode(next).expect("a cursor"))
+                .expect("a cursor of this sort")
+        };
+        let two = PageRequest {
+            offset: 0,
+            limit: 2,
+        };
+        let all = BookFilter::default();
+        let first = Book::list(conn, &all, BookSort::PriceDesc, two, None).expect("a page");
+        let after = cursor(BookSort::PriceDesc, &first);
+        Book::list(conn, &all, BookSort::PriceDesc, two, Some(after)).expect("the next page");
+        let by_author = BookFilter {
+            author: Some("A".into()),
+            ..BookFilter::default()
+        };
+        Book::list(conn, &by_author, BookSort::Title, two, None).expect("an author's page");
         let review: NewReview =
             serde_json::from_value(json!({"author": "R", "content": "Fine."})).unwrap();
         Review::create(conn, book.id, &review)
@@ -311,6 +333,16 @@ fn statements_are_prepared_once_per_postgres_connection() {
     };
     requests(&mut conn);
     let first = prepared(&mut conn);
+    assert!(
+        first.iter().any(|s| s.contains(") < (")),
+        "the page after a cursor (a row value comparison) is a prepared statement: {first:#?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|s| s.contains("ORDER BY COALESCE(\"books\".\"title\"")),
+        "an author's page in another order is a prepared statement: {first:#?}"
+    );
     for table in ["books", "reviews"] {
         assert!(
             first

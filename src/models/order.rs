@@ -1,0 +1,113 @@
+//! Two pieces of a list's SQL that diesel's DSL has no words for, as typed
+//! expressions: a `sql()` literal would do, but diesel never caches a
+//! statement that holds one, and PostgreSQL then parsed and planned every
+//! page after a cursor, and every sorted page of one author, anew.
+
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::Bool;
+use diesel::QueryResult;
+
+/// `(column, id) > (key, key_id)`, or `<` when descending: a row value
+/// comparison, which both backends answer from the order's index starting at
+/// the cursor (an `OR` of two conditions would scan from the start).
+#[derive(Debug, Clone)]
+pub struct RowAfter<C, I, K, KI> {
+    pub column: C,
+    pub id: I,
+    pub key: K,
+    pub key_id: KI,
+    pub descending: bool,
+}
+
+impl<C, I, K, KI> Expression for RowAfter<C, I, K, KI> {
+    type SqlType = Bool;
+}
+
+impl<C, I, K, KI, QS> AppearsOnTable<QS> for RowAfter<C, I, K, KI>
+where
+    C: AppearsOnTable<QS>,
+    I: AppearsOnTable<QS>,
+    K: AppearsOnTable<QS>,
+    KI: AppearsOnTable<QS>,
+{
+}
+
+impl<C, I, K, KI, QS> SelectableExpression<QS> for RowAfter<C, I, K, KI>
+where
+    C: SelectableExpression<QS>,
+    I: SelectableExpression<QS>,
+    K: SelectableExpression<QS>,
+    KI: SelectableExpression<QS>,
+{
+}
+
+impl<C, I, K, KI> ValidGrouping<()> for RowAfter<C, I, K, KI>
+where
+    C: ValidGrouping<()>,
+{
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C, I, K, KI, DB> QueryFragment<DB> for RowAfter<C, I, K, KI>
+where
+    DB: Backend,
+    C: QueryFragment<DB>,
+    I: QueryFragment<DB>,
+    K: QueryFragment<DB>,
+    KI: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("((");
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.id.walk_ast(out.reborrow())?;
+        out.push_sql(if self.descending { ") < (" } else { ") > (" });
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.key_id.walk_ast(out.reborrow())?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+/// The SQL differs with `descending`: no id of the type alone.
+impl<C, I, K, KI> QueryId for RowAfter<C, I, K, KI> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+/// `COALESCE(column, column)`: the column's value (the sort columns are NOT
+/// NULL) as an expression that no index matches, so that a sort by it cannot
+/// choose to walk that column's index (see `ordered` in src/models/book.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct Unindexed<C>(pub C);
+
+impl<C: Expression> Expression for Unindexed<C> {
+    type SqlType = C::SqlType;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Unindexed<C> {}
+
+impl<C: SelectableExpression<QS>, QS> SelectableExpression<QS> for Unindexed<C> {}
+
+impl<C: ValidGrouping<()>> ValidGrouping<()> for Unindexed<C> {
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Unindexed<C> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("COALESCE(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<C: QueryId> QueryId for Unindexed<C> {
+    type QueryId = Unindexed<C::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = C::HAS_STATIC_QUERY_ID;
+}
