@@ -1,11 +1,15 @@
 -- wrk script for bench/run.sh: one file, the scenario chosen by environment.
 --
---   BENCH_SCENARIO  health | get | list | post | mix   (default health)
+--   BENCH_SCENARIO  health | get | list | post | mix | author | path
+--                   (default health); author: one author's page sorted by
+--                   price (bench/run.sh's and ab.sh's seed gives each author
+--                   20 books); path: GET BENCH_PATH, e.g. a page after a
+--                   cursor taken from a first page's `next`
 --   BENCH_MAX_ID    GET /books/{id} picks ids uniformly from 1..BENCH_MAX_ID
 --   BENCH_RUN_TAG   makes POSTed titles unique across runs and passes
 --
--- health and list are fixed requests, so no request() function is defined
--- for them and wrk sends its pre-built request without calling Lua. The
+-- health, list, author and path are fixed requests, so no request() function
+-- is defined for them and wrk sends its pre-built request without calling Lua. The
 -- scenarios that need a fresh request each time (random id, unique title)
 -- define request(). No response() function is defined: it would make wrk
 -- parse every response's headers in Lua and slow the client down.
@@ -58,6 +62,12 @@ if scenario == "health" then
 elseif scenario == "list" then
    wrk.method = "GET"
    wrk.path = "/books?limit=20"
+elseif scenario == "author" then
+   wrk.method = "GET"
+   wrk.path = "/books?limit=20&author=Author%201&sort=price"
+elseif scenario == "path" then
+   wrk.method = "GET"
+   wrk.path = os.getenv("BENCH_PATH") or error("BENCH_SCENARIO=path needs BENCH_PATH")
 elseif scenario == "get" then
    request = get_book
 elseif scenario == "post" then
