@@ -283,14 +283,15 @@ fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
 }
 
 /// `query` in `sort` order. With the author filter and a sort other than
-/// by id or author, the sort key is `COALESCE(field, field)` ([`Unindexed`]):
-/// the same value (the columns are NOT NULL), which no index matches, so both databases read the
-/// author's books through books (author, id) and sort them. Left to choose,
-/// they may walk the sort field's index and skip the other authors' rows
-/// instead: at a million books PostgreSQL skipped 29,600 rows for one page
-/// (45 ms) of an author with 1,000. The cost then grows with the author's
-/// books, not with the table (an index per filter and sort would bound it,
-/// at the price of four more indexes on every write).
+/// by id or author, the sort key is `COALESCE(field, field)`
+/// ([`Unindexed`]): the same value (the columns are NOT NULL), which no
+/// index matches, so both databases read the author's books through books
+/// (author, id) and sort them. Left to choose, they may walk the sort
+/// field's index and skip the other authors' rows instead: at a million
+/// books PostgreSQL skipped 29,600 rows for one page (45 ms) of an author
+/// with 1,000. The cost then grows with the author's books, not with the
+/// table (an index per filter and sort would bound it, at the price of four
+/// more indexes on every write).
 fn ordered(
     query: books::BoxedQuery<'static, DbBackend>,
     sort: BookSort,

@@ -1,7 +1,8 @@
 //! Two pieces of a list's SQL that diesel's DSL has no words for, as typed
 //! expressions: a `sql()` literal would do, but diesel never caches a
-//! statement that holds one, and PostgreSQL then parsed and planned every
-//! page after a cursor, and every sorted page of one author, anew.
+//! statement that holds one, so the database parsed and planned every page
+//! after a cursor, and every sorted page of one author, anew
+//! (bench/results.md).
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
