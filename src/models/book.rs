@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::fields::{AuthorName, Description, Price, Rating, Title};
-use super::order::{RowAfter, Unindexed};
+use super::order::{coalesce, RowAfter};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::time::now;
 use super::versioned::{write_versioned, Expected, Written};
@@ -284,7 +284,7 @@ fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
 
 /// `query` in `sort` order. With the author filter and a sort other than
 /// by id or author, the sort key is `COALESCE(field, field)`
-/// ([`Unindexed`]): the same value (the columns are NOT NULL), which no
+/// ([`coalesce`]): the same value (the columns are NOT NULL), which no
 /// index matches, so both databases read the author's books through books
 /// (author, id) and sort them. Left to choose, they may walk the sort
 /// field's index and skip the other authors' rows instead: at a million
@@ -302,8 +302,8 @@ fn ordered(
         macro_rules! unindexed {
             ($column:expr, $descending:expr) => {
                 match $descending {
-                    true => query.order((Unindexed($column).desc(), id.desc())),
-                    false => query.order((Unindexed($column).asc(), id.asc())),
+                    true => query.order((coalesce($column, $column).desc(), id.desc())),
+                    false => query.order((coalesce($column, $column).asc(), id.asc())),
                 }
             };
         }

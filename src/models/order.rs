@@ -1,8 +1,8 @@
-//! Two pieces of a list's SQL that diesel's DSL has no words for, as typed
-//! expressions: a `sql()` literal would do, but diesel never caches a
-//! statement that holds one, so the database parsed and planned every page
-//! after a cursor, and every sorted page of one author, anew
-//! (bench/results.md).
+//! Two pieces of a list's SQL as typed expressions: a row value comparison,
+//! which diesel's DSL has no words for, and `COALESCE`, declared as a SQL
+//! function. A `sql()` literal would do, but diesel never caches a statement
+//! that holds one, so the database parsed and planned every page after a
+//! cursor, and every sorted page of one author, anew (bench/results.md).
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
@@ -79,36 +79,11 @@ impl<C, I, K, KI> QueryId for RowAfter<C, I, K, KI> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-/// `COALESCE(column, column)`: the column's value (the sort columns are NOT
-/// NULL) as an expression that no index matches, so that a sort by it cannot
-/// choose to walk that column's index (see `ordered` in src/models/book.rs).
-#[derive(Debug, Clone, Copy)]
-pub struct Unindexed<C>(pub C);
-
-impl<C: Expression> Expression for Unindexed<C> {
-    type SqlType = C::SqlType;
-}
-
-impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Unindexed<C> {}
-
-impl<C: SelectableExpression<QS>, QS> SelectableExpression<QS> for Unindexed<C> {}
-
-impl<C: ValidGrouping<()>> ValidGrouping<()> for Unindexed<C> {
-    type IsAggregate = C::IsAggregate;
-}
-
-impl<C: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Unindexed<C> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("COALESCE(");
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql(", ");
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-impl<C: QueryId> QueryId for Unindexed<C> {
-    type QueryId = Unindexed<C::QueryId>;
-    const HAS_STATIC_QUERY_ID: bool = C::HAS_STATIC_QUERY_ID;
+diesel::define_sql_function! {
+    /// `COALESCE(x, y)`. Called with a sort column twice, its value (the sort
+    /// columns are NOT NULL) as an expression that no index matches, so that
+    /// a sort by it cannot choose to walk that column's index (see `ordered`
+    /// in src/models/book.rs).
+    #[sql_name = "COALESCE"]
+    fn coalesce<T: diesel::sql_types::SingleValue>(x: T, y: T) -> T;
 }
