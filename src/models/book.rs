@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::fields::{AuthorName, Description, Price, Rating, Title};
 use super::order::{coalesce, RowAfter};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
-use super::time::now;
+use super::time::{now, Stamp};
 use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbBackend, DbConn, DbError};
 use crate::schema::books;
@@ -37,9 +37,11 @@ pub struct Book {
     pub published: bool,
     /// When the book was created (UTC, set by the server).
     #[serde(serialize_with = "super::time::utc::serialize")]
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     /// When the book was last changed (UTC, set by the server).
     #[serde(serialize_with = "super::time::utc::serialize")]
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
     /// Free text, or null.
     pub description: Option<String>,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::book::Book;
 use super::fields::{ReviewContent, ReviewerName};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
-use super::time::now;
+use super::time::{now, Stamp};
 use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbConn};
 use crate::schema::reviews;
@@ -33,6 +33,7 @@ pub struct Review {
     pub content: String,
     /// When the review was written (UTC, set by the server).
     #[serde(serialize_with = "super::time::utc::serialize")]
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     /// Counts the writes to the row: the `ETag`, not part of the body.
     #[serde(skip)]
