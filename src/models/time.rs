@@ -159,10 +159,23 @@ mod tests {
     }
 
     #[test]
-    fn the_format_is_the_one_diesel_writes() {
-        let stamp =
-            NaiveDateTime::parse_from_str("2026-12-06 13:24:39.837872", "%F %T%.f").unwrap();
-        let written = stamp.format("%F %T%.f").to_string();
-        assert_eq!(Stamp::parse_sqlite(&written), Some(stamp));
+    fn what_diesel_writes_is_read_here_not_left_to_diesel() {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Text;
+        use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        for text in ["2026-12-06 13:24:39.837872", "2026-12-06 13:24:39"] {
+            let stamp = NaiveDateTime::parse_from_str(text, "%F %T%.f").unwrap();
+            // The text diesel binds for a timestamp, as SQLite stores it.
+            let written: String = diesel::select(
+                sql::<Text>("CAST(")
+                    .bind::<Timestamp, _>(stamp)
+                    .sql(" AS TEXT)"),
+            )
+            .get_result(&mut conn)
+            .unwrap();
+            assert_eq!(Stamp::parse_sqlite(&written), Some(stamp), "{written}");
+        }
     }
 }
