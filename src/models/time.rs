@@ -90,15 +90,19 @@ impl FromSql<Timestamp, MultiBackend> for Stamp {
 mod tests {
     use super::*;
 
-    /// What diesel's own SQLite reader makes of `text`.
-    fn diesel_reads(text: &str) -> Option<NaiveDateTime> {
-        ["%F %T%.f", "%F %T"]
-            .iter()
-            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    use diesel::dsl::sql;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    /// What diesel's own SQLite reader makes of the SQL value `value`.
+    fn diesel_reads(conn: &mut SqliteConnection, value: &str) -> NaiveDateTime {
+        diesel::select(sql::<Timestamp>(value))
+            .get_result(conn)
+            .unwrap()
     }
 
     #[test]
     fn a_stored_timestamp_reads_as_diesel_reads_it() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
         for text in [
             "2026-12-06 13:24:39.837872",
             "2026-12-06 13:24:39",
@@ -110,7 +114,11 @@ mod tests {
         ] {
             let ours = Stamp::parse_sqlite(text);
             assert!(ours.is_some(), "{text} is read");
-            assert_eq!(ours, diesel_reads(text), "{text}");
+            assert_eq!(
+                ours,
+                Some(diesel_reads(&mut conn, &format!("'{text}'"))),
+                "{text}"
+            );
         }
     }
 
@@ -132,9 +140,6 @@ mod tests {
 
     #[test]
     fn a_sqlite_value_reads_as_diesel_reads_it_whatever_its_format() {
-        use diesel::dsl::sql;
-        use diesel::{Connection, RunQueryDsl, SqliteConnection};
-
         let mut conn = SqliteConnection::establish(":memory:").unwrap();
         // Text in the format diesel writes, in others diesel reads (a `T`, a
         // zone, no seconds), and a Julian day number.
@@ -149,10 +154,11 @@ mod tests {
             let ours: Stamp = diesel::select(sql::<Timestamp>(value))
                 .get_result(&mut conn)
                 .unwrap();
-            let diesels: NaiveDateTime = diesel::select(sql::<Timestamp>(value))
-                .get_result(&mut conn)
-                .unwrap();
-            assert_eq!(NaiveDateTime::from(ours), diesels, "{value}");
+            assert_eq!(
+                NaiveDateTime::from(ours),
+                diesel_reads(&mut conn, value),
+                "{value}"
+            );
         }
         let not_a_time = diesel::select(sql::<Timestamp>("'soon'")).get_result::<Stamp>(&mut conn);
         assert!(not_a_time.is_err(), "text that is no time is an error");
@@ -160,9 +166,7 @@ mod tests {
 
     #[test]
     fn what_diesel_writes_is_read_here_not_left_to_diesel() {
-        use diesel::dsl::sql;
         use diesel::sql_types::Text;
-        use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
         let mut conn = SqliteConnection::establish(":memory:").unwrap();
         for text in ["2026-12-06 13:24:39.837872", "2026-12-06 13:24:39"] {
