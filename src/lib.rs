@@ -53,7 +53,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(metrics.clone())
         .manage(metrics)
         .manage(db::Batches::new(models::Book::find_each))
-        .manage(db::Batches::new(models::Book::create_each))
+        .manage(db::Batches::one_at_a_time(models::Book::create_each))
         .manage(db::Batches::new(db::wal_positions))
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {

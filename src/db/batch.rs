@@ -6,13 +6,15 @@
 //! the SQLite writer's group commit does for writes there. A lone request is
 //! one statement, as before.
 //!
-//! Several batches run at once, on different threads: a batch takes the whole
-//! queue when it starts, and the next request to arrive schedules the next
-//! batch. A request still queued after `database_timeout` is withdrawn and
-//! answered 503; one that a batch has taken is waited for, as its write may
-//! be under way. Each request is claimed once, by the batch or by the
-//! request giving up (as the jobs of src/db/queue.rs are), so a request
-//! answered 503 is never stored later.
+//! Reads run several batches at once, on different threads: a batch takes the
+//! whole queue when it starts, and the next request to arrive schedules the
+//! next batch. Writes run one batch at a time ([`Batches::one_at_a_time`]):
+//! what arrives while a batch runs waits for the next, as in the SQLite
+//! writer's group commit. A request still queued after `database_timeout`
+//! is withdrawn and answered 503; one that a batch has taken is waited for,
+//! as its write may be under way. Each request is claimed once, by the batch
+//! or by the request giving up (as the jobs of src/db/queue.rs are), so a
+//! request answered 503 is never stored later.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -44,7 +46,8 @@ type Route = Option<ReadAfter>;
 
 struct Queue<I, O> {
     waiting: Vec<(I, Answer<O>, Claim, Route)>,
-    /// A batch job is queued and has not taken the queue yet.
+    /// A batch job is queued and has not taken the queue yet or, one at a
+    /// time, a batch job is queued or running.
     scheduled: bool,
 }
 
@@ -53,6 +56,8 @@ struct Queue<I, O> {
 pub struct Batches<I, O> {
     queue: Arc<Mutex<Queue<I, O>>>,
     work: Work<I, O>,
+    /// Whether batches run one at a time ([`Batches::one_at_a_time`]).
+    serial: bool,
 }
 
 impl<I, O> Clone for Batches<I, O> {
@@ -60,11 +65,14 @@ impl<I, O> Clone for Batches<I, O> {
         Batches {
             queue: Arc::clone(&self.queue),
             work: self.work,
+            serial: self.serial,
         }
     }
 }
 
 impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
+    /// Batches that run at once, each on a thread and connection of its
+    /// own: a batch takes the queue, and the next request schedules another.
     pub fn new(work: Work<I, O>) -> Batches<I, O> {
         Batches {
             queue: Arc::new(Mutex::new(Queue {
@@ -72,6 +80,20 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
                 scheduled: false,
             })),
             work,
+            serial: false,
+        }
+    }
+
+    /// Batches that run one at a time: while one runs, the requests that
+    /// arrive wait, and the same job serves them next, in one statement and
+    /// one commit. For PostgreSQL's inserts: batches running at once were
+    /// small, and each committed on its own; at 16 and 64 connections of
+    /// `POST /books`, one at a time served 1.22-1.27x the requests at
+    /// 0.67-0.75x the CPU per request (bench/results.md).
+    pub fn one_at_a_time(work: Work<I, O>) -> Batches<I, O> {
+        Batches {
+            serial: true,
+            ..Batches::new(work)
         }
     }
 
@@ -82,7 +104,7 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
     /// Takes up to [`MAX_BATCH`] waiting requests (skipping those withdrawn
     /// by their request), and where they may all be served; `true` with
     /// them when the queue is now empty (the next request schedules a new
-    /// batch).
+    /// batch, at once unless batches run one at a time).
     fn take(&self) -> (Vec<(I, Answer<O>)>, Route, bool) {
         let mut queue = self.lock();
         let n = queue.waiting.len().min(MAX_BATCH);
@@ -101,10 +123,21 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
             })
             .collect();
         let last = queue.waiting.is_empty();
-        if last {
+        if last && !self.serial {
             queue.scheduled = false;
         }
         (taken, route, last)
+    }
+
+    /// One at a time: ends the job when nothing arrived while it ran (the
+    /// next request schedules a new one); `false` to serve what did.
+    fn finish(&self) -> bool {
+        let mut queue = self.lock();
+        let idle = queue.waiting.is_empty();
+        if idle {
+            queue.scheduled = false;
+        }
+        idle
     }
 
     /// A batch job: serves the queue it took on one pooled connection.
@@ -112,7 +145,8 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
         while !self.run_once(pool, standbys) {}
     }
 
-    /// Serves what is queued now, once; `true` when nothing was left behind.
+    /// Serves what is queued now, once; `true` when the job is done: nothing
+    /// was left behind or, one at a time, nothing waits once it is served.
     fn run_once(&self, pool: &Pool, standbys: &Standbys) -> bool {
         let (taken, route, last) = self.take();
         if !taken.is_empty() {
@@ -122,7 +156,10 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
                 self.serve(pool, standbys, route, taken)
             }));
         }
-        last
+        match self.serial {
+            true => self.finish(),
+            false => last,
+        }
     }
 
     fn serve(&self, pool: &Pool, standbys: &Standbys, route: Route, taken: Vec<(I, Answer<O>)>) {
@@ -317,5 +354,73 @@ mod tests {
             whole_if_unavailable(whole),
             Err(DbError::Failed(_))
         ));
+    }
+
+    use crate::config::Settings;
+    use crate::db::InFlight;
+    use rocket::futures::future::join_all;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    /// What [`slow_echo`] saw: batches running now, the most at once, and
+    /// how many ran.
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+
+    /// A batch that takes a while and answers each input with itself.
+    fn slow_echo(_: &mut DbConn, inputs: &[u32]) -> Answers<u32> {
+        let now = RUNNING.fetch_add(1, SeqCst) + 1;
+        MOST.fetch_max(now, SeqCst);
+        RAN.fetch_add(1, SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        RUNNING.fetch_sub(1, SeqCst);
+        Ok(inputs.iter().map(|&i| Ok(i)).collect())
+    }
+
+    /// Sends one request, and 23 more while its batch runs; the most
+    /// batches that ran at once, and how many ran, once all are answered
+    /// (each with its own input).
+    async fn one_then_many(db: &Arc<Database>, batches: &Batches<u32, u32>) -> (usize, usize) {
+        for counter in [&RUNNING, &MOST, &RAN] {
+            counter.store(0, SeqCst);
+        }
+        let first = {
+            let (db, batches) = (Arc::clone(db), batches.clone());
+            rocket::tokio::spawn(async move { db.batched_on_primary(&batches, 0).await })
+        };
+        while RUNNING.load(SeqCst) == 0 {
+            rocket::tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let rest = join_all((1..24).map(|i| db.batched_on_primary(batches, i))).await;
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        for (i, answer) in (1..).zip(rest) {
+            assert_eq!(answer.unwrap(), i);
+        }
+        (MOST.load(SeqCst), RAN.load(SeqCst))
+    }
+
+    #[rocket::async_test]
+    async fn batches_one_at_a_time_wait_for_each_other_and_the_others_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            database_url: dir.path().join("batches.db").display().to_string(),
+            database_pool_size: 4,
+            // Every batch on the database threads, none on its caller.
+            database_inline: false,
+            ..Settings::default()
+        };
+        let db = Arc::new(Database::open(&settings, InFlight::default()).unwrap());
+
+        // The 23 arrive while the first batch runs: they wait for it, then
+        // one batch serves them all.
+        let (most, ran) = one_then_many(&db, &Batches::one_at_a_time(slow_echo)).await;
+        assert_eq!((most, ran), (1, 2));
+
+        // Batches that run at once: the 23 start another batch beside the
+        // first, where there are two threads (one per core on SQLite).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (most, _) = one_then_many(&db, &Batches::new(slow_echo)).await;
+        assert_eq!(most, threads.min(2));
     }
 }
