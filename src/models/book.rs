@@ -12,7 +12,7 @@ use super::order::{coalesce, RowAfter};
 use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::time::{now, Stamp};
 use super::versioned::{write_versioned, Expected, Written};
-use crate::db::{self, DbBackend, DbConn, DbError};
+use crate::db::{self, DbConn, DbError};
 use crate::schema::books;
 
 /// A book.
@@ -242,98 +242,138 @@ enum BookKey {
     CreatedAt(NaiveDateTime),
 }
 
-impl BookAfter {
-    /// `(column, id) > (key, id)` (`<` when descending): a row value
-    /// comparison, which both backends answer from the order's index,
-    /// starting at the cursor, where an `OR` of two conditions would scan
-    /// from the start.
-    fn condition(self) -> Box<dyn BoxableExpression<books::table, DbBackend, SqlType = Bool>> {
-        let (_, descending) = self.sort.column();
-        let id = self.id;
-        macro_rules! row {
-            ($column:expr, $sql_type:ty, $value:expr) => {
-                Box::new(RowAfter {
-                    column: $column,
-                    id: books::id,
-                    key: $value.into_sql::<$sql_type>(),
-                    key_id: id.into_sql::<Integer>(),
-                    descending,
-                })
-            };
+// A page's query is typed for the backend it runs on, PostgreSQL's or
+// SQLite's own connection (see `Book::list`), so its parts are macros: a
+// generic function cannot name what diesel's boxed queries need of a backend.
+
+/// The books matching `filter` (a `&BookFilter`), as a boxed query.
+macro_rules! filtered {
+    ($filter:expr) => {{
+        let filter: &BookFilter = $filter;
+        let mut query = books::table.into_boxed();
+        if let Some(name) = &filter.author {
+            query = query.filter(books::author.eq(name.clone()));
         }
-        match self.key {
-            BookKey::None if descending => Box::new(books::id.lt(id)),
-            BookKey::None => Box::new(books::id.gt(id)),
-            BookKey::Title(value) => row!(books::title, Text, value),
-            BookKey::Author(value) => row!(books::author, Text, value),
-            BookKey::Price(value) => row!(books::price, Double, value),
-            BookKey::Rating(value) => row!(books::rating, Integer, value),
-            BookKey::CreatedAt(value) => row!(books::created_at, Timestamp, value),
+        if let Some(published) = filter.published {
+            query = query.filter(books::published.eq(published));
         }
-    }
+        query
+    }};
 }
 
-fn filtered(filter: &BookFilter) -> books::BoxedQuery<'static, DbBackend> {
-    let mut query = books::table.into_boxed();
-    if let Some(author) = &filter.author {
-        query = query.filter(books::author.eq(author.clone()));
-    }
-    if let Some(published) = filter.published {
-        query = query.filter(books::published.eq(published));
-    }
-    query
-}
-
-/// `query` in `sort` order. With the author filter and a sort other than
-/// by id or author, the sort key is `COALESCE(field, field)`
-/// ([`coalesce`]): the same value (the columns are NOT NULL), which no
-/// index matches, so both databases read the author's books through books
-/// (author, id) and sort them. Left to choose, they may walk the sort
-/// field's index and skip the other authors' rows instead: at a million
-/// books PostgreSQL skipped 29,600 rows for one page (45 ms) of an author
-/// with 1,000. The cost then grows with the author's books, not with the
-/// table (an index per filter and sort would bound it, at the price of four
-/// more indexes on every write).
-fn ordered(
-    query: books::BoxedQuery<'static, DbBackend>,
-    sort: BookSort,
-    filter: &BookFilter,
-) -> books::BoxedQuery<'static, DbBackend> {
-    use books::*;
-    if filter.author.is_some() {
-        macro_rules! unindexed {
-            ($column:expr, $descending:expr) => {
-                match $descending {
-                    true => query.order((coalesce($column, $column).desc(), id.desc())),
-                    false => query.order((coalesce($column, $column).asc(), id.asc())),
+/// `query` in `sort` order (a `BookSort`), for a list with `filter`.
+///
+/// With the author filter and a sort other than by id or author, the sort
+/// key is `COALESCE(field, field)` ([`coalesce`]): the same value (the
+/// columns are NOT NULL), which no index matches, so both databases read
+/// the author's books through books (author, id) and sort them. Left to
+/// choose, they may walk the sort field's index and skip the other authors'
+/// rows instead: at a million books PostgreSQL skipped 29,600 rows for one
+/// page (45 ms) of an author with 1,000. The cost then grows with the
+/// author's books, not with the table (an index per filter and sort would
+/// bound it, at the price of four more indexes on every write).
+macro_rules! ordered {
+    ($query:expr, $sort:expr, $filter:expr) => {{
+        let (query, sort, by_author): (_, BookSort, bool) =
+            ($query, $sort, $filter.author.is_some());
+        // The columns' names, after the arguments: `use` reaches a whole block.
+        {
+            use books::{author, created_at, id, price, rating, title};
+            match (sort, by_author) {
+                (BookSort::Title, true) => query.order((coalesce(title, title).asc(), id.asc())),
+                (BookSort::TitleDesc, true) => {
+                    query.order((coalesce(title, title).desc(), id.desc()))
                 }
-            };
+                (BookSort::Price, true) => query.order((coalesce(price, price).asc(), id.asc())),
+                (BookSort::PriceDesc, true) => {
+                    query.order((coalesce(price, price).desc(), id.desc()))
+                }
+                (BookSort::Rating, true) => query.order((coalesce(rating, rating).asc(), id.asc())),
+                (BookSort::RatingDesc, true) => {
+                    query.order((coalesce(rating, rating).desc(), id.desc()))
+                }
+                (BookSort::CreatedAt, true) => {
+                    query.order((coalesce(created_at, created_at).asc(), id.asc()))
+                }
+                (BookSort::CreatedAtDesc, true) => {
+                    query.order((coalesce(created_at, created_at).desc(), id.desc()))
+                }
+                (BookSort::Id, _) => query.order(id.asc()),
+                (BookSort::IdDesc, _) => query.order(id.desc()),
+                (BookSort::Title, _) => query.order((title.asc(), id.asc())),
+                (BookSort::TitleDesc, _) => query.order((title.desc(), id.desc())),
+                (BookSort::Author, _) => query.order((author.asc(), id.asc())),
+                (BookSort::AuthorDesc, _) => query.order((author.desc(), id.desc())),
+                (BookSort::Price, _) => query.order((price.asc(), id.asc())),
+                (BookSort::PriceDesc, _) => query.order((price.desc(), id.desc())),
+                (BookSort::Rating, _) => query.order((rating.asc(), id.asc())),
+                (BookSort::RatingDesc, _) => query.order((rating.desc(), id.desc())),
+                (BookSort::CreatedAt, _) => query.order((created_at.asc(), id.asc())),
+                (BookSort::CreatedAtDesc, _) => query.order((created_at.desc(), id.desc())),
+            }
         }
-        match sort {
-            BookSort::Title => return unindexed!(title, false),
-            BookSort::TitleDesc => return unindexed!(title, true),
-            BookSort::Price => return unindexed!(price, false),
-            BookSort::PriceDesc => return unindexed!(price, true),
-            BookSort::Rating => return unindexed!(rating, false),
-            BookSort::RatingDesc => return unindexed!(rating, true),
-            BookSort::CreatedAt => return unindexed!(created_at, false),
-            BookSort::CreatedAtDesc => return unindexed!(created_at, true),
-            BookSort::Id | BookSort::IdDesc | BookSort::Author | BookSort::AuthorDesc => {}
+    }};
+}
+
+/// `query`'s books after a cursor (a `BookAfter`): `(column, id) > (key,
+/// id)` (`<` when descending), a row value comparison, which both backends
+/// answer from the order's index, starting at the cursor, where an `OR` of
+/// two conditions would scan from the start.
+macro_rules! after_cursor {
+    ($query:expr, $after:expr) => {{
+        let query = $query;
+        let BookAfter { sort, key, id } = $after;
+        let descending = sort.column().1;
+        match key {
+            BookKey::None if descending => query.filter(books::id.lt(id)),
+            BookKey::None => query.filter(books::id.gt(id)),
+            BookKey::Title(value) => query.filter(row_after(
+                books::title,
+                value.into_sql::<Text>(),
+                id,
+                descending,
+            )),
+            BookKey::Author(value) => query.filter(row_after(
+                books::author,
+                value.into_sql::<Text>(),
+                id,
+                descending,
+            )),
+            BookKey::Price(value) => query.filter(row_after(
+                books::price,
+                value.into_sql::<Double>(),
+                id,
+                descending,
+            )),
+            BookKey::Rating(value) => query.filter(row_after(
+                books::rating,
+                value.into_sql::<Integer>(),
+                id,
+                descending,
+            )),
+            BookKey::CreatedAt(value) => query.filter(row_after(
+                books::created_at,
+                value.into_sql::<Timestamp>(),
+                id,
+                descending,
+            )),
         }
-    }
-    match sort {
-        BookSort::Id => query.order(id.asc()),
-        BookSort::IdDesc => query.order(id.desc()),
-        BookSort::Title => query.order((title.asc(), id.asc())),
-        BookSort::TitleDesc => query.order((title.desc(), id.desc())),
-        BookSort::Author => query.order((author.asc(), id.asc())),
-        BookSort::AuthorDesc => query.order((author.desc(), id.desc())),
-        BookSort::Price => query.order((price.asc(), id.asc())),
-        BookSort::PriceDesc => query.order((price.desc(), id.desc())),
-        BookSort::Rating => query.order((rating.asc(), id.asc())),
-        BookSort::RatingDesc => query.order((rating.desc(), id.desc())),
-        BookSort::CreatedAt => query.order((created_at.asc(), id.asc())),
-        BookSort::CreatedAtDesc => query.order((created_at.desc(), id.desc())),
+    }};
+}
+
+/// The row value comparison of [`after_cursor`] for a sort by `column`.
+fn row_after<C, K>(
+    column: C,
+    key: K,
+    id: i32,
+    descending: bool,
+) -> RowAfter<C, books::id, K, diesel::dsl::AsExprOf<i32, Integer>> {
+    RowAfter {
+        column,
+        id: books::id,
+        key,
+        key_id: id.into_sql::<Integer>(),
+        descending,
     }
 }
 
@@ -359,6 +399,10 @@ impl Book {
     /// match in all (counted up to [`TOTAL_CAP`]) and the cursor of the next
     /// page. Every part reads an index in order and stops early, so the cost
     /// does not grow with the table (src/models/page.rs).
+    ///
+    /// It runs on the backend's own connection, as [`Book::find`] does:
+    /// through the multi-backend connection each field of each row was
+    /// wrapped, and a page cost up to 1.10x the CPU (bench/results.md).
     pub fn list(
         conn: &mut DbConn,
         filter: &BookFilter,
@@ -366,20 +410,29 @@ impl Book {
         page: PageRequest,
         after: Option<BookAfter>,
     ) -> QueryResult<Page<Book>> {
-        let count = || CountOf(filtered(filter).select(books::id).limit(TOTAL_CAP + 1));
         let from_start = page.offset == 0 && after.is_none();
-        let query = ordered(filtered(filter), sort, filter);
-        let query = match after {
-            Some(after) => query.filter(after.condition()),
-            None => query,
+        // One expression, typed for each backend in turn.
+        macro_rules! on {
+            ($conn:expr) => {{
+                let count = || CountOf(filtered!(filter).select(books::id).limit(TOTAL_CAP + 1));
+                let query = ordered!(filtered!(filter), sort, filter);
+                let query = match after {
+                    Some(after) => after_cursor!(query, after),
+                    None => query,
+                };
+                // The total rides along with each row: one statement for the page.
+                let rows = query
+                    .offset(page.offset)
+                    .limit(page.rows())
+                    .select((Book::as_select(), TotalOf(count())))
+                    .load($conn)?;
+                page::with_total(rows, from_start, || count().get_result($conn))?
+            }};
+        }
+        let (rows, counted) = match conn {
+            DbConn::Postgres(pg) => on!(pg),
+            DbConn::Sqlite(sqlite) => on!(sqlite),
         };
-        // The total rides along with each row: one statement for the page.
-        let rows = query
-            .offset(page.offset)
-            .limit(page.rows())
-            .select((Book::as_select(), TotalOf(count())))
-            .load(conn)?;
-        let (rows, counted) = page::with_total(rows, from_start, || count().get_result(conn))?;
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 
