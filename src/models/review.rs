@@ -1,6 +1,7 @@
 //! Reviews: each belongs to one book and goes when the book goes.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::time::{now, Stamp};
 use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbConn};
-use crate::schema::reviews;
+use crate::schema::{books, reviews};
 
 /// A review of a book.
 // Rows are read by column name (`as_select()`, [`REVIEW_COLUMNS`]), never
@@ -96,29 +97,43 @@ impl Review {
         page: PageRequest,
         after: Option<i32>,
     ) -> QueryResult<Option<Page<Review>>> {
-        let of_book = || {
-            reviews::table
-                .filter(reviews::book_id.eq(book_id))
-                .into_boxed()
-        };
-        let count = || CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1));
         let from_start = page.offset == 0 && after.is_none();
-        let query = of_book().order(reviews::id.asc());
-        let query = match after {
-            Some(id) => query.filter(reviews::id.gt(id)),
-            None => query,
-        };
-        let rows = query
-            .offset(page.offset)
-            .limit(page.rows())
-            .select((Review::as_select(), TotalOf(count())))
-            .load(conn)?;
-        // A review found says its book exists; an empty page asks.
-        if rows.is_empty() && !Book::exists(conn, book_id)? {
-            return Ok(None);
+        // On the backend's own connection, as `Book::list`: one expression,
+        // typed for each backend in turn.
+        macro_rules! on {
+            ($conn:expr) => {{
+                let of_book = || {
+                    reviews::table
+                        .filter(reviews::book_id.eq(book_id))
+                        .into_boxed()
+                };
+                let count = || CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1));
+                let query = of_book().order(reviews::id.asc());
+                let query = match after {
+                    Some(id) => query.filter(reviews::id.gt(id)),
+                    None => query,
+                };
+                let rows: Vec<(Review, i64)> = query
+                    .offset(page.offset)
+                    .limit(page.rows())
+                    .select((Review::as_select(), TotalOf(count())))
+                    .load($conn)?;
+                // A review found says its book exists; an empty page asks.
+                let book = books::table.find(book_id);
+                if rows.is_empty() && !diesel::select(exists(book)).get_result::<bool>($conn)? {
+                    None
+                } else {
+                    Some(page::with_total(rows, from_start, || {
+                        count().get_result($conn)
+                    })?)
+                }
+            }};
         }
-        let (rows, counted) = page::with_total(rows, from_start, || count().get_result(conn))?;
-        Ok(Some(Page::of(rows, counted, page, Review::cursor)))
+        let found = match conn {
+            DbConn::Postgres(pg) => on!(pg),
+            DbConn::Sqlite(sqlite) => on!(sqlite),
+        };
+        Ok(found.map(|(rows, counted)| Page::of(rows, counted, page, Review::cursor)))
     }
 
     /// The cursor of the position after `review` in a book's reviews.
