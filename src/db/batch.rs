@@ -357,7 +357,7 @@ mod tests {
     }
 
     use crate::config::Settings;
-    use crate::db::InFlight;
+    use crate::db::in_flight::InFlight;
     use rocket::futures::future::join_all;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::Duration;
