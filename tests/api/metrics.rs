@@ -168,11 +168,15 @@ fn the_database_queues_pool_migrations_and_build_are_reported() {
             assert!((1.0..=4.0).contains(&batches), "{batches}");
             assert!(jobs("readers") >= 2.0);
         }
-        // Every job runs on the readers.
+        // Every job runs on the readers: the list's, the migration query's
+        // and the POSTs' batches. Those run one at a time, so a POST sent
+        // before the job that answered the one before it ended is served by
+        // that job: one job or up to four.
         Backend::Postgres => {
             assert_eq!(jobs("writer"), 0.0);
             assert_eq!(batches, 0.0);
-            assert!(jobs("readers") >= 6.0);
+            let readers = jobs("readers");
+            assert!((3.0..=6.0).contains(&readers), "{readers}");
         }
     }
     // The test client's runtime has one worker, so nothing runs inline
