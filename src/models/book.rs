@@ -610,6 +610,12 @@ impl Book {
 
     /// Whether a book with this id exists.
     pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(books::table.find(id))).get_result(conn)
+        Book::exists_query(id).get_result(conn)
+    }
+
+    /// [`Book::exists`]'s query, for a backend's own connection too.
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn exists_query(id: i32) -> _ {
+        diesel::dsl::select(diesel::dsl::exists(books::table.find(id)))
     }
 }

@@ -1,7 +1,6 @@
 //! Reviews: each belongs to one book and goes when the book goes.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use super::page::{self, CountOf, Cursor, Page, PageRequest, TotalOf, TOTAL_CAP};
 use super::time::{now, Stamp};
 use super::versioned::{write_versioned, Expected, Written};
 use crate::db::{self, DbConn};
-use crate::schema::{books, reviews};
+use crate::schema::reviews;
 
 /// A review of a book.
 // Rows are read by column name (`as_select()`, [`REVIEW_COLUMNS`]), never
@@ -119,8 +118,7 @@ impl Review {
                     .select((Review::as_select(), TotalOf(count())))
                     .load($conn)?;
                 // A review found says its book exists; an empty page asks.
-                let book = books::table.find(book_id);
-                if rows.is_empty() && !diesel::select(exists(book)).get_result::<bool>($conn)? {
+                if rows.is_empty() && !Book::exists_query(book_id).get_result::<bool>($conn)? {
                     None
                 } else {
                     Some(page::with_total(rows, from_start, || {
