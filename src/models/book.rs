@@ -411,28 +411,21 @@ impl Book {
         after: Option<BookAfter>,
     ) -> QueryResult<Page<Book>> {
         let from_start = page.offset == 0 && after.is_none();
-        // One expression, typed for each backend in turn.
-        macro_rules! on {
-            ($conn:expr) => {{
-                let count = || CountOf(filtered!(filter).select(books::id).limit(TOTAL_CAP + 1));
-                let query = ordered!(filtered!(filter), sort, filter);
-                let query = match after {
-                    Some(after) => after_cursor!(query, after),
-                    None => query,
-                };
-                // The total rides along with each row: one statement for the page.
-                let rows = query
-                    .offset(page.offset)
-                    .limit(page.rows())
-                    .select((Book::as_select(), TotalOf(count())))
-                    .load($conn)?;
-                page::with_total(rows, from_start, || count().get_result($conn))?
-            }};
-        }
-        let (rows, counted) = match conn {
-            DbConn::Postgres(pg) => on!(pg),
-            DbConn::Sqlite(sqlite) => on!(sqlite),
-        };
+        let (rows, counted) = on_backend!(conn, |conn| {
+            let count = || CountOf(filtered!(filter).select(books::id).limit(TOTAL_CAP + 1));
+            let query = ordered!(filtered!(filter), sort, filter);
+            let query = match after {
+                Some(after) => after_cursor!(query, after),
+                None => query,
+            };
+            // The total rides along with each row: one statement for the page.
+            let rows = query
+                .offset(page.offset)
+                .limit(page.rows())
+                .select((Book::as_select(), TotalOf(count())))
+                .load(conn)?;
+            page::with_total(rows, from_start, || count().get_result(conn))?
+        });
         Ok(Page::of(rows, counted, page, |book| sort.cursor(book)))
     }
 
@@ -441,20 +434,13 @@ impl Book {
     /// each execution would write the statement's SQL again (to look it up)
     /// and wrap each field of the row.
     pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Option<Book>> {
-        // One expression, typed for each backend in turn.
-        macro_rules! on {
-            ($conn:expr) => {
-                books::table
-                    .find(id)
-                    .select(Book::as_select())
-                    .get_result($conn)
-                    .optional()
-            };
-        }
-        match conn {
-            DbConn::Postgres(pg) => on!(pg),
-            DbConn::Sqlite(sqlite) => on!(sqlite),
-        }
+        on_backend!(conn, |conn| {
+            books::table
+                .find(id)
+                .select(Book::as_select())
+                .get_result(conn)
+                .optional()
+        })
     }
 
     /// Stores a new book.

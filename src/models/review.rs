@@ -97,40 +97,33 @@ impl Review {
         after: Option<i32>,
     ) -> QueryResult<Option<Page<Review>>> {
         let from_start = page.offset == 0 && after.is_none();
-        // On the backend's own connection, as `Book::list`: one expression,
-        // typed for each backend in turn.
-        macro_rules! on {
-            ($conn:expr) => {{
-                let of_book = || {
-                    reviews::table
-                        .filter(reviews::book_id.eq(book_id))
-                        .into_boxed()
-                };
-                let count = || CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1));
-                let query = of_book().order(reviews::id.asc());
-                let query = match after {
-                    Some(id) => query.filter(reviews::id.gt(id)),
-                    None => query,
-                };
-                let rows: Vec<(Review, i64)> = query
-                    .offset(page.offset)
-                    .limit(page.rows())
-                    .select((Review::as_select(), TotalOf(count())))
-                    .load($conn)?;
-                // A review found says its book exists; an empty page asks.
-                if rows.is_empty() && !Book::exists_query(book_id).get_result::<bool>($conn)? {
-                    None
-                } else {
-                    Some(page::with_total(rows, from_start, || {
-                        count().get_result($conn)
-                    })?)
-                }
-            }};
-        }
-        let found = match conn {
-            DbConn::Postgres(pg) => on!(pg),
-            DbConn::Sqlite(sqlite) => on!(sqlite),
-        };
+        // On the backend's own connection, as `Book::list`.
+        let found = on_backend!(conn, |conn| {
+            let of_book = || {
+                reviews::table
+                    .filter(reviews::book_id.eq(book_id))
+                    .into_boxed()
+            };
+            let count = || CountOf(of_book().select(reviews::id).limit(TOTAL_CAP + 1));
+            let query = of_book().order(reviews::id.asc());
+            let query = match after {
+                Some(id) => query.filter(reviews::id.gt(id)),
+                None => query,
+            };
+            let rows: Vec<(Review, i64)> = query
+                .offset(page.offset)
+                .limit(page.rows())
+                .select((Review::as_select(), TotalOf(count())))
+                .load(conn)?;
+            // A review found says its book exists; an empty page asks.
+            if rows.is_empty() && !Book::exists_query(book_id).get_result::<bool>(conn)? {
+                None
+            } else {
+                Some(page::with_total(rows, from_start, || {
+                    count().get_result(conn)
+                })?)
+            }
+        });
         Ok(found.map(|(rows, counted)| Page::of(rows, counted, page, Review::cursor)))
     }
 
