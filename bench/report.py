@@ -460,11 +460,15 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
     w(f"- Data: {meta.get('books', '?')} books with {meta.get('reviews_per_book', '?')} "
       f"reviews each, inserted with SQL after the server applied its migrations")
     if meta.get("peer_binary"):
-        reset = ("the books bookshelf's POSTs added deleted first, so it starts from the seeded data"
-                 if meta.get("peer_reset") == "1" else "on the data bookshelf left (not reset)")
+        if meta.get("peer_order") == "alternated":
+            how = ("up beside bookshelf on the same database, each of its runs right before or "
+                   "after bookshelf's run of the same scenario and connections (which goes first "
+                   "alternates from pair to pair), only one server loaded at a time")
+        else:
+            how = "run on the same database after bookshelf stopped"
         w(f"- Peer: `{meta['peer_binary']}` ({meta.get('peer_info', '?')}), axum 0.8 + sqlx 0.8 "
           f"(bench/peer), {meta.get('peer_env', '?')}; scenarios {meta.get('peer_scenarios', '?')}, "
-          f"run on the same database after bookshelf stopped, {reset}")
+          f"{how}")
     if meta.get("pgbench_version"):
         w(f"- pgbench: `{meta['pgbench_version']}`, scripts {meta.get('pgbench_scripts', '?')} "
           f"(bench/pgbench), `-M prepared -c {meta.get('pgbench_clients', '?')} "

@@ -18,23 +18,32 @@
 # and timeouts (from wrk's done() hook), the CPU time of the server, of wrk,
 # of PostgreSQL and of everything else on the machine (to spot disturbed
 # runs), and the server's peak RSS (VmRSS sampled every 0.1 s, and VmHWM at
-# the end of each pass); then it stops the server (SIGTERM).
+# the end of each pass); then it stops the servers (SIGTERM).
 #
-# Baselines in the same run (issue 12), on the same database, after
-# bookshelf has stopped (never two servers at once: they would share the
-# cores):
+# Baselines in the same run (issue 12), on the same database:
 #   peer     bench/peer (axum 0.8 + sqlx 0.8, its own Cargo project), with
-#            the same pool size: the rows that bookshelf's write scenarios
-#            added are deleted first (the peer starts from the seeded data,
-#            as bookshelf did), then the peer is started, waited for on
-#            GET /health, warmed up like bookshelf, and loaded with wrk in
-#            the same scenarios (default get, list, post, in bookshelf's
-#            order), recording the same columns.
+#            the same pool size, started once bookshelf has migrated and the
+#            data is seeded, waited for on GET /health, warmed up like
+#            bookshelf, and loaded with wrk in the same scenarios (default
+#            get, list, post), recording the same columns. Both servers are
+#            up for the whole pass but only one is loaded at a time (an idle
+#            server uses no measurable CPU: see the CPU columns): each of
+#            bookshelf's runs and the peer's run of the same scenario and
+#            connections come one right after the other, the one that goes
+#            first alternating from pair to pair, so that the machine's drift
+#            over the minutes of a pass stays out of their ratio (run one
+#            after the other, minutes apart, the same two binaries measured
+#            0.85x and then 1.50x at one connection: bench/results.md).
+#            Reads come before writes in the scenarios' order, so both read
+#            the seeded rows; a pair's second POST run sees the rows its
+#            first added.
 #   pgbench  (PostgreSQL pass only) PostgreSQL's own limit for the same
 #            statements: bench/pgbench/select.sql (bookshelf's SELECT by id)
 #            and insert.sql (its INSERT ... RETURNING), -M prepared, 8
 #            clients, BENCH_DURATION seconds each; tps, average latency and
 #            p50/p90/p99/max from pgbench's per-transaction log.
+# (PostgreSQL's data is seeded then VACUUM ANALYZEd, so that index-only
+# scans read no heap pages from the first run on.)
 # Then it drops the PostgreSQL database and writes the report, with a
 # bookshelf/peer table per backend, bookshelf as a share of pgbench, and the
 # targets of issues 5 and 12.
@@ -67,7 +76,6 @@
 #                               brought up to date with cargo first); none: no peer
 #   BENCH_PEER_SCENARIOS="get list post"   the peer's scenarios (default: those of
 #                               BENCH_SCENARIOS among get, list, post)
-#   BENCH_PEER_RESET=1          0: leave the rows bookshelf's POSTs added for the peer
 #   PEER_*                      passed to the peer (PEER_SQLITE_WRITERS=1: SQLite writes
 #                               through a pool of one connection of their own, 0: through
 #                               the read pool; PEER_TEST_BEFORE_ACQUIRE=true: sqlx's ping
@@ -102,7 +110,6 @@ out=${BENCH_OUT:-$repo_root/bench/results.md}
 lua=$script_dir/bookshelf.lua
 peer_binary=${BENCH_PEER:-$script_dir/peer/target/release/bookshelf-peer}
 peer_pool_size=${PEER_POOL_SIZE:-${ROCKET_DATABASE_POOL_SIZE:-8}}
-peer_reset=${BENCH_PEER_RESET:-1}
 if [[ -n ${BENCH_PEER_SCENARIOS:-} ]]; then
     peer_scenarios=$BENCH_PEER_SCENARIOS
 else
@@ -163,23 +170,43 @@ work=$(mktemp -d /tmp/bookshelf-bench.XXXXXX)
 run_tag="$$-$(date +%s)"
 pg_db="bookshelf_bench_$$"
 pg_created=""
-server_pid=""
+server_pid=""             # the server loaded now (run_wrk's), and its address
+base=""
 server_kind=bookshelf    # what server_pid is: bookshelf or peer
+bookshelf_pid="" bookshelf_base=""
+peer_pid="" peer_base=""
 sampler_pid=""
 results=$work/results.tsv
 meta=$work/meta.env
 failed=0
 
-stop_server() {
-    if [[ -n $sampler_pid ]]; then kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""; fi
-    [[ -n $server_pid ]] || return 0
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$server_pid" 2>/dev/null && { log "server did not stop on SIGTERM in 10 s: SIGKILL"; kill -KILL "$server_pid" 2>/dev/null || true; }
+# Makes bookshelf or the peer the server that run_wrk loads.
+use() {
+    server_kind=$1
+    case $1 in
+        bookshelf) server_pid=$bookshelf_pid base=$bookshelf_base ;;
+        peer) server_pid=$peer_pid base=$peer_base ;;
+    esac
+}
+
+# Stops process $1 (SIGTERM, then SIGKILL after 10 s).
+stop_pid() {
+    local pid=$1
+    [[ -n $pid ]] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && { log "server $pid did not stop on SIGTERM in 10 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
     fi
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+    wait "$pid" 2>/dev/null || true
+}
+
+# Stops the RSS sampler, bookshelf and the peer.
+stop_servers() {
+    if [[ -n $sampler_pid ]]; then kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""; fi
+    stop_pid "$bookshelf_pid"
+    stop_pid "$peer_pid"
+    server_pid="" bookshelf_pid="" peer_pid=""
 }
 
 drop_pg_db() {
@@ -190,7 +217,7 @@ drop_pg_db() {
 }
 
 cleanup() {
-    stop_server
+    stop_servers
     drop_pg_db
     [[ -n ${BENCH_KEEP_WORK:-} ]] && log "work files kept in $work" || rm -rf "$work"
 }
@@ -298,19 +325,6 @@ start_peer() {
     log "$backend: peer $server_pid ready on $base"
 }
 
-# Deletes the books added after the seed (by bookshelf's POSTs), so that the
-# peer starts from the data bookshelf started from: its list counts as many
-# rows. Only seeded books have reviews, so no review goes with them.
-reset_books() {
-    local backend=$1 target=$2 seeded_max=$3
-    case $backend in
-        sqlite) timeout 300 sqlite3 -cmd '.timeout 10000' "$target" \
-            "DELETE FROM books WHERE id > $seeded_max; ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ;;
-        postgres) timeout 300 psql "$target" -v ON_ERROR_STOP=1 -qAt \
-            -c "DELETE FROM books WHERE id > $seeded_max" -c "VACUUM ANALYZE books" >/dev/null ;;
-    esac
-}
-
 # Runs one pgbench script against the PostgreSQL database (no server running)
 # and appends a row to $results: server "pgbench", scenario = the script's
 # name, conns = clients, requests = transactions, duration such that
@@ -399,7 +413,7 @@ SELECT b.id, 'Reviewer ' || k, 'Review ' || k || ' of book ' || b.id || ': worth
        '2026-01-02 00:00:00'
 FROM books b, generate_series(1, $reviews_per_book) AS k;
 COMMIT;
-ANALYZE;
+VACUUM ANALYZE;
 SQL
 }
 
@@ -542,7 +556,7 @@ printf 'backend\tscenario\tconns\tthreads\tduration_us\trequests\tbytes\tp50_us\
         done
         echo "peer_env=$peer_env"
         echo "peer_scenarios=$peer_scenarios"
-        echo "peer_reset=$peer_reset"
+        echo "peer_order=alternated"
     fi
     if [[ " $backends " == *" postgres "* && $pgbench_scripts != none ]]; then
         echo "pgbench_version=$(pgbench --version 2>/dev/null | head -1)"
@@ -576,49 +590,49 @@ for backend in $backends; do
     esac
     server_kind=bookshelf
     start_server "$backend" "$db_url"
+    bookshelf_pid=$server_pid bookshelf_base=$base
     seed_start=$SECONDS
     "seed_$backend" "$db_target" || die "seeding $backend failed"
     read -r n_books max_id <<< "$(count_books "$backend" "$db_target")"
     log "$backend: seeded $n_books books (max id $max_id) in $((SECONDS - seed_start)) s"
     (( n_books >= books )) || die "$backend: expected $books books, found $n_books"
-
-    if (( warmup > 0 )); then
-        run_wrk "$backend" get 16 "$warmup" no
-    fi
-    for scenario in $scenarios; do
-        for conns in $connections; do
-            run_wrk "$backend" "$scenario" "$conns" "$duration"
-        done
-    done
-    echo "hwm_kb_$backend=$(proc_kb "$server_pid" VmHWM)" >> "$meta"
-    read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
-    log "$backend: peak RSS (VmHWM) $(( $(proc_kb "$server_pid" VmHWM) / 1024 )) MiB; books now $n_after"
-    stop_server
-
-    # The peer, on the same database, with bookshelf stopped.
+    # The peer, on the same database, up beside bookshelf from here on.
     if [[ $peer_binary != none ]]; then
-        if [[ $peer_reset == 1 ]] && (( n_after > n_books )); then
-            reset_books "$backend" "$db_target" "$max_id" || die "$backend: could not delete the books added by bookshelf"
-            read -r n_reset _ <<< "$(count_books "$backend" "$db_target")"
-            log "$backend: deleted the $((n_after - n_reset)) books bookshelf added; books now $n_reset"
-        fi
         server_kind=peer
         start_peer "$backend" "$db_url"
-        if (( warmup > 0 )); then
-            run_wrk "$backend" get 16 "$warmup" no
-        fi
-        for scenario in health get list post mix; do
-            [[ " $peer_scenarios " == *" $scenario "* ]] || continue
-            for conns in $connections; do
+        peer_pid=$server_pid peer_base=$base
+    fi
+
+    if (( warmup > 0 )); then
+        use bookshelf; run_wrk "$backend" get 16 "$warmup" no
+        [[ -z $peer_pid ]] || { use peer; run_wrk "$backend" get 16 "$warmup" no; }
+    fi
+    # Each pass of bookshelf and the peer's pass of the same scenario and
+    # connections run one right after the other, the one that goes first
+    # alternating from pair to pair, so that the machine's drift over the
+    # minutes of a run stays out of their ratio.
+    pair=0
+    for scenario in $scenarios; do
+        for conns in $connections; do
+            order=bookshelf
+            if [[ -n $peer_pid && " $peer_scenarios " == *" $scenario "* ]]; then
+                (( pair % 2 == 0 )) && order="bookshelf peer" || order="peer bookshelf"
+                pair=$((pair + 1))
+            fi
+            for kind in $order; do
+                use "$kind"
                 run_wrk "$backend" "$scenario" "$conns" "$duration"
             done
         done
-        echo "hwm_kb_peer_$backend=$(proc_kb "$server_pid" VmHWM)" >> "$meta"
-        read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
-        log "$backend: peer peak RSS (VmHWM) $(( $(proc_kb "$server_pid" VmHWM) / 1024 )) MiB; books now $n_after"
-        stop_server
-        server_kind=bookshelf
+    done
+    read -r n_after _ <<< "$(count_books "$backend" "$db_target")"
+    echo "hwm_kb_$backend=$(proc_kb "$bookshelf_pid" VmHWM)" >> "$meta"
+    log "$backend: peak RSS (VmHWM) $(( $(proc_kb "$bookshelf_pid" VmHWM) / 1024 )) MiB; books now $n_after"
+    if [[ -n $peer_pid ]]; then
+        echo "hwm_kb_peer_$backend=$(proc_kb "$peer_pid" VmHWM)" >> "$meta"
+        log "$backend: peer peak RSS (VmHWM) $(( $(proc_kb "$peer_pid" VmHWM) / 1024 )) MiB"
     fi
+    stop_servers
 
     # PostgreSQL's own limit for bookshelf's statements, with no server running.
     if [[ $backend == postgres && $pgbench_scripts != none ]]; then
