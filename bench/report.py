@@ -545,9 +545,14 @@ def render(runs: list[Run], meta: dict[str, str]) -> str:
           "settings: WAL, foreign keys, busy timeout 5 s, synchronous = FULL; on "
           "SQLite its writes go by default through one connection of their own, as "
           "bookshelf's go through its writer thread's, but each commits alone; the "
-          "*Peer* line above gives its settings). It runs on the same database "
-          "right after bookshelf's pass, alone on the machine, and is warmed up the "
-          "same way. Its list counts every row (`SELECT count(*)`). "
+          "*Peer* line above gives its settings). "
+          + ("It runs on the same database beside bookshelf, each of its runs right "
+             "before or after bookshelf's run of the same scenario and connections, "
+             "only one of the two loaded at a time, and is warmed up the same way. "
+             if meta.get("peer_order") == "alternated" else
+             "It runs on the same database right after bookshelf's pass, alone on "
+             "the machine, and is warmed up the same way. ")
+          + "Its list counts every row (`SELECT count(*)`). "
           "*bookshelf / peer* > 1 means bookshelf served more requests per second.")
     if of_server(runs, "pgbench"):
         w("- *pgbench* runs bookshelf's SQL statements (bench/pgbench) straight on "
