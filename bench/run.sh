@@ -74,8 +74,9 @@
 #   BENCH_PEER=PATH|none        the peer's binary (default
 #                               bench/peer/target/release/bookshelf-peer, built or
 #                               brought up to date with cargo first); none: no peer
-#   BENCH_PEER_SCENARIOS="get list post"   the peer's scenarios (default: those of
-#                               BENCH_SCENARIOS among get, list, post)
+#   BENCH_PEER_SCENARIOS="get list post"   the peer's scenarios, run beside bookshelf's
+#                               runs of the same (default: those of BENCH_SCENARIOS
+#                               among get, list, post; one not in BENCH_SCENARIOS is not run)
 #   PEER_*                      passed to the peer (PEER_SQLITE_WRITERS=1: SQLite writes
 #                               through a pool of one connection of their own, 0: through
 #                               the read pool; PEER_TEST_BEFORE_ACQUIRE=true: sqlx's ping
@@ -607,10 +608,10 @@ for backend in $backends; do
         use bookshelf; run_wrk "$backend" get 16 "$warmup" no
         [[ -z $peer_pid ]] || { use peer; run_wrk "$backend" get 16 "$warmup" no; }
     fi
-    # Each pass of bookshelf and the peer's pass of the same scenario and
-    # connections run one right after the other, the one that goes first
+    # Each of bookshelf's runs and the peer's run of the same scenario and
+    # connections come one right after the other, the one that goes first
     # alternating from pair to pair, so that the machine's drift over the
-    # minutes of a run stays out of their ratio.
+    # minutes of a pass stays out of their ratio.
     pair=0
     for scenario in $scenarios; do
         for conns in $connections; do
