@@ -589,7 +589,6 @@ for backend in $backends; do
             echo "db_postgres=fresh database $pg_db, $(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null | awk '{ print "PostgreSQL " $1 }'), connections with sslmode=$pg_sslmode (bookshelf, peer and pgbench)" >> "$meta"
             ;;
     esac
-    server_kind=bookshelf
     start_server "$backend" "$db_url"
     bookshelf_pid=$server_pid bookshelf_base=$base
     seed_start=$SECONDS
@@ -599,7 +598,6 @@ for backend in $backends; do
     (( n_books >= books )) || die "$backend: expected $books books, found $n_books"
     # The peer, on the same database, up beside bookshelf from here on.
     if [[ $peer_binary != none ]]; then
-        server_kind=peer
         start_peer "$backend" "$db_url"
         peer_pid=$server_pid peer_base=$base
     fi
