@@ -29,6 +29,7 @@ use log::error;
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::http::Header;
+use rocket::shield::Shield;
 use rocket::{Build, Rocket};
 
 use bookshelf_migrate::replicas;
@@ -55,9 +56,19 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .manage(db::Batches::new(models::Book::find_each))
         .manage(db::Batches::one_at_a_time(models::Book::create_each))
         .manage(db::Batches::new(db::wal_positions))
+        // Rocket's default Shield off (one with no policies): the fairing
+        // below sets the headers bookshelf wants. Shield also sent
+        // `Permissions-Policy: interest-cohort=()`, an opt-out of FLoC, which
+        // Chrome dropped and Chromium now warns about on every page
+        // (rwf2/Rocket#2410); and before each of its headers it looked for
+        // the header in the response, a lookup that hashes the name byte by
+        // byte in Rocket's header map. Without those lookups a GET costs
+        // fewer instructions (bench/results.md, issue 24).
+        .attach(Shield::new())
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {
                 res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+                res.set_header(Header::new("X-Frame-Options", "SAMEORIGIN"));
                 if !req.uri().path().starts_with("/docs") {
                     res.set_header(Header::new("Cache-Control", "no-store"));
                 }

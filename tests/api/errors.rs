@@ -98,9 +98,15 @@ fn responses_carry_the_security_headers() {
     let app = TestApp::new();
     for reply in [app.get("/books"), app.get("/books/1"), app.get("/health")] {
         assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+        assert_eq!(reply.header("X-Frame-Options"), Some("SAMEORIGIN"));
         assert_eq!(reply.header("Cache-Control"), Some("no-store"));
         assert_eq!(reply.header("Server"), None);
+        // Rocket's default Shield sent it; Chromium warns about it (src/lib.rs).
+        assert_eq!(reply.header("Permissions-Policy"), None);
     }
+    let docs = app.get("/docs/");
+    assert_eq!(docs.header("X-Frame-Options"), Some("SAMEORIGIN"));
+    assert_eq!(docs.header("Cache-Control"), None);
 }
 
 #[test]
