@@ -1,10 +1,10 @@
 //! One error type for the whole API, and the one JSON shape every error
 //! response has. Causes are logged here; they are never sent to the client.
 
+use crate::json::Json;
 use log::{error, warn};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
-use rocket::serde::json::Json;
 use rocket::Request;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

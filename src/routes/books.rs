@@ -1,7 +1,7 @@
 //! `/books`: list, create, read, replace, change and delete books.
 
+use crate::json::Json;
 use rocket::response::status::{Created, NoContent};
-use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
 use utoipa::IntoParams;

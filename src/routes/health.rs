@@ -1,8 +1,8 @@
 //! `/health` (the process answers), `/ready` (it can serve requests) and
 //! `/metrics` (numbers for Prometheus).
 
+use crate::json::Json;
 use rocket::http::ContentType;
-use rocket::serde::json::Json;
 use rocket::{get, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

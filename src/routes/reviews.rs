@@ -1,8 +1,8 @@
 //! Reviews: listed and created under their book, read, changed and deleted
 //! by their own id.
 
+use crate::json::Json;
 use rocket::response::status::{Created, NoContent};
-use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, State};
 
 use super::{
