@@ -1,7 +1,6 @@
 //! One error type for the whole API, and the one JSON shape every error
 //! response has. Causes are logged here; they are never sent to the client.
 
-use crate::json::Json;
 use log::{error, warn};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::DbError;
+use crate::json::Json;
 use crate::request_id::RequestId;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;

@@ -63,8 +63,8 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         // Chrome dropped and Chromium now warns about on every page
         // (rwf2/Rocket#2410); and before each of its headers it looked for
         // the header in the response, a lookup that hashes the name byte by
-        // byte in Rocket's header map. Without those lookups a GET costs
-        // fewer instructions (bench/results.md, issue 24).
+        // byte in Rocket's header map. Without them a GET costs about 8,300
+        // fewer instructions (bench/instructions.sh; bench/results.md, issue 24).
         .attach(Shield::new())
         .attach(AdHoc::on_response("Security headers", |req, res| {
             Box::pin(async move {

@@ -1,6 +1,5 @@
 //! `/books`: list, create, read, replace, change and delete books.
 
-use crate::json::Json;
 use rocket::response::status::{Created, NoContent};
 use rocket::{delete, get, patch, post, put, State};
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use crate::db::{Batches, Database};
 use crate::error::Error;
 use crate::etag::{IfMatch, IfNoneMatch, Tagged};
 use crate::extract::{ValidJson, ValidQuery};
+use crate::json::Json;
 use crate::models::fields::{After, Exact, Limit, Offset};
 use crate::models::{Book, BookChanges, BookFilter, BookSort, NewBook, Page, PageRequest};
 

@@ -1,7 +1,6 @@
 //! `/health` (the process answers), `/ready` (it can serve requests) and
 //! `/metrics` (numbers for Prometheus).
 
-use crate::json::Json;
 use rocket::http::ContentType;
 use rocket::{get, State};
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ use utoipa::ToSchema;
 use crate::auth::CanRead;
 use crate::db::{Database, DbError, Health, WriteTrouble};
 use crate::error::Error;
+use crate::json::Json;
 
 /// The answer of `/health` and `/ready`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

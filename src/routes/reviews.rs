@@ -1,7 +1,6 @@
 //! Reviews: listed and created under their book, read, changed and deleted
 //! by their own id.
 
-use crate::json::Json;
 use rocket::response::status::{Created, NoContent};
 use rocket::{delete, get, patch, post, State};
 
@@ -14,6 +13,7 @@ use crate::db::Database;
 use crate::error::Error;
 use crate::etag::{IfMatch, IfNoneMatch, Tagged};
 use crate::extract::{ValidJson, ValidQuery};
+use crate::json::Json;
 use crate::models::{NewReview, Page, Review, ReviewChanges};
 
 /// List a book's reviews, oldest first, a page at a time.
