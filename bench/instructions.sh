@@ -38,9 +38,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-pg_url() { # the URL of database $2 on the server of URL $1
-    python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$1" "$2"
-}
+. "$repo/bench/seed.sh"
 cat >"$work/client.py" <<'PY'
 import http.client, random, sys
 port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -53,9 +51,6 @@ for _ in range(n):
     if reply.status != 200:
         sys.exit(f"{path}: {reply.status}")
 PY
-seed="INSERT INTO books (title, author, price, rating, published, created_at, updated_at, description)
-SELECT 'Seed book ' || n, 'Author ' || (n % 500), (n % 100) + 0.99, (n % 5) + 1, n % 2 = 1,
-       '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'The description of seed book ' || n || '.'"
 # Prints callgrind's instruction total for BINARY serving N requests of PATH.
 count() { # binary path n
     local db
@@ -64,14 +59,14 @@ count() { # binary path n
         rm -f "$db"
         DATABASE_URL=$db "$bookshelf" migrate up >/dev/null
         { echo "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 10000)"
-          echo "${seed/n % 2 = 1/n % 2} FROM s;"; } | sqlite3 "$db" >/dev/null
+          seed_sql "n % 2" s; } | sqlite3 "$db" >/dev/null
     else
         pgdb=bookshelf_instr_$$
         psql "$postgres" -qc "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null 2>&1
         psql "$postgres" -qc "CREATE DATABASE $pgdb"
         db=$(pg_url "$postgres" "$pgdb")
         DATABASE_URL=$db "$bookshelf" migrate up >/dev/null
-        psql "$db" -qv ON_ERROR_STOP=1 -c "$seed FROM generate_series(1, 10000) AS n" >/dev/null
+        seed_sql "n % 2 = 1" "generate_series(1, 10000) AS n" | psql "$db" -qv ON_ERROR_STOP=1 >/dev/null
     fi
     local port=$((20000 + RANDOM % 20000)) out=$work/callgrind.out
     ROCKET_PORT=$port ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=critical ROCKET_MIGRATE=check \
