@@ -7,6 +7,7 @@
 #
 #   bench/instructions.sh BINARY [BINARY ...]
 #   INSTR_PATHS="/health /books/ID" INSTR_REQUESTS="1000 3000" INSTR_POSTGRES=postgres://...
+#   INSTR_KEEP=DIR keeps callgrind's outputs there (for callgrind_annotate)
 #
 # For each BINARY and each path (ID: a random id among 10,000 seeded books)
 # it starts the server under callgrind on a fresh database (a PostgreSQL
@@ -79,6 +80,10 @@ count() { # binary path n
     wait "$pid" || true
     pid=
     [[ -n $pgdb ]] && { psql "$postgres" -qc "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null; pgdb=; }
+    if [[ -n ${INSTR_KEEP:-} ]]; then
+        mkdir -p "$INSTR_KEEP"
+        cp "$out" "$INSTR_KEEP/callgrind.$(basename "$1").${2//\//_}.$3"
+    fi
     sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$out" | head -1
 }
 echo "instructions per request (callgrind; ${n1} and ${n2} requests on one connection; $([[ $postgres == sqlite ]] && echo SQLite || echo PostgreSQL))"
