@@ -35,9 +35,7 @@ impl ApiKeys {
         if self.keys.is_empty() || !needed {
             return Ok(());
         }
-        let token = req
-            .headers()
-            .get_one("Authorization")
+        let token = crate::headers::first(req, "Authorization")
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim);
         match token {

@@ -33,7 +33,7 @@ impl<'r> FromRequest<'r> for ReadAfter {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Error> {
-        match req.headers().get_one(HEADER) {
+        match crate::headers::first(req, HEADER) {
             None => request::Outcome::Success(ReadAfter(None)),
             Some(text) => match text.parse::<Lsn>() {
                 Ok(lsn) => request::Outcome::Success(ReadAfter(Some(lsn))),

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod headers;
 pub mod json;
 pub mod logging;
 pub mod metrics;

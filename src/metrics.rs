@@ -113,9 +113,10 @@ impl Metrics {
 
     /// Counts one answered request.
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
+        // Written on the stack: no allocation per request.
+        let mut status_text = itoa::Buffer::new();
         self.requests
-            .with_label_values(&[method, route, status.as_str()])
+            .with_label_values(&[method, route, status_text.format(status)])
             .inc();
         self.latency
             .with_label_values(&[method, route])

@@ -71,13 +71,14 @@ impl Fairing for RequestIds {
     }
 
     async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
-        let id = RequestId::from_header(req.headers().get_one(HEADER));
+        let id = RequestId::from_header(crate::headers::first(req, HEADER));
         req.local_cache(|| id);
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         let request = req.local_cache(|| RequestId::from_header(None));
-        res.set_header(Header::new(HEADER, request.id.clone()));
+        // Borrowed from the request, which outlives its response's headers.
+        res.set_header(Header::new(HEADER, request.id.as_str()));
         if !log::log_enabled!(target: "bookshelf::request", log::Level::Info) {
             return;
         }
