@@ -7,9 +7,12 @@
 //! The guard leaves its error in the request's local cache, where the
 //! catcher that answers the request finds it.
 
-use rocket::data::{self, Data, FromData};
+use std::time::Duration;
+
+use rocket::data::{self, ByteUnit, Data, DataStream, FromData};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
+use rocket::tokio::io::{self as tokio_io, AsyncReadExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorBody, FieldError};
@@ -82,12 +85,16 @@ async fn read<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<
         .limits()
         .get("json")
         .unwrap_or(crate::config::JSON_LIMIT);
-    let bytes = data
-        .open(limit)
-        .into_bytes()
+    let unreadable = |_| Error::BadRequest("The request body could not be read.".into());
+    let mut body = data.open(ByteUnit::max_value());
+    let mut bytes = Vec::new();
+    (&mut body)
+        .take(limit.as_u64().saturating_add(1))
+        .read_to_end(&mut bytes)
         .await
-        .map_err(|_| Error::BadRequest("The request body could not be read.".into()))?;
-    if !bytes.is_complete() {
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit.as_u64() {
+        drain(body).await;
         return Err(Error::PayloadTooLarge(format!(
             "The request body is larger than the limit of {limit}."
         )));
@@ -95,6 +102,29 @@ async fn read<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::BadRequest("The request body is not valid UTF-8.".into()))?;
     parse(text)
+}
+
+/// How long the rest of an oversize body is read, at most, before its 413.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Reads and drops the rest of a body that is over the limit, for at most
+/// [`DRAIN`], so that the 413 reaches the client. Rocket 0.5.2 closes the
+/// connection after answering; closed with bytes still unread, it sends a
+/// TCP reset, and a client that sends its whole body before reading (as
+/// browsers and Python's http.client do) saw a broken pipe instead of the
+/// answer (rwf2/Rocket#3004; Rocket 0.5.4 lingers after closing instead,
+/// but this build's registry lacks its rocket_codegen 0.5.4). A client
+/// that sends for longer gets the reset after [`DRAIN`]; nothing is kept,
+/// so the body's size costs no memory.
+async fn drain(body: DataStream<'_>) {
+    let (mut body, mut sink) = (body, tokio_io::sink());
+    let dropped = tokio_io::copy(&mut body, &mut sink);
+    if rocket::tokio::time::timeout(DRAIN, dropped).await.is_err() {
+        log::warn!(
+            "an oversize body was still arriving after {} s; the connection is closed",
+            DRAIN.as_secs()
+        );
+    }
 }
 
 /// Parses JSON, reporting the path of a value of the wrong type.

@@ -355,6 +355,40 @@ fn http_post_json(port: u16, path: &str, body: &str) -> String {
     response
 }
 
+/// A client that sends a whole body before it reads the answer, as some
+/// browsers do, still gets the 413 of a body over the limit: the server
+/// reads and drops the rest before it closes, where closing at once with
+/// bytes unread sends a TCP reset that can discard the answer on the way
+/// (rwf2/Rocket#3004, fixed in Rocket 0.5.4 by its `linger`).
+#[test]
+fn an_oversize_body_sent_whole_before_reading_still_gets_its_413() {
+    const BODY: usize = 16 << 20;
+    let db = crate::helpers::TestDb::new();
+    let server = Server::start(&db.url());
+    let ready = server.wait_ready(Instant::now() + Duration::from_secs(20));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let sent = write!(
+        stream,
+        "POST /books HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {BODY}\r\nConnection: close\r\n\r\n"
+    )
+    .and_then(|()| stream.write_all(&vec![b' '; BODY]));
+    let mut response = String::new();
+    let read = stream.read_to_string(&mut response);
+    let log = server.stop();
+    assert!(ready, "never ready: {log}");
+    sent.expect("the whole body is taken");
+    read.expect("the answer arrives");
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("\"status\":413"), "{response}");
+}
+
 /// The binary shipped alone, in a directory without Rocket.toml or .env, has
 /// the documented defaults: they live in the code, and Rocket.toml only
 /// overrides them.
