@@ -116,8 +116,8 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 /// but this build's registry lacks its rocket_codegen 0.5.4). A client
 /// that sends for longer gets the reset after [`DRAIN`]; nothing is kept,
 /// so the body's size costs no memory.
-async fn drain(body: DataStream<'_>) {
-    let (mut body, mut sink) = (body, tokio_io::sink());
+async fn drain(mut body: DataStream<'_>) {
+    let mut sink = tokio_io::sink();
     let dropped = tokio_io::copy(&mut body, &mut sink);
     if rocket::tokio::time::timeout(DRAIN, dropped).await.is_err() {
         log::warn!(
